@@ -1,0 +1,249 @@
+"""RabbitMQ through aio-pika: one topic exchange, persistent messages, publisher confirms.
+
+`Broker` owns the connection. It keeps trying in the background while RabbitMQ is unreachable at
+start-up (the service still starts; /readyz says not ready), and aio-pika's robust connection
+restores channels, queues and consumers after a later outage.
+
+`EventConsumer` is the one consumer base: a durable queue bound to the event types it handles,
+prefetch, a per-event timeout, ack after success, duplicates skipped by event id, a failing event
+retried once and then parked in the queue's dead-letter queue, with the event id in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+
+from workcity_common.events import Event, UnknownEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE_SUFFIX = ".dead"
+
+
+class BrokerUnavailable(RuntimeError):
+    """RabbitMQ cannot take the event now; the caller keeps it and retries later."""
+
+
+class Broker:
+    def __init__(self, url: str, exchange_name: str, *, reconnect_interval_s: float = 1.0) -> None:
+        self._url = url
+        self.exchange_name = exchange_name
+        self._reconnect_interval_s = reconnect_interval_s
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._ready = asyncio.Event()
+        self._connect_task: asyncio.Task[None] | None = None
+        self._on_ready: list[Callable[[], Awaitable[None]]] = []
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background, retrying until RabbitMQ answers."""
+        if self._connect_task is None:
+            self._connect_task = asyncio.create_task(self._connect_forever(), name="broker-connect")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    def on_ready(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` once connected (consumers register themselves this way)."""
+        if self._ready.is_set():
+            raise RuntimeError("register on_ready callbacks before the broker connects")
+        self._on_ready.append(callback)
+
+    async def _connect_forever(self) -> None:
+        while True:
+            try:
+                connection = await aio_pika.connect_robust(
+                    self._url, reconnect_interval=self._reconnect_interval_s
+                )
+                break
+            except Exception as exc:
+                log.warning("rabbitmq not reachable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(self._reconnect_interval_s)
+        self._connection = connection
+        self._publish_channel = await connection.channel(publisher_confirms=True)
+        self._exchange = await self.declare_exchange(self._publish_channel)
+        self._ready.set()
+        log.info("connected to rabbitmq", extra={"exchange": self.exchange_name})
+        for callback in self._on_ready:
+            await callback()
+
+    async def close(self) -> None:
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            await asyncio.gather(self._connect_task, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()
+        self._ready.clear()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and self._connection.connected.is_set()
+
+    async def check(self) -> None:
+        """For /readyz: raise unless the broker connection is up."""
+        if not self.is_connected:
+            raise BrokerUnavailable("not connected to rabbitmq")
+
+    # --- topology -----------------------------------------------------------------------------
+
+    async def declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+
+    async def channel(self, prefetch: int) -> AbstractChannel:
+        if self._connection is None:
+            raise BrokerUnavailable("not connected to rabbitmq")
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    async def publish(self, event: Event) -> None:
+        """Publish one event and wait for RabbitMQ's confirm. Raises `BrokerUnavailable`."""
+        if self._exchange is None or not self.is_connected:
+            raise BrokerUnavailable("not connected to rabbitmq")
+        message = aio_pika.Message(
+            event.to_bytes(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=event.id,
+            type=event.type,
+            timestamp=event.occurred_at,
+            app_id=event.producer,
+        )
+        try:
+            # Not mandatory: an event nobody has subscribed to yet is not an error.
+            await self._exchange.publish(message, routing_key=event.type, mandatory=False)
+        except Exception as exc:
+            raise BrokerUnavailable(f"publish of {event.type} {event.id} failed: {exc!r}") from exc
+
+
+# --- consuming --------------------------------------------------------------------------------
+
+
+class ProcessedEvents(Protocol):
+    """Remembers which event ids a consumer has handled, so a redelivery is skipped."""
+
+    async def seen(self, event_id: str) -> bool: ...
+
+    async def remember(self, event_id: str) -> None: ...
+
+
+class InMemoryProcessedEvents:
+    """For consumers without a database (realtime): the last `size` event ids."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    async def seen(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    async def remember(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consume `event_types` from a durable queue named `queue_name` and call `handler`."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        queue_name: str,
+        event_types: Iterable[str],
+        handler: EventHandler,
+        processed: ProcessedEvents,
+        prefetch: int = 32,
+        handler_timeout_s: float = 30.0,
+    ) -> None:
+        self._broker = broker
+        self.queue_name = queue_name
+        self.event_types = tuple(event_types)
+        self._handler = handler
+        self._processed = processed
+        self._prefetch = prefetch
+        self._timeout = handler_timeout_s
+
+    def start(self) -> None:
+        self._broker.on_ready(self._subscribe)
+
+    async def _subscribe(self) -> None:
+        channel = await self._broker.channel(self._prefetch)
+        exchange = await self._broker.declare_exchange(channel)
+        dead_exchange = await channel.declare_exchange(
+            self._broker.exchange_name + DEAD_LETTER_EXCHANGE_SUFFIX,
+            aio_pika.ExchangeType.DIRECT,
+            durable=True,
+        )
+        dead_queue = await channel.declare_queue(
+            self.queue_name + DEAD_LETTER_EXCHANGE_SUFFIX, durable=True
+        )
+        await dead_queue.bind(dead_exchange, routing_key=self.queue_name)
+        queue = await channel.declare_queue(
+            self.queue_name,
+            durable=True,
+            arguments={
+                "x-dead-letter-exchange": dead_exchange.name,
+                "x-dead-letter-routing-key": self.queue_name,
+            },
+        )
+        for event_type in self.event_types:
+            await queue.bind(exchange, routing_key=event_type)
+        await queue.consume(self._on_message)
+        log.info("consuming", extra={"queue": self.queue_name, "events": list(self.event_types)})
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except UnknownEvent as exc:
+            log.warning(
+                "dropping an event this service cannot read",
+                extra={"message_id": message.message_id, "error": str(exc)},
+            )
+            await message.reject(requeue=False)
+            return
+        try:
+            if await self._processed.seen(event.id):
+                log.info(
+                    "duplicate event ignored", extra={"event_id": event.id, "type": event.type}
+                )
+                await message.ack()
+                return
+            await asyncio.wait_for(self._handler(event), self._timeout)
+            await self._processed.remember(event.id)
+        except Exception:
+            # Try once more (another replica, or after a passing fault), then park it.
+            log.exception(
+                "event handler failed",
+                extra={
+                    "event_id": event.id,
+                    "type": event.type,
+                    "redelivered": message.redelivered,
+                },
+            )
+            await message.nack(requeue=not message.redelivered)
+            return
+        await message.ack()

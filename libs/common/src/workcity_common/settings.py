@@ -1,0 +1,76 @@
+"""Settings every service shares, read from environment variables (pydantic-settings).
+
+Each service subclasses `ServiceSettings` with its own fields. Settings are built once in the
+service's composition root and passed in; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that are fine on a laptop and must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "admin123", "password", "secret"})
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="ENVIRONMENT"
+    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    service_name: str = "service"
+
+    mongo_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/?retryWrites=false", validation_alias="MONGO_URI"
+    )
+    mongo_db: str = Field(default="", validation_alias="MONGO_DB")
+    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", validation_alias="AMQP_URL")
+    events_exchange: str = Field(default="chat.events", validation_alias="EVENTS_EXCHANGE")
+
+    # Consumers take at most this many unacknowledged events at a time.
+    broker_prefetch: int = Field(default=32, ge=1, le=10_000, validation_alias="BROKER_PREFETCH")
+    # A handler that runs longer than this is treated as failed (the event is retried once).
+    event_handler_timeout_s: float = Field(
+        default=30.0, gt=0, validation_alias="EVENT_HANDLER_TIMEOUT_SECONDS"
+    )
+    # The outbox relay looks for unpublished events at least this often (a write also wakes it).
+    outbox_poll_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="OUTBOX_POLL_INTERVAL_SECONDS"
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @model_validator(mode="after")
+    def _default_db_name(self) -> ServiceSettings:
+        if not self.mongo_db:
+            object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
+        return self
+
+    def require_real_secret(self, name: str, value: str) -> None:
+        """Refuse a placeholder secret outside development and tests."""
+        if self.is_production and value.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(f"{name} must be set to a real secret in production")
+
+
+class TokenVerifierSettings(BaseSettings):
+    """Where services find the auth service's public keys."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    jwks_url: str = Field(
+        default="http://127.0.0.1:8001/api/auth/.well-known/jwks.json", validation_alias="JWKS_URL"
+    )
+    jwt_issuer: str = Field(default="workcity-auth", validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field(default="workcity", validation_alias="JWT_AUDIENCE")
+    # Keys are cached this long; an unknown `kid` triggers a refresh sooner (key rotation).
+    jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWKS_CACHE_SECONDS")
+    # An unknown `kid` refreshes the key set at most this often, so bad tokens cannot flood auth.
+    jwks_min_refresh_seconds: float = Field(
+        default=5.0, ge=0, validation_alias="JWKS_MIN_REFRESH_SECONDS"
+    )

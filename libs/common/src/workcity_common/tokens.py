@@ -1,0 +1,146 @@
+"""Access-token verification, done locally with the auth service's public keys (JWKS).
+
+Keys are cached; a token signed with a `kid` the cache does not know triggers one refresh
+(at most every `jwks_min_refresh_seconds`), so a key rotation is picked up without a restart and
+garbage tokens cannot make us hammer the auth service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK
+
+from workcity_common.events import Role
+from workcity_common.settings import TokenVerifierSettings
+
+log = logging.getLogger(__name__)
+
+# Only asymmetric algorithms: "none" and HMAC (alg-confusion with a public key) are refused.
+ALLOWED_ALGORITHMS = ("EdDSA", "RS256")
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired, or not signed by a key we trust."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    email: str
+    role: Role
+    expires_at: int
+
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class KeySet:
+    """`kid` → public key, filled from a JWKS document."""
+
+    def __init__(
+        self, fetch: JwksFetcher, *, cache_seconds: float = 300.0, min_refresh_seconds: float = 5.0
+    ) -> None:
+        self._fetch = fetch
+        self._cache_seconds = cache_seconds
+        self._min_refresh_seconds = min_refresh_seconds
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key_for(self, kid: str) -> PyJWK:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._cache_seconds
+        if stale or (kid not in self._keys and now - self._fetched_at > self._min_refresh_seconds):
+            await self._refresh(stale_before=now)
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise InvalidToken("unknown signing key") from None
+
+    async def _refresh(self, stale_before: float) -> None:
+        async with self._lock:
+            if self._fetched_at >= stale_before:
+                return  # another task refreshed while we waited
+            try:
+                document = await self._fetch()
+                keys = {k["kid"]: PyJWK(k) for k in document.get("keys", []) if "kid" in k}
+            except Exception as exc:
+                # Keep serving with the keys we have; an outage of auth must not log everyone out.
+                log.warning("could not refresh JWKS", extra={"error": repr(exc)})
+                if not self._keys:
+                    raise InvalidToken("signing keys unavailable") from exc
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+
+def http_jwks_fetcher(url: str, client: httpx.AsyncClient) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        response = await client.get(url, timeout=5.0)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    return fetch
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    @classmethod
+    def from_settings(
+        cls, settings: TokenVerifierSettings, client: httpx.AsyncClient
+    ) -> TokenVerifier:
+        keys = KeySet(
+            http_jwks_fetcher(settings.jwks_url, client),
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        )
+        return cls(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    async def verify(self, token: str | None) -> TokenClaims:
+        if not token:
+            raise InvalidToken("no token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") not in ALLOWED_ALGORITHMS or not isinstance(header.get("kid"), str):
+            raise InvalidToken("unsupported token algorithm")
+        key = await self._keys.key_for(header["kid"])
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[header["alg"]] if header["alg"] == key.algorithm_name else [],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+            return TokenClaims(
+                user_id=str(claims["sub"]),
+                email=str(claims["email"]),
+                role=claims["role"],
+                expires_at=int(claims["exp"]),
+            )
+        except (jwt.PyJWTError, KeyError) as exc:
+            raise InvalidToken(str(exc) or "invalid token") from exc
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
