@@ -69,11 +69,194 @@ class UserDisabled(Event):
     data: UserData
 
 
-AnyEvent = Annotated[UserRegistered | UserUpdated | UserDisabled, Field(discriminator="type")]
-_any_event: TypeAdapter[Event] = TypeAdapter(AnyEvent)
-KNOWN_EVENT_TYPES = frozenset(
-    cls.model_fields["type"].default for cls in (UserRegistered, UserUpdated, UserDisabled)
+# --- conversation.* and message.* (producer: conversations) ----------------------------------
+# Payloads are snake_case; `to_api()` gives the contract's JSON shape, so the REST answers of the
+# conversations service and the socket emits of the realtime service are the same by construction.
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class UserRef(EventData):
+    id: str
+    email: str
+    role: Role | None = None
+    name: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"_id": self.id, "email": self.email}
+        if self.role is not None:
+            out["role"] = self.role
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+class AttachmentData(EventData):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "filename": self.filename,
+            "contentType": self.content_type,
+            "size": self.size,
+        }
+
+
+class MessageData(EventData):
+    id: str
+    conversation_id: str
+    seq: int
+    sender: UserRef
+    text: str
+    attachments: list[AttachmentData] = []
+    client_message_id: str | None = None
+    read_by: list[str] = []
+    created_at: datetime
+    updated_at: datetime
+    edited: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "conversation": self.conversation_id,
+            "seq": self.seq,
+            "sender": self.sender.to_api(),
+            "text": self.text,
+            "attachments": [a.to_api() for a in self.attachments],
+            "clientMessageId": self.client_message_id,
+            "readBy": list(self.read_by),
+            "edited": self.edited,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+        }
+
+
+class ConversationData(EventData):
+    id: str
+    participants: list[UserRef]
+    last_seq: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return [p.id for p in self.participants]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "participants": [p.to_api() for p in self.participants],
+            "lastSeq": self.last_seq,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+        }
+
+
+class ConversationEventData(EventData):
+    conversation: ConversationData
+
+
+class ConversationCreated(Event):
+    type: Literal["conversation.created"] = "conversation.created"
+    data: ConversationEventData
+
+
+class ConversationUpdated(Event):
+    type: Literal["conversation.updated"] = "conversation.updated"
+    data: ConversationEventData
+
+
+class ConversationDeletedData(EventData):
+    conversation_id: str
+    participant_ids: list[str]
+
+
+class ConversationDeleted(Event):
+    type: Literal["conversation.deleted"] = "conversation.deleted"
+    data: ConversationDeletedData
+
+
+class MessageEventData(EventData):
+    message: MessageData
+    participant_ids: list[str]
+
+
+class MessageCreated(Event):
+    type: Literal["message.created"] = "message.created"
+    data: MessageEventData
+
+
+class MessageUpdated(Event):
+    type: Literal["message.updated"] = "message.updated"
+    data: MessageEventData
+
+
+class MessageDeletedData(EventData):
+    conversation_id: str
+    message_id: str
+    seq: int
+    participant_ids: list[str]
+
+
+class MessageDeleted(Event):
+    type: Literal["message.deleted"] = "message.deleted"
+    data: MessageDeletedData
+
+
+class MessageReadData(EventData):
+    conversation_id: str
+    user_id: str
+    seq: int
+    read_at: datetime
+    participant_ids: list[str]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "conversationId": self.conversation_id,
+            "userId": self.user_id,
+            "seq": self.seq,
+            "readAt": _iso(self.read_at),
+        }
+
+
+class MessageRead(Event):
+    type: Literal["message.read"] = "message.read"
+    data: MessageReadData
+
+
+_EVENT_CLASSES: tuple[type[Event], ...] = (
+    UserRegistered,
+    UserUpdated,
+    UserDisabled,
+    ConversationCreated,
+    ConversationUpdated,
+    ConversationDeleted,
+    MessageCreated,
+    MessageUpdated,
+    MessageDeleted,
+    MessageRead,
 )
+AnyEvent = Annotated[
+    UserRegistered
+    | UserUpdated
+    | UserDisabled
+    | ConversationCreated
+    | ConversationUpdated
+    | ConversationDeleted
+    | MessageCreated
+    | MessageUpdated
+    | MessageDeleted
+    | MessageRead,
+    Field(discriminator="type"),
+]
+_any_event: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+KNOWN_EVENT_TYPES = frozenset(cls.model_fields["type"].default for cls in _EVENT_CLASSES)
 
 
 class UnknownEvent(ValueError):

@@ -1,0 +1,34 @@
+"""Stop and restart the RabbitMQ application for fault tests.
+
+Only `rabbitmqctl stop_app` / `start_app`: the node process (which we did not start) keeps
+running, and `broker_stopped()` restarts the app even when the test body fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def require_rabbitmqctl() -> None:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl not installed: broker fault tests need a local RabbitMQ node")
+
+
+@contextlib.contextmanager
+def broker_stopped() -> Iterator[None]:
+    require_rabbitmqctl()
+    _rabbitmqctl("stop_app")
+    try:
+        yield
+    finally:
+        _rabbitmqctl("start_app")
+        _rabbitmqctl("await_startup")
