@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from bson import ObjectId
 from pymongo import ASCENDING
@@ -25,6 +26,11 @@ from workcity_common.database import Document
 from workcity_common.events import Event, UnknownEvent, parse_event, utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A unit of work: makes its writes with the session and returns its result and the events that
+# report those writes.
+UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event]]]]
 
 # Published entries are kept this long (for inspection), then MongoDB's TTL monitor removes them.
 PUBLISHED_RETENTION = timedelta(days=7)
@@ -57,6 +63,23 @@ class Outbox:
             for event in events
         ]
         await self.collection.insert_many(docs, ordered=True, session=session)
+
+    async def commit(self, work: UnitOfWork[T]) -> T:
+        """Run `work` in a transaction that also stores its events; wake the relay once committed.
+
+        The transaction is retried on transient errors (with_transaction), so `work` must only
+        write through the session it is given.
+        """
+
+        async def in_transaction(session: AsyncClientSession) -> T:
+            result, events = await work(session)
+            await self.add(events, session)
+            return result
+
+        async with self.collection.database.client.start_session() as session:
+            result = await session.with_transaction(in_transaction)
+        self.notify_committed()
+        return result
 
     def notify_committed(self) -> None:
         """Wake the relay now instead of at its next poll (call after the transaction commits)."""

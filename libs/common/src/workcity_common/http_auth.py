@@ -1,0 +1,34 @@
+"""The FastAPI dependency that turns `Authorization: Bearer <token>` into verified claims.
+
+Every service stores its `TokenVerifier` at `app.state.token_verifier` (in its composition root)
+and declares `CurrentClaims` on the routes that need a signed-in caller.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from workcity_common.errors import unauthorized
+from workcity_common.tokens import InvalidToken, TokenClaims, TokenVerifier
+
+# auto_error=False: we answer a missing header with our own 401 JSON, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+
+
+async def current_claims(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> TokenClaims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("No token, authorization denied")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken:
+        raise unauthorized("Token is not valid") from None
+
+
+CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]

@@ -1,0 +1,144 @@
+"""What the auth service does, one function per use case. Routes call these; these call the
+repositories and the pure rules. Failures raise `ApiError` with the contract's messages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from workcity_common.errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from workcity_common.events import Role
+
+from workcity_auth.adapters.passwords import PasswordHasher
+from workcity_auth.adapters.refresh_tokens import RefreshRejected, RefreshTokenRepository
+from workcity_auth.adapters.signing_keys import TokenSigner
+from workcity_auth.adapters.users import EmailTaken, User, UserRepository
+from workcity_auth.domain.rules import (
+    CREATABLE_ROLES,
+    SUPPORT_ROLES,
+    RuleViolation,
+    check_password,
+    normalize_email,
+)
+
+log = logging.getLogger(__name__)
+
+# The original backend's answer for both an unknown email and a wrong password.
+INVALID_CREDENTIALS = "Invalid credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    refresh_token: str
+    user: User
+
+
+class Accounts:
+    def __init__(
+        self,
+        users: UserRepository,
+        refresh_tokens: RefreshTokenRepository,
+        hasher: PasswordHasher,
+        signer: TokenSigner,
+        *,
+        password_min_length: int,
+    ) -> None:
+        self._users = users
+        self._refresh = refresh_tokens
+        self._hasher = hasher
+        self._signer = signer
+        self._password_min_length = password_min_length
+
+    async def _new_user(self, email: str, password: str, role: Role, name: str | None) -> User:
+        try:
+            email = normalize_email(email)
+            check_password(password, self._password_min_length)
+        except RuleViolation as exc:
+            raise bad_request(exc.msg, exc.code) from None
+        password_hash = await self._hasher.hash(password)
+        try:
+            return await self._users.create(
+                email=email, password_hash=password_hash, role=role, name=name
+            )
+        except EmailTaken:
+            raise ApiError(400, "email_taken", "User already exists") from None
+
+    async def signup(self, email: str, password: str, name: str | None) -> User:
+        """Always a customer: staff accounts come from an admin."""
+        return await self._new_user(email, password, "customer", name)
+
+    async def create_user(self, email: str, password: str, role: str, name: str | None) -> User:
+        if role not in CREATABLE_ROLES:
+            raise bad_request(
+                f"role must be one of {', '.join(sorted(CREATABLE_ROLES))}", "invalid_role"
+            )
+        return await self._new_user(email, password, role, name)  # type: ignore[arg-type]
+
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the configured first admin once; an existing account is left as it is."""
+        existing = await self._users.by_email(email.strip().lower())
+        if existing is not None:
+            return
+        try:
+            await self._new_user(email, password, "admin", None)
+            log.info("created the first admin", extra={"email": email})
+        except ApiError as exc:
+            if exc.code != "email_taken":  # another replica created it at the same moment
+                raise
+
+    async def login(self, email: str, password: str) -> Session:
+        user = await self._users.by_email(email.strip().lower())
+        # Always run bcrypt, so an unknown email answers in the same time as a wrong password.
+        valid = await self._hasher.verify(password, user.password_hash if user else None)
+        if user is None or not valid:
+            raise ApiError(400, "invalid_credentials", INVALID_CREDENTIALS)
+        if user.disabled:
+            raise forbidden("Account disabled")
+        refresh = await self._refresh.issue(user.id)
+        return Session(self._sign(user), refresh.token, user)
+
+    async def refresh(self, refresh_token: str) -> Session:
+        try:
+            issued = await self._refresh.rotate(refresh_token)
+        except RefreshRejected:
+            raise unauthorized("Invalid refresh token") from None
+        user = await self._users.by_id(issued.user_id)
+        if user is None or user.disabled:
+            await self._refresh.revoke_family(issued.family_id)
+            raise unauthorized("Invalid refresh token")
+        return Session(self._sign(user), issued.token, user)
+
+    async def logout(self, user_id: str, refresh_token: str) -> None:
+        """End the login that `refresh_token` belongs to (only the caller's own)."""
+        known = await self._refresh.family_of(refresh_token)
+        if known is None or known["user_id"] != user_id:
+            raise unauthorized("Invalid refresh token")
+        await self._refresh.revoke_family(known["family_id"])
+
+    async def me(self, user_id: str) -> User:
+        user = await self._users.by_id(user_id)
+        if user is None:
+            raise unauthorized("User no longer exists")
+        return user
+
+    async def all_users(self) -> list[User]:
+        return await self._users.all()
+
+    async def support_staff(self, caller_id: str) -> list[User]:
+        return await self._users.support_staff(SUPPORT_ROLES, exclude_id=caller_id)
+
+    async def update_user(
+        self, admin_id: str, user_id: str, *, role: Role | None, disabled: bool | None
+    ) -> User:
+        if admin_id == user_id and (disabled or (role is not None and role != "admin")):
+            raise bad_request("Admins cannot disable or demote themselves", "self_lockout")
+        user = await self._users.update(user_id, role=role, disabled=disabled)
+        if user is None:
+            raise not_found("User not found")
+        if user.disabled:
+            await self._refresh.revoke_user(user.id)
+        return user
+
+    def _sign(self, user: User) -> str:
+        return self._signer.sign(user_id=user.id, email=user.email, role=user.role)

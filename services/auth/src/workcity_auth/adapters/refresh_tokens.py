@@ -1,0 +1,93 @@
+"""Refresh tokens: random, stored only as a SHA-256 hash, rotated on every use.
+
+Each login starts a family; a refresh spends the presented token and issues the next one of
+the same family. Presenting an already spent token means it was copied: the whole family (that
+login) is revoked, the thief's copy and the owner's alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from workcity_common.database import Document
+from workcity_common.events import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RefreshRejected(Exception):
+    """Unknown, expired, revoked or already used."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRefreshToken:
+    token: str
+    family_id: str
+    user_id: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class RefreshTokenRepository:
+    def __init__(self, db: AsyncDatabase[Document], ttl_s: int) -> None:
+        self._tokens = db["refresh_tokens"]
+        self._ttl = timedelta(seconds=ttl_s)
+
+    async def create_indexes(self) -> None:
+        await self._tokens.create_index("family_id")
+        await self._tokens.create_index("user_id")
+        # MongoDB's TTL monitor removes expired tokens.
+        await self._tokens.create_index("expires_at", expireAfterSeconds=0)
+
+    async def issue(self, user_id: str, family_id: str | None = None) -> IssuedRefreshToken:
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        family = family_id or uuid.uuid4().hex
+        await self._tokens.insert_one(
+            {
+                "_id": _digest(token),
+                "family_id": family,
+                "user_id": user_id,
+                "created_at": now,
+                "expires_at": now + self._ttl,
+                "used_at": None,
+                "revoked": False,
+            }
+        )
+        return IssuedRefreshToken(token=token, family_id=family, user_id=user_id)
+
+    async def rotate(self, token: str) -> IssuedRefreshToken:
+        now = utcnow()
+        spent = await self._tokens.find_one_and_update(
+            {"_id": _digest(token), "used_at": None, "revoked": False, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if spent is None:
+            known = await self._tokens.find_one({"_id": _digest(token)})
+            if known is not None and known.get("used_at") is not None and not known["revoked"]:
+                log.warning(
+                    "refresh token reused: revoking its login",
+                    extra={"user_id": known["user_id"], "family_id": known["family_id"]},
+                )
+                await self.revoke_family(known["family_id"])
+            raise RefreshRejected
+        return await self.issue(spent["user_id"], spent["family_id"])
+
+    async def family_of(self, token: str) -> Document | None:
+        return await self._tokens.find_one({"_id": _digest(token)})
+
+    async def revoke_family(self, family_id: str) -> None:
+        await self._tokens.update_many({"family_id": family_id}, {"$set": {"revoked": True}})
+
+    async def revoke_user(self, user_id: str) -> None:
+        await self._tokens.update_many({"user_id": user_id}, {"$set": {"revoked": True}})

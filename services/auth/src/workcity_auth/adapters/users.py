@@ -1,0 +1,143 @@
+"""Users in MongoDB. Every write that others must hear about stores its event in the outbox in
+the same transaction (`Outbox.commit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from workcity_common.database import Document
+from workcity_common.events import (
+    Event,
+    Role,
+    UserData,
+    UserDisabled,
+    UserRegistered,
+    UserUpdated,
+    utcnow,
+)
+from workcity_common.outbox import Outbox
+
+PRODUCER = "auth"
+
+
+class EmailTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    role: Role
+    name: str | None
+    disabled: bool
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> User:
+        return cls(
+            id=str(doc["_id"]),
+            email=doc["email"],
+            role=doc["role"],
+            name=doc.get("name"),
+            disabled=bool(doc.get("disabled", False)),
+            password_hash=doc["password_hash"],
+            created_at=doc["created_at"],
+            updated_at=doc.get("updated_at", doc["created_at"]),
+        )
+
+    def event_data(self) -> UserData:
+        return UserData(
+            id=self.id, email=self.email, role=self.role, name=self.name, disabled=self.disabled
+        )
+
+
+class UserRepository:
+    def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
+        self._users = db["users"]
+        self._outbox = outbox
+
+    async def create_indexes(self) -> None:
+        await self._users.create_index("email", unique=True)
+        await self._users.create_index([("role", ASCENDING), ("email", ASCENDING)])
+
+    async def create(self, *, email: str, password_hash: str, role: Role, name: str | None) -> User:
+        now = utcnow()
+        doc: Document = {
+            "_id": ObjectId(),
+            "email": email,
+            "password_hash": password_hash,
+            "role": role,
+            "name": name,
+            "disabled": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        user = User.from_doc(doc)
+
+        async def work(session: AsyncClientSession) -> tuple[User, list[Event]]:
+            await self._users.insert_one(doc, session=session)
+            return user, [UserRegistered(producer=PRODUCER, data=user.event_data())]
+
+        try:
+            return await self._outbox.commit(work)
+        except DuplicateKeyError:
+            raise EmailTaken(email) from None
+
+    async def by_email(self, email: str) -> User | None:
+        doc = await self._users.find_one({"email": email})
+        return User.from_doc(doc) if doc else None
+
+    async def by_id(self, user_id: str) -> User | None:
+        if not ObjectId.is_valid(user_id):
+            return None
+        doc = await self._users.find_one({"_id": ObjectId(user_id)})
+        return User.from_doc(doc) if doc else None
+
+    async def all(self) -> list[User]:
+        return [User.from_doc(d) async for d in self._users.find().sort("created_at", ASCENDING)]
+
+    async def support_staff(self, roles: frozenset[str], exclude_id: str) -> list[User]:
+        query: dict[str, Any] = {
+            "role": {"$in": sorted(roles)},
+            "disabled": {"$ne": True},
+            "_id": {"$ne": ObjectId(exclude_id)},
+        }
+        return [User.from_doc(d) async for d in self._users.find(query).sort("email", ASCENDING)]
+
+    async def update(
+        self, user_id: str, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User | None:
+        changes: dict[str, Any] = {}
+        if role is not None:
+            changes["role"] = role
+        if disabled is not None:
+            changes["disabled"] = disabled
+
+        async def work(session: AsyncClientSession) -> tuple[User | None, list[Event]]:
+            before = await self._users.find_one_and_update(
+                {"_id": ObjectId(user_id)},
+                {"$set": {**changes, "updated_at": utcnow()}},
+                return_document=ReturnDocument.BEFORE,
+                session=session,
+            )
+            if before is None:
+                return None, []
+            after = User.from_doc({**before, **changes, "updated_at": utcnow()})
+            if User.from_doc(before).event_data() == after.event_data():
+                return after, []  # nothing others can see changed: no event
+            event_type = (
+                UserDisabled if after.disabled and not before.get("disabled") else UserUpdated
+            )
+            return after, [event_type(producer=PRODUCER, data=after.event_data())]
+
+        return await self._outbox.commit(work)

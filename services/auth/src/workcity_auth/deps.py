@@ -1,0 +1,41 @@
+"""What routes declare they need: the use cases, the caller, an admin caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from workcity_common.errors import forbidden, unauthorized
+from workcity_common.http_auth import CurrentClaims
+from workcity_common.tokens import TokenClaims
+
+from workcity_auth.accounts import Accounts
+from workcity_auth.adapters.signing_keys import TokenSigner
+
+
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+def _signer(request: Request) -> TokenSigner:
+    signer: TokenSigner = request.app.state.signer
+    return signer
+
+
+async def _admin(
+    claims: CurrentClaims, accounts: Annotated[Accounts, Depends(_accounts)]
+) -> TokenClaims:
+    # Checked against the stored user, not the token: a demoted or disabled admin loses admin
+    # rights at once, not when the token expires.
+    user = await accounts.me(claims.user_id)
+    if user.disabled:
+        raise unauthorized("Account disabled")
+    if user.role != "admin":
+        raise forbidden("Admin access required")
+    return claims
+
+
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+SignerDep = Annotated[TokenSigner, Depends(_signer)]
+AdminClaims = Annotated[TokenClaims, Depends(_admin)]

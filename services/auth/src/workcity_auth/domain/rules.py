@@ -1,0 +1,51 @@
+"""Pure rules of the auth service: roles, emails, passwords. No I/O."""
+
+from __future__ import annotations
+
+from typing import Final, get_args
+
+from email_validator import EmailNotValidError, validate_email
+from workcity_common.events import Role
+
+ALL_ROLES: Final = frozenset(get_args(Role))
+SUPPORT_ROLES: Final = frozenset({"agent", "designer", "merchant", "admin"})
+# Roles an admin may give when creating an account (customers sign up themselves).
+CREATABLE_ROLES: Final = SUPPORT_ROLES
+# bcrypt reads at most 72 bytes; longer passwords would be silently cut, so we refuse them.
+BCRYPT_MAX_BYTES: Final = 72
+
+
+class RuleViolation(ValueError):
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed and lower-cased, and shaped like an address (no DNS look-up)."""
+    email = raw.strip().lower()
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise RuleViolation("invalid_email", f"Invalid email: {exc}") from None
+    return email
+
+
+def check_password(password: str, min_length: int) -> None:
+    if len(password) < min_length:
+        raise RuleViolation(
+            "weak_password", f"Password must be at least {min_length} characters long"
+        )
+    if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        raise RuleViolation(
+            "password_too_long", f"Password must be at most {BCRYPT_MAX_BYTES} bytes (UTF-8)"
+        )
+
+
+def is_support(role: str) -> bool:
+    return role in SUPPORT_ROLES
+
+
+def is_admin(role: str) -> bool:
+    return role == "admin"

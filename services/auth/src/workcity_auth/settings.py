@@ -1,0 +1,49 @@
+"""Auth service settings (environment variables; see the README's configuration table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from workcity_common.settings import ServiceSettings
+
+
+class AuthSettings(ServiceSettings):
+    service_name: str = "auth"
+
+    # The first admin, created once at start-up when no user has this email.
+    admin_email: str | None = Field(default=None, validation_alias="ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, validation_alias="ADMIN_PASSWORD")
+
+    # Signing key (Ed25519 or RSA, PEM). In development, when neither is set, a key is generated
+    # once and kept in DATA_DIR. Production refuses to start without one.
+    jwt_private_key: SecretStr | None = Field(default=None, validation_alias="JWT_PRIVATE_KEY")
+    jwt_private_key_file: Path | None = Field(default=None, validation_alias="JWT_PRIVATE_KEY_FILE")
+    # Public keys of retired signing keys (PEM, concatenated), still published in the JWKS so
+    # tokens they signed stay valid until they expire. See "Rotating the signing key".
+    jwt_retired_public_keys: str | None = Field(
+        default=None, validation_alias="JWT_RETIRED_PUBLIC_KEYS"
+    )
+    jwt_issuer: str = Field(default="workcity-auth", validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field(default="workcity", validation_alias="JWT_AUDIENCE")
+    data_dir: Path = Field(default=Path(".data/auth"), validation_alias="DATA_DIR")
+
+    access_token_ttl_s: int = Field(
+        default=900, ge=30, le=86_400, validation_alias="ACCESS_TOKEN_TTL_SECONDS"
+    )
+    refresh_token_ttl_s: int = Field(
+        default=30 * 86_400, ge=60, le=365 * 86_400, validation_alias="REFRESH_TOKEN_TTL_SECONDS"
+    )
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16, validation_alias="BCRYPT_ROUNDS")
+    password_min_length: int = Field(default=6, ge=6, le=72, validation_alias="PASSWORD_MIN_LENGTH")
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> AuthSettings:
+        if self.is_production:
+            if self.jwt_private_key is None and self.jwt_private_key_file is None:
+                raise ValueError(
+                    "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required in production"
+                )
+            if self.admin_password is not None:
+                self.require_real_secret("ADMIN_PASSWORD", self.admin_password.get_secret_value())
+        return self
