@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import (
@@ -178,8 +178,12 @@ class EventConsumer:
         processed: ProcessedEvents,
         prefetch: int = 32,
         handler_timeout_s: float = 30.0,
+        queue_arguments: dict[str, Any] | None = None,
     ) -> None:
         self._broker = broker
+        # Extra x-arguments for the queue, e.g. {"x-single-active-consumer": True} where the
+        # events must be handled in order by one replica at a time.
+        self._queue_arguments = dict(queue_arguments or {})
         self.queue_name = queue_name
         self.event_types = tuple(event_types)
         self._handler = handler
@@ -206,6 +210,7 @@ class EventConsumer:
             self.queue_name,
             durable=True,
             arguments={
+                **self._queue_arguments,
                 "x-dead-letter-exchange": dead_exchange.name,
                 "x-dead-letter-routing-key": self.queue_name,
             },
