@@ -1,0 +1,131 @@
+"""This service's own copy of the user directory, so populating participants and senders never
+calls the auth service.
+
+Fed from three sources, reconciled by a version (the time of the fact it records), newest wins:
+- `user.*` events (version: the event's `occurred_at`);
+- the one-off bootstrap sync from the auth service (version: the user's `updatedAt` there);
+- a verified access token of a user not yet known (version: the epoch, so any real fact wins).
+  It closes the gap between a signup and its event: a new user may act at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from workcity_common.database import Document
+from workcity_common.events import UserData, utcnow
+from workcity_common.tokens import TokenClaims
+
+from workcity_conversations.domain.model import Person
+
+log = logging.getLogger(__name__)
+
+# The version of an entry made from token claims: older than any event or sync record.
+TOKEN_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def person_from_doc(doc: Document) -> Person:
+    return Person(
+        id=doc["_id"],
+        email=doc["email"],
+        role=doc["role"],
+        name=doc.get("name"),
+        disabled=bool(doc.get("disabled", False)),
+    )
+
+
+class UserDirectory:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.users = db["users"]
+
+    async def get(self, user_id: str) -> Person | None:
+        doc = await self.users.find_one({"_id": user_id})
+        return person_from_doc(doc) if doc else None
+
+    async def get_many(self, user_ids: Iterable[str]) -> dict[str, Person]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        return {d["_id"]: person_from_doc(d) async for d in self.users.find({"_id": {"$in": ids}})}
+
+    async def apply(self, user: UserData, version: datetime, source: str) -> bool:
+        """Record `user` as of `version` unless a newer record is stored; True if it was applied.
+        Idempotent: the same fact applied twice changes nothing the second time."""
+        fields = {
+            "email": user.email,
+            "role": user.role,
+            "name": user.name,
+            "disabled": user.disabled,
+            "version": version,
+            "source": source,
+            "synced_at": utcnow(),
+        }
+        newer_than_stored = {"_id": user.id, "version": {"$lt": version}}
+        try:
+            result = await self.users.update_one(newer_than_stored, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            # The user exists with a version >= ours (a stale or repeated fact), or another
+            # writer inserted them just now: try once more without inserting.
+            result = await self.users.update_one(newer_than_stored, {"$set": fields})
+            if result.matched_count == 0:
+                log.info(
+                    "stale user fact ignored",
+                    extra={"user_id": user.id, "source": source, "version": version.isoformat()},
+                )
+                return False
+        return True
+
+    async def ensure_from_claims(self, claims: TokenClaims) -> Person:
+        """The caller as the directory knows them; added from the token if not known yet."""
+        known = await self.get(claims.user_id)
+        if known is not None:
+            return known
+        try:
+            await self.users.update_one(
+                {"_id": claims.user_id},
+                {
+                    "$setOnInsert": {
+                        "email": claims.email,
+                        "role": claims.role,
+                        "name": None,
+                        "disabled": False,
+                        "version": TOKEN_VERSION,
+                        "source": "token",
+                        "synced_at": utcnow(),
+                    }
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass  # a concurrent request or event inserted them first
+        stored = await self.get(claims.user_id)
+        if stored is None:  # pragma: no cover - only if someone deletes it in between
+            raise RuntimeError(f"user {claims.user_id} vanished from the directory")
+        return stored
+
+
+class MongoProcessedEvents:
+    """Ids of handled events (for `EventConsumer`), forgotten by a TTL index after `ttl`."""
+
+    def __init__(self, collection: AsyncCollection[Document], ttl: timedelta) -> None:
+        self._collection = collection
+        self._ttl = ttl
+
+    async def create_indexes(self) -> None:
+        await self._collection.create_index(
+            [("at", ASCENDING)], expireAfterSeconds=int(self._ttl.total_seconds())
+        )
+
+    async def seen(self, event_id: str) -> bool:
+        return await self._collection.find_one({"_id": event_id}, projection={"_id": 1}) is not None
+
+    async def remember(self, event_id: str) -> None:
+        await self._collection.update_one(
+            {"_id": event_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True
+        )

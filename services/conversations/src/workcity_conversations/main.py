@@ -1,0 +1,141 @@
+"""Composition root: builds the conversations service from its adapters.
+
+`create_app()` is what uvicorn runs (`--factory`); tests pass their own settings, MongoDB client,
+broker, token verifier or user source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from workcity_common.app import create_service_app
+from workcity_common.broker import Broker, EventConsumer
+from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.logging import configure_logging
+from workcity_common.outbox import Outbox, OutboxRelay
+from workcity_common.settings import TokenVerifierSettings
+from workcity_common.tokens import TokenVerifier
+
+from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
+from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.adapters.user_sync import AuthUserSource, UserDirectorySync
+from workcity_conversations.entrypoints import http
+from workcity_conversations.entrypoints.body_limit import BodySizeLimit
+from workcity_conversations.entrypoints.events import (
+    USER_EVENT_TYPES,
+    user_directory_handler,
+)
+from workcity_conversations.service import ConversationService, Limits
+from workcity_conversations.settings import ConversationsSettings
+
+DESCRIPTION = """Conversations, messages and read state of Workcity Chat. Every message has a
+per-conversation `seq`; sends are idempotent with `clientMessageId`; every change is published as
+an event (`conversation.*`, `message.*`) through a transactional outbox."""
+
+
+def limits_from(settings: ConversationsSettings) -> Limits:
+    return Limits(
+        message_max_chars=settings.message_max_chars,
+        client_message_id_max_chars=settings.client_message_id_max_chars,
+        messages_page_default=settings.messages_page_default,
+        messages_page_max=settings.messages_page_max,
+        conversations_page_default=settings.conversations_page_default,
+        conversations_page_max=settings.conversations_page_max,
+    )
+
+
+def create_app(
+    settings: ConversationsSettings | None = None,
+    *,
+    mongo_client: AsyncMongoClient[Document] | None = None,
+    broker: Broker | None = None,
+    token_verifier: TokenVerifier | None = None,
+    user_source: AuthUserSource | None = None,
+) -> FastAPI:
+    settings = settings or ConversationsSettings()
+    configure_logging("conversations", settings.log_level)
+    client = mongo_client or make_mongo_client(settings.mongo_uri, "workcity-conversations")
+    db = client[settings.mongo_db]
+    broker = broker or Broker(settings.amqp_url, settings.events_exchange)
+    http_client = httpx.AsyncClient()
+
+    outbox = Outbox(db["outbox"])
+    relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
+    store = ConversationStore(db, outbox)
+    directory = UserDirectory(db)
+    processed = MongoProcessedEvents(
+        db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
+    )
+    consumer = EventConsumer(
+        broker,
+        queue_name=settings.users_queue,
+        event_types=USER_EVENT_TYPES,
+        handler=user_directory_handler(directory),
+        processed=processed,
+        prefetch=settings.broker_prefetch,
+        handler_timeout_s=settings.event_handler_timeout_s,
+    )
+    if user_source is None and settings.auth_internal_url:
+        token = (
+            settings.internal_api_token.get_secret_value() if settings.internal_api_token else ""
+        )
+        user_source = AuthUserSource(http_client, settings.auth_internal_url, token)
+    sync = (
+        UserDirectorySync(
+            db,
+            directory,
+            user_source,
+            page_size=settings.user_sync_page_size,
+            retry_s=settings.user_sync_retry_s,
+        )
+        if user_source is not None
+        else None
+    )
+
+    async def start_sync() -> None:
+        if sync is not None:
+            sync.start()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.create_indexes()
+        await outbox.create_indexes()
+        await processed.create_indexes()
+        consumer.start()
+        # After the consumer: the queue is declared (and collecting user events) before the
+        # bootstrap copy starts, so no user falls between the two.
+        broker.on_ready(start_sync)
+        broker.start()
+        relay.start()
+        try:
+            yield
+        finally:
+            if sync is not None:
+                await sync.close()
+            await relay.close()
+            await broker.close()
+            await http_client.aclose()
+            if mongo_client is None:
+                await client.close()
+
+    app = create_service_app(
+        service="conversations",
+        title="Workcity Chat — conversations",
+        description=DESCRIPTION,
+        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check},
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.state.settings = settings
+    app.state.service = ConversationService(store, directory, limits_from(settings))
+    app.state.token_verifier = token_verifier or TokenVerifier.from_settings(
+        TokenVerifierSettings(), http_client
+    )
+    app.include_router(http.conversations)
+    app.include_router(http.messages)
+    return app

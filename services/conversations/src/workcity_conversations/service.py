@@ -1,0 +1,395 @@
+"""What the conversations service does, one method per use case. Routes call these; these
+validate input with the domain rules, call the store, and shape answers with the shared event
+models' `to_api()`, so a REST answer and the socket payload for the same fact are identical."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from workcity_common.events import (
+    AttachmentData,
+    ConversationCreated,
+    ConversationData,
+    ConversationDeleted,
+    ConversationDeletedData,
+    ConversationEventData,
+    Event,
+    MessageCreated,
+    MessageData,
+    MessageDeleted,
+    MessageDeletedData,
+    MessageEventData,
+    MessageRead,
+    MessageReadData,
+    MessageUpdated,
+    UserRef,
+)
+from workcity_common.tokens import TokenClaims
+
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.adapters.store import (
+    ConversationExists,
+    ConversationStore,
+    DuplicateClientMessage,
+)
+from workcity_conversations.domain import paging, rules
+from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.model import Conversation, Message, Person
+from workcity_conversations.domain.reads import unread_count
+
+PRODUCER = "conversations"
+
+
+def now_ms() -> datetime:
+    """Now, to the millisecond: what MongoDB stores, so an answer and a later read agree."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    message_max_chars: int = 4000
+    client_message_id_max_chars: int = 128
+    messages_page_default: int = 50
+    messages_page_max: int = 200
+    conversations_page_default: int = 100
+    conversations_page_max: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: dict[str, Any]
+    replayed: bool  # True: a retry answered with the message its first attempt stored
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    conversation: dict[str, Any]
+    created: bool
+
+
+def _ref(user_id: str, people: Mapping[str, Person]) -> UserRef:
+    person = people.get(user_id)
+    if person is None:
+        # Only if the directory lost a user; the id is still right, the email unknown.
+        return UserRef(id=user_id, email="")
+    return UserRef(id=person.id, email=person.email, role=person.role, name=person.name)
+
+
+def conversation_data(conversation: Conversation, people: Mapping[str, Person]) -> ConversationData:
+    return ConversationData(
+        id=conversation.id,
+        participants=[_ref(p, people) for p in conversation.participants],
+        last_seq=conversation.last_seq,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+    )
+
+
+def message_data(
+    message: Message, conversation: Conversation, people: Mapping[str, Person]
+) -> MessageData:
+    return MessageData(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender=_ref(message.sender_id, people),
+        text=message.text,
+        attachments=[
+            AttachmentData(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size)
+            for a in message.attachments
+        ],
+        client_message_id=message.client_message_id,
+        read_by=conversation.read_by(message.seq),
+        created_at=message.created_at,
+        updated_at=message.updated_at,
+        edited=message.edited,
+    )
+
+
+class ConversationService:
+    def __init__(
+        self, store: ConversationStore, directory: UserDirectory, limits: Limits | None = None
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self.limits = limits or Limits()
+
+    # --- the caller ----------------------------------------------------------------------------
+
+    async def caller(self, claims: TokenClaims) -> Person:
+        """The signed-in user as the directory knows them (fresher than the token's role);
+        a disabled user may do nothing here."""
+        person = await self._directory.ensure_from_claims(claims)
+        rules.require_active(person)
+        return person
+
+    # --- conversations -------------------------------------------------------------------------
+
+    async def list_conversations(
+        self, caller: Person, limit: str | None, before: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        page = paging.conversation_page(
+            limit,
+            before,
+            default=self.limits.conversations_page_default,
+            maximum=self.limits.conversations_page_max,
+        )
+        conversations, next_cursor = await self._store.conversations_of(caller.id, page)
+        last_messages = await self._store.messages_by_id(
+            c.last_message_id for c in conversations if c.last_message_id
+        )
+        people = await self._people(
+            [p for c in conversations for p in c.participants],
+            (m.sender_id for m in last_messages.values()),
+        )
+        items = [self._list_item(c, caller, people, last_messages) for c in conversations]
+        return items, next_cursor
+
+    async def open_conversation(self, caller: Person, recipient_id: Any) -> Opened:
+        recipient_key = rules.parse_id(recipient_id, "recipient")
+        recipient = await self._directory.get(recipient_key)
+        if recipient is None:
+            raise NotFound("Recipient not found", "recipient_not_found")
+        rules.check_new_conversation(caller, recipient)
+        key = rules.pair_key(caller.id, recipient.id)
+        people = {caller.id: caller, recipient.id: recipient}
+        existing = await self._store.conversation_of_pair(key)
+        if existing is None:
+            now = now_ms()
+            fresh = Conversation(
+                id=str(ObjectId()),
+                participants=(caller.id, recipient.id),
+                last_seq=0,
+                created_at=now,
+                updated_at=now,
+            )
+
+            def events(conversation: Conversation) -> list[Event]:
+                data = ConversationEventData(conversation=conversation_data(conversation, people))
+                return [ConversationCreated(producer=PRODUCER, data=data)]
+
+            try:
+                created = await self._store.create_conversation(fresh, key, events)
+                return Opened(self._list_item(created, caller, people, {}), created=True)
+            except ConversationExists:
+                existing = await self._store.conversation_of_pair(key)
+                if existing is None:  # created and deleted in between: vanishingly rare
+                    raise NotFound("Conversation not found") from None
+        return Opened(await self._single_item(existing, caller), created=False)
+
+    async def get_conversation(self, caller: Person, conversation_id: Any) -> dict[str, Any]:
+        conversation = await self._conversation(conversation_id)
+        rules.require_viewer(caller, conversation)
+        return await self._single_item(conversation, caller)
+
+    async def delete_conversation(self, caller: Person, conversation_id: Any) -> str:
+        conversation = await self._conversation(conversation_id)
+        rules.require_can_delete_conversation(caller, conversation)
+
+        def events(deleted: Conversation) -> list[Event]:
+            data = ConversationDeletedData(
+                conversation_id=deleted.id, participant_ids=list(deleted.participants)
+            )
+            return [ConversationDeleted(producer=PRODUCER, data=data)]
+
+        deleted = await self._store.delete_conversation(conversation.id, events)
+        return deleted.id
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def history(
+        self,
+        caller: Person,
+        conversation_id: Any,
+        limit: str | None,
+        after_seq: str | None,
+        before_seq: str | None,
+    ) -> list[dict[str, Any]]:
+        conversation_key = rules.parse_id(conversation_id, "conversation")
+        page = paging.message_page(
+            limit,
+            after_seq,
+            before_seq,
+            default=self.limits.messages_page_default,
+            maximum=self.limits.messages_page_max,
+        )
+        conversation = await self._conversation(conversation_key)
+        rules.require_viewer(caller, conversation)
+        messages = await self._store.history(conversation.id, page)
+        people = await self._people(m.sender_id for m in messages)
+        return [message_data(m, conversation, people).to_api() for m in messages]
+
+    async def send(
+        self,
+        caller: Person,
+        conversation_id: Any,
+        text: Any,
+        client_message_id: Any = None,
+        attachments: Any = None,
+    ) -> Sent:
+        conversation_key = rules.parse_id(conversation_id, "conversation")
+        clean_text = rules.message_text(text, self.limits.message_max_chars)
+        client_id = rules.client_message_id(
+            client_message_id, self.limits.client_message_id_max_chars
+        )
+        if attachments:
+            # The message model has room for them; the upload routes come in a later issue.
+            raise InvalidInput("attachments_unsupported", "Attachments are not supported yet")
+        conversation = await self._conversation(conversation_key)
+        rules.require_participant(caller, conversation)
+        if client_id is not None:
+            replay = await self._replay(caller, conversation.id, client_id)
+            if replay is not None:
+                return replay
+        people = await self._people(conversation.participants)
+
+        def events(after: Conversation, message: Message) -> list[Event]:
+            data = MessageEventData(
+                message=message_data(message, after, people),
+                participant_ids=list(after.participants),
+            )
+            return [MessageCreated(producer=PRODUCER, data=data)]
+
+        try:
+            after, message = await self._store.append_message(
+                conversation_id=conversation.id,
+                message_id=str(ObjectId()),
+                sender_id=caller.id,
+                text=clean_text,
+                client_message_id=client_id,
+                now=now_ms(),
+                events=events,
+            )
+        except DuplicateClientMessage:
+            # A concurrent retry stored it first; our transaction (and its seq) was rolled back.
+            replay = await self._replay(caller, conversation.id, client_id or "")
+            if replay is None:  # stored, then deleted before we could read it
+                raise NotFound("Message not found") from None
+            return replay
+        return Sent(message_data(message, after, people).to_api(), replayed=False)
+
+    async def edit_message(self, caller: Person, message_id: Any, text: Any) -> dict[str, Any]:
+        message = await self._message(message_id)
+        clean_text = rules.message_text(text, self.limits.message_max_chars)
+        rules.require_can_edit_message(caller, message)
+        conversation = await self._conversation(message.conversation_id)
+        people = await self._people(conversation.participants)
+
+        def events(current: Conversation, edited: Message) -> list[Event]:
+            data = MessageEventData(
+                message=message_data(edited, current, people),
+                participant_ids=list(current.participants),
+            )
+            return [MessageUpdated(producer=PRODUCER, data=data)]
+
+        after, edited = await self._store.edit_message(message.id, clean_text, now_ms(), events)
+        return message_data(edited, after, people).to_api()
+
+    async def delete_message(self, caller: Person, message_id: Any) -> str:
+        message = await self._message(message_id)
+        rules.require_can_delete_message(caller, message)
+
+        def events(conversation: Conversation, deleted: Message) -> list[Event]:
+            data = MessageDeletedData(
+                conversation_id=conversation.id,
+                message_id=deleted.id,
+                seq=deleted.seq,
+                participant_ids=list(conversation.participants),
+            )
+            return [MessageDeleted(producer=PRODUCER, data=data)]
+
+        deleted = await self._store.delete_message(message.id, events)
+        return deleted.id
+
+    async def mark_read(self, caller: Person, conversation_id: Any, seq: Any) -> dict[str, Any]:
+        conversation_key = rules.parse_id(conversation_id, "conversation")
+        if seq is not None and (
+            not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or seq > 2**53
+        ):
+            raise InvalidInput("invalid_seq", "seq must be a non-negative integer")
+        conversation = await self._conversation(conversation_key)
+        rules.require_participant(caller, conversation)
+
+        def events(current: Conversation, position: int, read_at: datetime) -> list[Event]:
+            return [
+                MessageRead(
+                    producer=PRODUCER, data=self._read_data(current, caller, position, read_at)
+                )
+            ]
+
+        position, read_at = await self._store.mark_read(
+            conversation.id, caller.id, seq, now_ms(), events
+        )
+        return self._read_data(
+            conversation, caller, position, read_at or conversation.created_at
+        ).to_api()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_data(
+        conversation: Conversation, reader: Person, position: int, read_at: datetime
+    ) -> MessageReadData:
+        return MessageReadData(
+            conversation_id=conversation.id,
+            user_id=reader.id,
+            seq=position,
+            read_at=read_at,
+            participant_ids=list(conversation.participants),
+        )
+
+    async def _conversation(self, conversation_id: Any) -> Conversation:
+        key = rules.parse_id(conversation_id, "conversation")
+        conversation = await self._store.conversation(key)
+        if conversation is None:
+            raise NotFound("Conversation not found")
+        return conversation
+
+    async def _message(self, message_id: Any) -> Message:
+        key = rules.parse_id(message_id, "message")
+        message = await self._store.message(key)
+        if message is None:
+            raise NotFound("Message not found")
+        return message
+
+    async def _replay(self, caller: Person, conversation_id: str, client_id: str) -> Sent | None:
+        stored = await self._store.message_by_client_id(conversation_id, caller.id, client_id)
+        if stored is None:
+            return None
+        conversation = await self._conversation(conversation_id)
+        people = await self._people(conversation.participants)
+        return Sent(message_data(stored, conversation, people).to_api(), replayed=True)
+
+    async def _people(self, *groups: Iterable[str]) -> dict[str, Person]:
+        return await self._directory.get_many(user_id for group in groups for user_id in group)
+
+    async def _single_item(self, conversation: Conversation, caller: Person) -> dict[str, Any]:
+        last = (
+            await self._store.messages_by_id([conversation.last_message_id])
+            if conversation.last_message_id
+            else {}
+        )
+        people = await self._people(conversation.participants, (m.sender_id for m in last.values()))
+        return self._list_item(conversation, caller, people, last)
+
+    def _list_item(
+        self,
+        conversation: Conversation,
+        caller: Person,
+        people: Mapping[str, Person],
+        last_messages: Mapping[str, Message],
+    ) -> dict[str, Any]:
+        last = last_messages.get(conversation.last_message_id or "")
+        item = conversation_data(conversation, people).to_api()
+        item["lastMessage"] = message_data(last, conversation, people).to_api() if last else None
+        item["unreadCount"] = unread_count(
+            conversation.last_seq,
+            conversation.read_position(caller.id),
+            conversation.deleted_seqs,
+        )
+        return item

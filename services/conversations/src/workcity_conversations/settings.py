@@ -1,0 +1,72 @@
+"""Conversations service settings (environment variables; see the README's configuration table)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from workcity_common.settings import ServiceSettings
+
+
+class ConversationsSettings(ServiceSettings):
+    service_name: str = "conversations"
+
+    # Longest message text, counted in characters after trimming.
+    message_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
+    )
+    # Longest `clientMessageId` a client may attach to a send (the idempotency key).
+    client_message_id_max_chars: int = Field(
+        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
+    )
+    # Message history pages: `limit` when the client gives none, and the most it may ask for.
+    messages_page_default: int = Field(
+        default=50, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_DEFAULT"
+    )
+    messages_page_max: int = Field(
+        default=200, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_MAX"
+    )
+    # Conversation list pages (the original frontend asks without a limit and expects its
+    # conversations, so the default is generous).
+    conversations_page_default: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_PAGE_DEFAULT"
+    )
+    conversations_page_max: int = Field(
+        default=200, ge=1, le=10_000, validation_alias="CONVERSATIONS_PAGE_MAX"
+    )
+    # Request bodies larger than this are refused with 413 before they are read into memory.
+    max_request_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias="MAX_REQUEST_BODY_BYTES"
+    )
+    # The durable queue this service reads user.* events from (one per deployment; tests use
+    # their own).
+    users_queue: str = Field(
+        default="conversations.users", min_length=1, validation_alias="USERS_QUEUE"
+    )
+    # Ids of handled user.* events are remembered this long (redeliveries come within minutes).
+    processed_events_ttl_s: int = Field(
+        default=14 * 86_400, ge=60, validation_alias="PROCESSED_EVENTS_TTL_SECONDS"
+    )
+
+    # One-off copy of the user directory from the auth service, for users who signed up before
+    # this service's event queue existed (see the README). Off when AUTH_INTERNAL_URL is unset.
+    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
+    internal_api_token: SecretStr | None = Field(
+        default=None, validation_alias="INTERNAL_API_TOKEN"
+    )
+    user_sync_page_size: int = Field(
+        default=500, ge=1, le=5_000, validation_alias="USER_SYNC_PAGE_SIZE"
+    )
+    # Wait this long between attempts while the auth service cannot answer the sync.
+    user_sync_retry_s: float = Field(
+        default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConversationsSettings:
+        if self.messages_page_default > self.messages_page_max:
+            raise ValueError("MESSAGES_PAGE_DEFAULT must not exceed MESSAGES_PAGE_MAX")
+        if self.conversations_page_default > self.conversations_page_max:
+            raise ValueError("CONVERSATIONS_PAGE_DEFAULT must not exceed CONVERSATIONS_PAGE_MAX")
+        if self.auth_internal_url:
+            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
+            self.require_real_secret("INTERNAL_API_TOKEN", token)
+        return self

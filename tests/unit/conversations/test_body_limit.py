@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import Request
+from workcity_common.app import create_service_app
+from workcity_conversations.entrypoints.body_limit import BodySizeLimit
+
+
+def make_app(max_bytes: int) -> Any:
+    app = create_service_app(service="t", title="t", description="t", readiness={})
+    app.add_middleware(BodySizeLimit, max_bytes=max_bytes)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    return app
+
+
+async def post(app: Any, content: bytes | AsyncIterator[bytes]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post("/echo", content=content)
+
+
+async def test_bodies_up_to_the_limit_pass() -> None:
+    response = await post(make_app(1024), b"x" * 1024)
+    assert response.status_code == 200
+    assert response.json() == {"size": 1024}
+
+
+async def test_a_declared_oversized_body_is_refused_with_413_json() -> None:
+    response = await post(make_app(1024), b"x" * 1025)
+    assert response.status_code == 413
+    assert response.json() == {
+        "msg": "Request body is larger than 1024 bytes",
+        "code": "payload_too_large",
+    }
+
+
+async def test_a_streamed_body_without_length_is_cut_off_at_the_limit() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 512
+
+    response = await post(make_app(1024), chunks())
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
