@@ -16,7 +16,10 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "admin123", "passw
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # An empty variable counts as unset: docker compose passes `${X:-}` as "" when X is not set.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", validation_alias="ENVIRONMENT"
@@ -61,7 +64,9 @@ class ServiceSettings(BaseSettings):
 class TokenVerifierSettings(BaseSettings):
     """Where services find the auth service's public keys."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     jwks_url: str = Field(
         default="http://127.0.0.1:8001/api/auth/.well-known/jwks.json", validation_alias="JWKS_URL"
