@@ -12,7 +12,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that are fine on a laptop and must never reach production.
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "admin123", "password", "secret"})
+# The development admin password documented for scripts/dev and docker compose is one of them.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "admin123", "password", "secret", "admin-dev-password"}
+)
 
 
 class ServiceSettings(BaseSettings):
