@@ -104,6 +104,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_indexes()
+        await directory.create_indexes()
         await outbox.create_indexes()
         await processed.create_indexes()
         consumer.start()

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # The version of an entry made from token claims: older than any event or sync record.
 TOKEN_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
+IDX_VERSION = "id_version"
 
 
 def person_from_doc(doc: Document) -> Person:
@@ -43,6 +44,14 @@ def person_from_doc(doc: Document) -> Person:
 class UserDirectory:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.users = db["users"]
+
+    async def create_indexes(self) -> None:
+        # For the "newer than stored" write `{_id, version: {$lt}}`. MongoDB serves it from the
+        # _id index anyway; SecantusDB only point-looks-up a filter on _id alone and would scan
+        # the collection for every user event without this.
+        await self.users.create_index(
+            [("_id", ASCENDING), ("version", ASCENDING)], name=IDX_VERSION
+        )
 
     async def get(self, user_id: str) -> Person | None:
         doc = await self.users.find_one({"_id": user_id})
