@@ -190,16 +190,19 @@ class Tap:
 
     async def collect(self, count: int, timeout_s: float = 30.0) -> list[Event]:
         """Wait until `count` events arrived (or time is up), then a little longer for extras."""
-        assert self._queue is not None
+        assert self._connection is not None
         events: list[Event] = []
         deadline = time.monotonic() + timeout_s
         settle_until: float | None = None
         while time.monotonic() < deadline:
             try:
+                if self._queue is None:  # after a broker restart: a fresh channel
+                    channel = await self._connection.channel()
+                    self._queue = await channel.declare_queue(self.queue_name, durable=True)
                 while (message := await self._queue.get(no_ack=True, fail=False)) is not None:
                     events.append(parse_event(message.body))
-            except aio_pika.exceptions.AMQPError:
-                pass  # reconnecting after a broker restart
+            except Exception:
+                self._queue = None
             if len(events) >= count:
                 settle_until = settle_until or time.monotonic() + 0.5
                 if time.monotonic() >= settle_until:
