@@ -1,0 +1,145 @@
+"""The conversations service's REST API, called with the user's own token (so the rules of who may
+post or read live in one place), over one pooled keep-alive httpx client per replica."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+
+
+class ConversationsError(Exception):
+    """The conversations service answered no (4xx): shown to the client as `{error, code}`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ConversationsUnavailable(Exception):
+    """No answer, or a 5xx: the client may retry (with the same clientMessageId)."""
+
+
+class ConversationsPort(Protocol):
+    async def post_message(
+        self, token: str, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def mark_read(
+        self, token: str, conversation_id: str, seq: int | None
+    ) -> dict[str, Any]: ...
+
+    async def messages_after(
+        self, token: str, conversation_id: str, after_seq: int, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def is_member(self, token: str, conversation_id: str) -> bool: ...
+
+    async def list_conversations(self, token: str) -> list[dict[str, Any]]: ...
+
+
+def make_http_client(base_url: str, timeout_s: float, max_connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        headers={"User-Agent": "workcity-realtime"},
+    )
+
+
+class HttpConversations:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        try:
+            response = await self._http.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise ConversationsUnavailable(f"{method} {path}: {exc!r}") from exc
+        if response.status_code >= 500:
+            raise ConversationsUnavailable(f"{method} {path}: {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            message = body.get("msg") if isinstance(body, dict) else None
+            code = body.get("code") if isinstance(body, dict) else None
+            raise ConversationsError(
+                response.status_code,
+                str(code or f"http_{response.status_code}"),
+                str(message or response.reason_phrase or "Request refused"),
+            )
+        return body
+
+    async def post_message(
+        self, token: str, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/api/conversations/{conversation_id}/messages", token, json=body
+        )
+        return result
+
+    async def mark_read(self, token: str, conversation_id: str, seq: int | None) -> dict[str, Any]:
+        body = {} if seq is None else {"seq": seq}
+        result = await self._call(
+            "POST", f"/api/conversations/{conversation_id}/read", token, json=body
+        )
+        return result if isinstance(result, dict) else {}
+
+    async def messages_after(
+        self, token: str, conversation_id: str, after_seq: int, limit: int
+    ) -> list[dict[str, Any]]:
+        result = await self._call(
+            "GET",
+            f"/api/conversations/{conversation_id}/messages",
+            token,
+            params={"after_seq": after_seq, "limit": limit},
+        )
+        return _as_list(result, "messages")
+
+    async def is_member(self, token: str, conversation_id: str) -> bool:
+        """Participants (and admins) may read a conversation's messages: the same rule decides
+        who may listen to its room. `limit=1` keeps the answer small."""
+        try:
+            await self._call(
+                "GET",
+                f"/api/conversations/{conversation_id}/messages",
+                token,
+                params={"limit": 1},
+            )
+        except ConversationsError as exc:
+            if exc.status in (400, 403, 404):
+                return False
+            raise
+        return True
+
+    async def list_conversations(self, token: str) -> list[dict[str, Any]]:
+        return _as_list(await self._call("GET", "/api/conversations", token), "conversations")
+
+
+def _as_list(result: Any, key: str) -> list[dict[str, Any]]:
+    # The original API answers bare arrays; accept an envelope too if one is added later.
+    if isinstance(result, dict):
+        result = result.get(key, [])
+    return [item for item in result if isinstance(item, dict)] if isinstance(result, list) else []

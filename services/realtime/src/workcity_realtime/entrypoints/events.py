@@ -1,0 +1,88 @@
+"""Domain events from the conversations and auth services, turned into socket emits.
+
+All replicas share one durable queue with a single active consumer: each event is handled once,
+by one replica at a time, in the order the producers published them, and emitted through the
+Socket.IO manager so the clients of every replica get it. Events are handled one after another
+(the lock) because RabbitMQ hands a consumer several at once and each runs as its own task: two
+`newMessage`s of a conversation must not overtake each other.
+"""
+
+from __future__ import annotations
+
+from workcity_common.broker import Broker, EventConsumer, EventHandler, InMemoryProcessedEvents
+from workcity_common.events import (
+    ConversationCreated,
+    ConversationDeleted,
+    Event,
+    MessageCreated,
+    MessageDeleted,
+    MessageRead,
+    MessageUpdated,
+    UserDisabled,
+    UserUpdated,
+)
+
+from workcity_realtime.hub import Hub
+
+EVENT_TYPES = (
+    "message.created",
+    "message.updated",
+    "message.deleted",
+    "message.read",
+    "conversation.created",
+    "conversation.deleted",
+    "user.disabled",
+    "user.updated",
+)
+
+
+def event_handler(hub: Hub) -> EventHandler:
+    async def handle(event: Event) -> None:
+        async with hub.event_lock:
+            await dispatch(hub, event)
+
+    return handle
+
+
+async def dispatch(hub: Hub, event: Event) -> None:
+    match event:
+        case MessageCreated(data=data):
+            await hub.message_created(
+                data.message.conversation_id, data.message.to_api(), data.participant_ids
+            )
+        case MessageUpdated(data=data):
+            await hub.message_updated(data.message.conversation_id, data.message.to_api())
+        case MessageDeleted(data=data):
+            await hub.message_deleted(data.conversation_id, data.message_id, data.seq)
+        case MessageRead(data=data):
+            await hub.message_read(data.conversation_id, data.to_api())
+        case ConversationCreated(data=data):
+            await hub.conversation_created(
+                data.conversation.to_api(), list(data.conversation.participants)
+            )
+        case ConversationDeleted(data=data):
+            await hub.conversation_deleted(data.conversation_id, data.participant_ids)
+        case UserDisabled(data=data):
+            await hub.user_access_changed(data.id, disabled=True)
+        case UserUpdated(data=data):
+            await hub.user_access_changed(data.id, disabled=data.disabled)
+
+
+def make_consumer(
+    broker: Broker,
+    hub: Hub,
+    *,
+    queue_name: str,
+    prefetch: int,
+    handler_timeout_s: float,
+) -> EventConsumer:
+    return EventConsumer(
+        broker,
+        queue_name=queue_name,
+        event_types=EVENT_TYPES,
+        handler=event_handler(hub),
+        processed=InMemoryProcessedEvents(),
+        prefetch=prefetch,
+        handler_timeout_s=handler_timeout_s,
+        queue_arguments={"x-single-active-consumer": True},
+    )

@@ -1,0 +1,498 @@
+"""The realtime service's use cases: what a socket may do, what a domain event makes us emit, and
+how this replica keeps presence in step with the others.
+
+The entrypoints (socket handlers, the event consumer, the cluster bus) parse their input and
+call one method here; the adapters (Socket.IO emitter, conversations client, cluster bus) are
+passed in, so unit tests run the hub against fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from workcity_common.broker import BrokerUnavailable
+from workcity_common.events import UserRef, utcnow
+from workcity_common.tokens import TokenClaims
+
+from workcity_realtime.adapters.cluster import (
+    Bye,
+    ContactsAdded,
+    ContactsRemoved,
+    Heartbeat,
+    Hello,
+    PresenceDelta,
+    UserAccess,
+)
+from workcity_realtime.adapters.conversations import ConversationsPort
+from workcity_realtime.adapters.sockets import Emitter, conversation_room, user_room
+from workcity_realtime.domain import payloads
+from workcity_realtime.domain.disabled import DisabledUsers
+from workcity_realtime.domain.membership import MembershipCache
+from workcity_realtime.domain.ordering import KeyedSequencer
+from workcity_realtime.domain.presence import (
+    Contact,
+    ContactBook,
+    PresenceChange,
+    PresenceRegistry,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ClusterPort(Protocol):
+    replica_id: str
+
+    async def publish(self, message: Any) -> None: ...
+
+
+class Refused(Exception):
+    """A command the hub will not carry out; `message` and `code` go back in the `{error}` ack."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(slots=True)
+class SocketUser:
+    user_id: str
+    email: str
+    role: str
+    token: str
+
+    def to_api(self) -> dict[str, str]:
+        return {"_id": self.user_id, "email": self.email, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class HubOptions:
+    limits: payloads.Limits = field(default_factory=payloads.Limits)
+    membership_cache_s: float = 30.0
+    max_pending_per_socket: int = 100
+    presence_ttl_s: float = 15.0
+    disabled_user_memory_s: float = 3600.0
+    contacts_load_attempts: int = 3
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _contact(raw: Any) -> Contact | None:
+    if not isinstance(raw, dict):
+        return None
+    user_id, email = raw.get("_id") or raw.get("id"), raw.get("email")
+    if not isinstance(user_id, str) or not isinstance(email, str):
+        return None
+    role = raw.get("role")
+    return Contact(user_id, email, role if isinstance(role, str) else None)
+
+
+class Hub:
+    def __init__(
+        self,
+        emitter: Emitter,
+        conversations: ConversationsPort,
+        cluster: ClusterPort,
+        options: HubOptions | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._emitter = emitter
+        self._conversations = conversations
+        self._cluster = cluster
+        self._options = options = options or HubOptions()
+        self._monotonic = monotonic
+        self._now = now
+        self._sockets: dict[str, SocketUser] = {}
+        self.presence = PresenceRegistry(options.presence_ttl_s)
+        self.contacts = ContactBook()
+        self._disabled = DisabledUsers(options.disabled_user_memory_s)
+        self._membership = MembershipCache(options.membership_cache_s)
+        self._sequencer = KeyedSequencer(options.max_pending_per_socket)
+        self._background: set[asyncio.Task[None]] = set()
+        # Domain events are handled one at a time, in delivery order (see `handle_event`).
+        self._event_lock = asyncio.Lock()
+
+    # --- connections --------------------------------------------------------------------------
+
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    def user_of(self, sid: str) -> SocketUser | None:
+        return self._sockets.get(sid)
+
+    def is_disabled(self, user_id: str) -> bool:
+        return self._disabled.is_disabled(user_id, self._monotonic())
+
+    async def connect(self, sid: str, claims: TokenClaims, token: str) -> None:
+        if self.is_disabled(claims.user_id):
+            raise Refused("Authentication error: account disabled", "account_disabled")
+        user = SocketUser(claims.user_id, claims.email, claims.role, token)
+        self._sockets[sid] = user
+        await self._emitter.enter_room(sid, user_room(user.user_id))
+        first_here, change = self.presence.connect(user.user_id, sid)
+        if first_here:
+            await self._tell_cluster(
+                PresenceDelta(
+                    replica=self._cluster.replica_id,
+                    user_id=user.user_id,
+                    online=True,
+                    at=self._now(),
+                )
+            )
+        if change is not None:
+            await self._notify_presence([change])
+        if self.contacts.is_tracked(user.user_id):
+            await self._send_online_users(user.user_id, to_sid=sid)
+        else:
+            self.contacts.track(user.user_id)
+            self._spawn(self._load_contacts(user.user_id, token), f"contacts-{user.user_id}")
+
+    async def disconnect(self, sid: str) -> None:
+        user = self._sockets.pop(sid, None)
+        if user is None:
+            return
+        now = self._now()
+        last_here, change = self.presence.disconnect(user.user_id, sid, now)
+        if last_here:
+            self.contacts.forget(user.user_id)
+            await self._tell_cluster(
+                PresenceDelta(
+                    replica=self._cluster.replica_id, user_id=user.user_id, online=False, at=now
+                )
+            )
+        if change is not None:
+            await self._notify_presence([change])
+
+    async def refresh_token(self, sid: str, claims: TokenClaims, token: str) -> dict[str, Any]:
+        """A long-lived socket swaps in a fresh access token (used for its calls to the API)."""
+        user = self._require(sid)
+        if claims.user_id != user.user_id:
+            raise Refused("The token belongs to another user", "wrong_user")
+        user.token, user.email, user.role = token, claims.email, claims.role
+        return {"ok": True}
+
+    # --- rooms --------------------------------------------------------------------------------
+
+    async def join(self, sid: str, payload: Any) -> dict[str, Any]:
+        conversation_id = payloads.conversation_ref(payload)
+        user = self._require(sid)
+        allowed = self._membership.get(user.user_id, conversation_id, self._monotonic())
+        if allowed is None:
+            allowed = await self._conversations.is_member(user.token, conversation_id)
+            self._membership.put(user.user_id, conversation_id, allowed, self._monotonic())
+        if not allowed:
+            raise Refused("You are not a participant of this conversation", "forbidden")
+        if sid not in self._sockets:  # disconnected while we asked
+            raise Refused("Socket disconnected", "disconnected")
+        await self._emitter.enter_room(sid, conversation_room(conversation_id))
+        return {"ok": True, "conversationId": conversation_id}
+
+    async def leave(self, sid: str, payload: Any) -> dict[str, Any]:
+        conversation_id = payloads.conversation_ref(payload)
+        self._require(sid)
+        await self._emitter.leave_room(sid, conversation_room(conversation_id))
+        return {"ok": True, "conversationId": conversation_id}
+
+    def has_joined(self, sid: str, conversation_id: str) -> bool:
+        return conversation_room(conversation_id) in self._emitter.rooms(sid)
+
+    # --- commands forwarded to the conversations service --------------------------------------
+
+    async def send_message(self, sid: str, payload: Any) -> dict[str, Any]:
+        command = payloads.send_message(payload, self._options.limits)
+        user = self._require(sid)
+        # Taken before the first await: this socket's sends reach the API in the order sent.
+        async with self._sequencer.turn(sid):
+            return await self._conversations.post_message(
+                user.token, command.conversation_id, command.to_request()
+            )
+
+    async def mark_read(self, sid: str, payload: Any) -> dict[str, Any]:
+        command = payloads.mark_read(payload)
+        user = self._require(sid)
+        # Same chain as sends: "read up to what I just sent" must not overtake the send.
+        async with self._sequencer.turn(sid):
+            result = await self._conversations.mark_read(
+                user.token, command.conversation_id, command.seq
+            )
+        return result or {"ok": True}
+
+    async def sync(self, sid: str, payload: Any) -> dict[str, Any]:
+        command = payloads.sync(payload, self._options.limits)
+        user = self._require(sid)
+        messages = await self._conversations.messages_after(
+            user.token, command.conversation_id, command.after_seq, command.limit
+        )
+        return {
+            "conversationId": command.conversation_id,
+            "messages": messages,
+            "hasMore": len(messages) >= command.limit,
+        }
+
+    async def typing(self, sid: str, payload: Any, *, started: bool) -> dict[str, Any]:
+        conversation_id = payloads.conversation_ref(payload)
+        user = self._require(sid)
+        if not self.has_joined(sid, conversation_id):
+            raise Refused("Join the conversation first", "not_joined")
+        body = {"user": user.to_api(), "conversationId": conversation_id}
+        room = conversation_room(conversation_id)
+        if started:
+            # Both names: frontends of the original listen to one or the other.
+            await self._emitter.emit("typing", body, to=room, skip_sid=sid)
+            await self._emitter.emit("userTyping", body, to=room, skip_sid=sid)
+        else:
+            await self._emitter.emit("stopTyping", body, to=room, skip_sid=sid)
+        return {"ok": True}
+
+    def _require(self, sid: str) -> SocketUser:
+        user = self._sockets.get(sid)
+        if user is None:
+            raise Refused("Socket not authenticated", "unauthorized")
+        return user
+
+    # --- domain events (one replica handles each; emits reach every replica) ------------------
+
+    @property
+    def event_lock(self) -> asyncio.Lock:
+        return self._event_lock
+
+    async def message_created(
+        self, conversation_id: str, message: dict[str, Any], participant_ids: list[str]
+    ) -> None:
+        await self._emitter.emit("newMessage", message, to=conversation_room(conversation_id))
+        # Participants who have not opened the chat still learn of it (inbox, unread badges),
+        # under a name of its own so a frontend of the original never shows it in the open chat.
+        if participant_ids:
+            await self._emitter.emit(
+                "messageNotification",
+                {"conversationId": conversation_id, "message": message},
+                to=[user_room(p) for p in participant_ids],
+            )
+
+    async def message_updated(self, conversation_id: str, message: dict[str, Any]) -> None:
+        await self._emitter.emit("messageUpdated", message, to=conversation_room(conversation_id))
+
+    async def message_deleted(self, conversation_id: str, message_id: str, seq: int) -> None:
+        await self._emitter.emit(
+            "messageDeleted",
+            {"conversationId": conversation_id, "messageId": message_id, "seq": seq},
+            to=conversation_room(conversation_id),
+        )
+
+    async def message_read(self, conversation_id: str, receipt: dict[str, Any]) -> None:
+        await self._emitter.emit("messageRead", receipt, to=conversation_room(conversation_id))
+
+    async def conversation_created(
+        self, conversation: dict[str, Any], participants: list[UserRef]
+    ) -> None:
+        conversation_id = str(conversation["_id"])
+        # Other replicas first: if the bus is down the event is retried, nothing emitted twice.
+        await self._cluster.publish(
+            ContactsAdded(
+                replica=self._cluster.replica_id,
+                conversation_id=conversation_id,
+                participants=participants,
+            )
+        )
+        await self.apply_contacts_added(conversation_id, participants)
+        if participants:
+            await self._emitter.emit(
+                "conversationCreated", conversation, to=[user_room(p.id) for p in participants]
+            )
+
+    async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
+        await self._cluster.publish(
+            ContactsRemoved(
+                replica=self._cluster.replica_id,
+                conversation_id=conversation_id,
+                participant_ids=participant_ids,
+            )
+        )
+        await self.apply_contacts_removed(conversation_id, participant_ids)
+        if participant_ids:
+            await self._emitter.emit(
+                "conversationDeleted",
+                {"conversationId": conversation_id},
+                to=[user_room(p) for p in participant_ids],
+            )
+        await self._emitter.close_room(conversation_room(conversation_id))
+
+    async def user_access_changed(self, user_id: str, disabled: bool) -> None:
+        await self._cluster.publish(
+            UserAccess(replica=self._cluster.replica_id, user_id=user_id, disabled=disabled)
+        )
+        await self.apply_user_access(user_id, disabled)
+
+    # --- state shared between replicas (applied here and from the cluster bus) ----------------
+
+    async def apply_contacts_added(
+        self, conversation_id: str, participants: Iterable[UserRef]
+    ) -> None:
+        people = [Contact(p.id, p.email, p.role) for p in participants]
+        added = self.contacts.add_conversation(conversation_id, people)
+        watchers: set[str] = set()
+        for watcher, contact_id in added:
+            if self.presence.is_online(contact_id):
+                await self._emitter.emit(
+                    "presence",
+                    self._presence_body(contact_id),
+                    to=user_room(watcher),
+                    local_only=True,
+                )
+                watchers.add(watcher)
+        for watcher in sorted(watchers):
+            await self._send_online_users(watcher)
+
+    async def apply_contacts_removed(
+        self, conversation_id: str, participant_ids: Iterable[str]
+    ) -> None:
+        self._membership.forget_conversation(conversation_id)
+        removed = self.contacts.remove_conversation(conversation_id, participant_ids)
+        for watcher in sorted({w for w, _ in removed}):
+            await self._send_online_users(watcher)
+
+    async def apply_user_access(self, user_id: str, disabled: bool) -> None:
+        if not disabled:
+            self._disabled.enable(user_id)
+            return
+        self._disabled.disable(user_id, self._monotonic())
+        self._membership.forget_user(user_id)
+        for sid in sorted(self.presence.local_sockets(user_id)):
+            log.info("disconnecting a disabled user's socket", extra={"user_id": user_id})
+            await self._emitter.disconnect(sid)
+            # The server calls our disconnect handler too; this makes sure the state is gone
+            # even if it does not (the socket may already be half-closed).
+            await self.disconnect(sid)
+
+    async def handle_cluster(self, message: Any) -> None:
+        monotonic, now = self._monotonic(), self._now()
+        match message:
+            case Hello():
+                await self.heartbeat()
+            case Heartbeat(replica=replica, users=users):
+                await self._notify_presence(self.presence.heartbeat(replica, users, monotonic, now))
+            case PresenceDelta(replica=replica, user_id=user_id, online=online, at=at):
+                await self._notify_presence(
+                    self.presence.remote_change(replica, user_id, online, monotonic, at)
+                )
+            case Bye(replica=replica):
+                await self._notify_presence(self.presence.replica_gone(replica, now))
+            case ContactsAdded(conversation_id=conversation_id, participants=participants):
+                await self.apply_contacts_added(conversation_id, participants)
+            case ContactsRemoved(conversation_id=conversation_id, participant_ids=ids):
+                await self.apply_contacts_removed(conversation_id, ids)
+            case UserAccess(user_id=user_id, disabled=disabled):
+                await self.apply_user_access(user_id, disabled)
+
+    # --- presence -----------------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Announce this replica's online users; forget replicas that went quiet."""
+        await self._tell_cluster(
+            Heartbeat(replica=self._cluster.replica_id, users=sorted(self.presence.local_users()))
+        )
+        await self.expire()
+
+    async def expire(self) -> None:
+        await self._notify_presence(self.presence.expire(self._monotonic(), self._now()))
+
+    async def hello(self) -> None:
+        await self._tell_cluster(Hello(replica=self._cluster.replica_id))
+
+    async def goodbye(self) -> None:
+        await self._tell_cluster(Bye(replica=self._cluster.replica_id))
+
+    def _presence_body(self, user_id: str) -> dict[str, Any]:
+        online = self.presence.is_online(user_id)
+        return {
+            "userId": user_id,
+            "online": online,
+            "lastSeen": None if online else _iso(self.presence.last_seen(user_id)),
+        }
+
+    def online_contacts(self, user_id: str) -> list[dict[str, str]]:
+        return [
+            c.to_api() for c in self.contacts.contacts_of(user_id) if self.presence.is_online(c.id)
+        ]
+
+    async def _send_online_users(self, user_id: str, *, to_sid: str | None = None) -> None:
+        # Every replica tells its own sockets (local only): no replica emits for another's.
+        await self._emitter.emit(
+            "onlineUsers",
+            self.online_contacts(user_id),
+            to=to_sid or user_room(user_id),
+            local_only=True,
+        )
+
+    async def _notify_presence(self, changes: list[PresenceChange]) -> None:
+        if not changes:
+            return
+        touched: set[str] = set()
+        for change in changes:
+            body = {
+                "userId": change.user_id,
+                "online": change.online,
+                "lastSeen": _iso(change.last_seen),
+            }
+            for watcher in sorted(self.contacts.watchers_of(change.user_id)):
+                await self._emitter.emit("presence", body, to=user_room(watcher), local_only=True)
+                touched.add(watcher)
+        for watcher in sorted(touched):
+            await self._send_online_users(watcher)
+
+    async def _load_contacts(self, user_id: str, token: str) -> None:
+        delay = 0.5
+        for attempt in range(1, self._options.contacts_load_attempts + 1):
+            if not self.contacts.is_tracked(user_id):
+                return  # the user left before we got here
+            try:
+                conversations = await self._conversations.list_conversations(token)
+                break
+            except Exception as exc:
+                log.warning(
+                    "could not load contacts",
+                    extra={"user_id": user_id, "attempt": attempt, "error": repr(exc)},
+                )
+                await asyncio.sleep(delay)
+                delay *= 4
+        else:
+            return
+        if not self.contacts.is_tracked(user_id):
+            return
+        for conversation in conversations:
+            conversation_id = conversation.get("_id")
+            people = [c for c in map(_contact, conversation.get("participants") or []) if c]
+            if isinstance(conversation_id, str) and any(p.id == user_id for p in people):
+                self.contacts.add_conversation(conversation_id, people)
+        await self._send_online_users(user_id)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _tell_cluster(self, message: Any) -> None:
+        """Best effort: a lost presence message is repaired by the next heartbeat."""
+        try:
+            await self._cluster.publish(message)
+        except BrokerUnavailable as exc:
+            log.warning("cluster message not sent", extra={"kind": message.kind, "error": str(exc)})
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,182 @@
+"""Composition root: builds the realtime service from its adapters.
+
+`create_app()` is what uvicorn runs (`uvicorn workcity_realtime.main:create_app --factory
+--ws websockets`): a python-socketio ASGI app at `/socket.io` in front of a small FastAPI app
+for `/healthz`, `/readyz`, `/metrics` and `/docs`. Tests pass their own settings or adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import socketio
+from fastapi import FastAPI
+from workcity_common.app import create_service_app
+from workcity_common.broker import Broker, BrokerUnavailable
+from workcity_common.logging import configure_logging
+from workcity_common.tokens import TokenVerifier
+
+from workcity_realtime.adapters.cluster import ClusterBus
+from workcity_realtime.adapters.conversations import (
+    ConversationsPort,
+    HttpConversations,
+    make_http_client,
+)
+from workcity_realtime.adapters.sockets import SocketIOEmitter
+from workcity_realtime.domain.payloads import Limits
+from workcity_realtime.entrypoints import sockets
+from workcity_realtime.entrypoints.events import make_consumer
+from workcity_realtime.hub import Hub, HubOptions
+from workcity_realtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Socket.IO (protocol v4) at `/socket.io`: connect with `auth: {token}`.
+
+Client events (each answers its ack with a result or `{error, code}`): `joinConversation`,
+`leaveConversation`, `sendMessage {conversationId, text, clientMessageId?, attachments?}`,
+`markRead {conversationId, seq?}`, `sync {conversationId, afterSeq, limit?}`,
+`typing` / `stopTyping {conversationId}`, `authenticate {token}` (swap in a fresh token).
+
+Server events: `newMessage`, `messageUpdated`, `messageDeleted`, `messageRead` (to the
+conversation's room), `messageNotification`, `conversationCreated`, `conversationDeleted` (to the
+participants), `typing`, `userTyping`, `stopTyping`, `presence`, `onlineUsers` (to contacts).
+This page documents the HTTP side: health, readiness and metrics."""
+
+
+class RealtimeApp(socketio.ASGIApp):
+    """The ASGI app, keeping a handle on its hub (tests and debugging look at it)."""
+
+    def __init__(self, server: socketio.AsyncServer, api: FastAPI, hub: Hub) -> None:
+        super().__init__(server, other_asgi_app=api, socketio_path="socket.io")
+        self.hub = hub
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    broker: Broker | None = None,
+    conversations: ConversationsPort | None = None,
+    verifier: TokenVerifier | None = None,
+) -> RealtimeApp:
+    settings = settings or Settings()
+    config = settings.service
+    configure_logging("realtime", config.log_level)
+    replica_id = config.replica_id or default_replica_id()
+
+    http = make_http_client(
+        config.conversations_url,
+        config.conversations_timeout_s,
+        config.conversations_max_connections,
+    )
+    jwks_http = httpx.AsyncClient(timeout=5.0)
+    verifier = verifier or TokenVerifier.from_settings(settings.tokens, jwks_http)
+    broker = broker or Broker(config.amqp_url, config.events_exchange)
+
+    manager = socketio.AsyncAioPikaManager(
+        url=config.amqp_url,
+        channel=config.socketio_channel,
+        logger=logging.getLogger("workcity_realtime.socketio_manager"),
+    )
+    server = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=manager,
+        cors_allowed_origins=config.cors_allowed_origins,
+        ping_interval=config.ping_interval_s,
+        ping_timeout=config.ping_timeout_s,
+        max_http_buffer_size=config.max_payload_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+    cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
+    hub = Hub(
+        SocketIOEmitter(server),
+        conversations or HttpConversations(http),
+        cluster,
+        HubOptions(
+            limits=Limits(
+                max_message_length=config.max_message_length,
+                max_attachments=config.max_attachments,
+                sync_max_limit=config.sync_max_limit,
+            ),
+            membership_cache_s=config.membership_cache_s,
+            max_pending_per_socket=config.max_pending_per_socket,
+            presence_ttl_s=config.presence_ttl_s,
+            disabled_user_memory_s=config.disabled_user_memory_s,
+        ),
+    )
+    sockets.register(server, hub, verifier)
+    consumer = make_consumer(
+        broker,
+        hub,
+        queue_name=config.events_queue,
+        prefetch=config.broker_prefetch,
+        handler_timeout_s=config.event_handler_timeout_s,
+    )
+
+    async def heartbeats() -> None:
+        while True:
+            await asyncio.sleep(config.presence_heartbeat_s)
+            try:
+                await hub.heartbeat()
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    async def cluster_ready() -> None:
+        if not cluster.ready:
+            raise BrokerUnavailable("cluster bus not subscribed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        cluster.start(hub.handle_cluster)
+        consumer.start()
+        broker.on_ready(hub.hello)  # after the cluster queue exists, so the answers reach us
+        broker.start()
+        # Listen for the other replicas' emits from the start, not from the first client.
+        server.manager_initialized = True
+        manager.initialize()
+        beating = asyncio.create_task(heartbeats(), name="presence-heartbeats")
+        log.info("realtime replica started", extra={"replica": replica_id})
+        try:
+            yield
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            await hub.goodbye()
+            await hub.close()
+            await _close_manager(manager)
+            await broker.close()
+            await http.aclose()
+            await jwks_http.aclose()
+
+    api = create_service_app(
+        service="realtime",
+        title="Workcity Chat realtime",
+        description=DESCRIPTION,
+        readiness={"broker": broker.check, "cluster": cluster_ready},
+        lifespan=lifespan,
+    )
+    return RealtimeApp(server, api, hub)
+
+
+async def _close_manager(manager: Any) -> None:
+    thread = getattr(manager, "thread", None)
+    if isinstance(thread, asyncio.Task):
+        thread.cancel()
+        await asyncio.gather(thread, return_exceptions=True)
+    connection = getattr(manager, "publisher_connection", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()

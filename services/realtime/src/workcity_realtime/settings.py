@@ -1,0 +1,102 @@
+"""Realtime service settings (environment variables; see the README's configuration table)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from workcity_common.settings import ServiceSettings, TokenVerifierSettings
+
+
+class RealtimeSettings(ServiceSettings):
+    service_name: str = "realtime"
+
+    # Where `sendMessage`, `markRead`, `sync` and membership checks go (internal base URL).
+    conversations_url: str = Field(
+        default="http://127.0.0.1:8002", validation_alias="CONVERSATIONS_URL"
+    )
+    conversations_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, validation_alias="CONVERSATIONS_TIMEOUT_SECONDS"
+    )
+    # One keep-alive pool per replica for every call to the conversations service.
+    conversations_max_connections: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_MAX_CONNECTIONS"
+    )
+
+    # Browsers' origins allowed to open a socket: "*" or a comma-separated list.
+    cors_origins: str = Field(default="*", validation_alias="CORS_ORIGINS")
+
+    # Engine.IO heartbeat: the server pings every interval and drops a client that has not
+    # answered within the timeout.
+    ping_interval_s: float = Field(
+        default=25.0, gt=0, validation_alias="SOCKET_PING_INTERVAL_SECONDS"
+    )
+    ping_timeout_s: float = Field(
+        default=20.0, gt=0, validation_alias="SOCKET_PING_TIMEOUT_SECONDS"
+    )
+    # Largest Engine.IO packet accepted; a bigger one closes the connection (protocol rule).
+    max_payload_bytes: int = Field(
+        default=1_000_000, ge=1024, le=100_000_000, validation_alias="SOCKET_MAX_PAYLOAD_BYTES"
+    )
+    # Longest message text accepted by `sendMessage` (answered with {error} beyond it).
+    max_message_length: int = Field(
+        default=5000, ge=1, le=1_000_000, validation_alias="MAX_MESSAGE_LENGTH"
+    )
+    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
+    # Sends and read marks of one socket waiting for their turn; beyond this the socket is told
+    # to slow down instead of queueing without bound.
+    max_pending_per_socket: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="SOCKET_MAX_PENDING_COMMANDS"
+    )
+    # A granted `joinConversation` is remembered this long per user and conversation.
+    membership_cache_s: float = Field(
+        default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"
+    )
+    sync_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias="SYNC_MAX_LIMIT")
+
+    # Cross-replica Socket.IO emits (python-socketio's AsyncAioPikaManager, a fanout exchange).
+    socketio_channel: str = Field(default="realtime.socketio", validation_alias="SOCKETIO_CHANNEL")
+    # Presence and control messages between replicas (a fanout exchange, one queue per replica).
+    cluster_exchange: str = Field(default="realtime.cluster", validation_alias="CLUSTER_EXCHANGE")
+    # The one durable queue all replicas share, so each domain event is emitted once.
+    events_queue: str = Field(default="realtime.events", validation_alias="EVENTS_QUEUE")
+    # Each replica announces its online users this often; a replica not heard from for
+    # PRESENCE_TTL_SECONDS is presumed dead and its users go offline.
+    presence_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, validation_alias="PRESENCE_HEARTBEAT_SECONDS"
+    )
+    presence_ttl_s: float = Field(
+        default=15.0, gt=0, le=3600, validation_alias="PRESENCE_TTL_SECONDS"
+    )
+    # A disabled user's still-valid access tokens are refused at connect this long (at least
+    # the access-token lifetime).
+    disabled_user_memory_s: float = Field(
+        default=3600.0, gt=0, validation_alias="DISABLED_USER_MEMORY_SECONDS"
+    )
+    # A name for this replica in logs and presence messages (defaults to host:pid).
+    replica_id: str = Field(default="", validation_alias="REPLICA_ID")
+
+    @model_validator(mode="after")
+    def _check(self) -> RealtimeSettings:
+        if self.presence_ttl_s <= self.presence_heartbeat_s:
+            raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
+        if self.is_production and self.cors_origins.strip() == "*":
+            raise ValueError("CORS_ORIGINS must list the allowed origins in production")
+        return self
+
+    @property
+    def cors_allowed_origins(self) -> str | list[str]:
+        value = self.cors_origins.strip()
+        if value == "*":
+            return "*"
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+
+class Settings:
+    """Both halves, built once in `create_app`."""
+
+    def __init__(
+        self,
+        service: RealtimeSettings | None = None,
+        tokens: TokenVerifierSettings | None = None,
+    ) -> None:
+        self.service = service or RealtimeSettings()
+        self.tokens = tokens or TokenVerifierSettings()

@@ -1,0 +1,339 @@
+"""The hub's use cases against fakes: who gets which emit, what goes to the other replicas, what
+the acks say."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from workcity_common.broker import BrokerUnavailable
+from workcity_common.events import UserRef
+from workcity_common.tokens import TokenClaims
+from workcity_realtime.adapters.cluster import (
+    ContactsAdded,
+    Heartbeat,
+    Hello,
+    PresenceDelta,
+    UserAccess,
+)
+from workcity_realtime.adapters.conversations import ConversationsError
+from workcity_realtime.domain.payloads import InvalidPayload
+from workcity_realtime.hub import Hub, HubOptions, Refused
+
+CID = "64b7f0c2a1b2c3d4e5f60718"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeEmitter:
+    def __init__(self) -> None:
+        self.emits: list[dict[str, Any]] = []
+        self.room_of: dict[str, set[str]] = {}
+        self.disconnected: list[str] = []
+        self.closed: list[str] = []
+
+    async def emit(
+        self, event: str, data: Any, *, to: Any, skip_sid: Any = None, local_only: bool = False
+    ) -> None:
+        self.emits.append(
+            {"event": event, "data": data, "to": to, "skip_sid": skip_sid, "local": local_only}
+        )
+
+    async def enter_room(self, sid: str, room: str) -> None:
+        self.room_of.setdefault(sid, set()).add(room)
+
+    async def leave_room(self, sid: str, room: str) -> None:
+        self.room_of.get(sid, set()).discard(room)
+
+    def rooms(self, sid: str) -> list[str]:
+        return sorted(self.room_of.get(sid, set()))
+
+    async def close_room(self, room: str) -> None:
+        self.closed.append(room)
+
+    async def disconnect(self, sid: str) -> None:
+        self.disconnected.append(sid)
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.emits if e["event"] == event]
+
+
+class FakeConversations:
+    def __init__(self) -> None:
+        self.members: dict[str, set[str]] = {}  # conversation id -> tokens allowed
+        self.posted: list[tuple[str, str, dict[str, Any]]] = []
+        self.conversations: dict[str, list[dict[str, Any]]] = {}
+        self.member_checks = 0
+        self.post_delays: list[float] = []
+
+    async def post_message(self, token: str, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.post_delays:
+            await asyncio.sleep(self.post_delays.pop(0))
+        if token not in self.members.get(cid, set()):
+            raise ConversationsError(403, "forbidden", "Not a participant")
+        self.posted.append((token, cid, body))
+        return {
+            "_id": f"m{len(self.posted)}",
+            "conversation": cid,
+            "seq": len(self.posted),
+            "text": body["text"],
+        }
+
+    async def mark_read(self, token: str, cid: str, seq: int | None) -> dict[str, Any]:
+        return {"conversationId": cid, "seq": seq or 9}
+
+    async def messages_after(self, token: str, cid: str, after: int, limit: int) -> list[Any]:
+        return [{"seq": after + 1 + i} for i in range(min(limit, 3))]
+
+    async def is_member(self, token: str, cid: str) -> bool:
+        self.member_checks += 1
+        return token in self.members.get(cid, set())
+
+    async def list_conversations(self, token: str) -> list[dict[str, Any]]:
+        return self.conversations.get(token, [])
+
+
+class FakeCluster:
+    replica_id = "A"
+
+    def __init__(self) -> None:
+        self.published: list[Any] = []
+        self.down = False
+
+    async def publish(self, message: Any) -> None:
+        if self.down:
+            raise BrokerUnavailable("down")
+        self.published.append(message)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return T0
+
+
+def claims(user_id: str) -> TokenClaims:
+    return TokenClaims(user_id=user_id, email=f"{user_id}@x.io", role="customer", expires_at=0)
+
+
+@pytest.fixture
+def parts() -> tuple[Hub, FakeEmitter, FakeConversations, FakeCluster, Clock]:
+    emitter, conversations, cluster, clock = (
+        FakeEmitter(),
+        FakeConversations(),
+        FakeCluster(),
+        Clock(),
+    )
+    hub = Hub(
+        emitter,
+        conversations,
+        cluster,
+        HubOptions(presence_ttl_s=15),
+        monotonic=clock.monotonic,
+        now=clock.now,
+    )
+    return hub, emitter, conversations, cluster, clock
+
+
+def conversation(cid: str, *users: str) -> dict[str, Any]:
+    return {"_id": cid, "participants": [{"_id": u, "email": f"{u}@x.io"} for u in users]}
+
+
+async def settle(hub: Hub) -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_connect_joins_the_user_room_and_announces_presence(parts: Any) -> None:
+    hub, emitter, conversations, cluster, _ = parts
+    conversations.conversations["tok-a"] = [conversation(CID, "a", "b")]
+    await hub.connect("s1", claims("a"), "tok-a")
+    await settle(hub)
+    assert emitter.rooms("s1") == ["user:a"]
+    assert [type(m) for m in cluster.published] == [PresenceDelta]
+    assert cluster.published[0].online is True
+    # Contacts loaded: b is offline, so the list is empty, sent to a's own sockets only.
+    assert emitter.named("onlineUsers") == [
+        {"event": "onlineUsers", "data": [], "to": "user:a", "skip_sid": None, "local": True}
+    ]
+
+
+async def test_presence_reaches_contacts_and_no_one_else(parts: Any) -> None:
+    hub, emitter, conversations, _, _ = parts
+    conversations.conversations["tok-a"] = [conversation(CID, "a", "b")]
+    conversations.conversations["tok-c"] = []
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.connect("s3", claims("c"), "tok-c")
+    await settle(hub)
+    emitter.emits.clear()
+    await hub.connect("s2", claims("b"), "tok-b")
+    presence = emitter.named("presence")
+    assert presence == [
+        {
+            "event": "presence",
+            "data": {"userId": "b", "online": True, "lastSeen": None},
+            "to": "user:a",
+            "skip_sid": None,
+            "local": True,
+        }
+    ]
+    online = [e for e in emitter.named("onlineUsers") if e["to"] == "user:a"]
+    assert online[-1]["data"] == [{"_id": "b", "email": "b@x.io"}]
+    await hub.disconnect("s2")
+    assert emitter.named("presence")[-1]["data"] == {
+        "userId": "b",
+        "online": False,
+        "lastSeen": "2026-01-01T00:00:00.000Z",
+    }
+    assert not any(e["to"] == "user:c" for e in emitter.named("presence"))
+
+
+async def test_remote_presence_from_heartbeats_and_expiry(parts: Any) -> None:
+    hub, emitter, conversations, _, clock = parts
+    conversations.conversations["tok-a"] = [conversation(CID, "a", "b")]
+    await hub.connect("s1", claims("a"), "tok-a")
+    await settle(hub)
+    await hub.handle_cluster(Heartbeat(replica="B", users=["b", "zz"]))
+    assert emitter.named("presence")[-1]["data"]["online"] is True
+    clock.t = 16.0
+    await hub.expire()
+    assert emitter.named("presence")[-1]["data"] == {
+        "userId": "b",
+        "online": False,
+        "lastSeen": "2026-01-01T00:00:00.000Z",
+    }
+    assert emitter.named("onlineUsers")[-1]["data"] == []
+
+
+async def test_hello_is_answered_with_a_heartbeat(parts: Any) -> None:
+    hub, _, _, cluster, _ = parts
+    await hub.connect("s1", claims("a"), "tok-a")
+    cluster.published.clear()
+    await hub.handle_cluster(Hello(replica="B"))
+    assert cluster.published == [Heartbeat(replica="A", users=["a"])]
+
+
+async def test_a_broker_outage_does_not_break_connect(parts: Any) -> None:
+    hub, emitter, _, cluster, _ = parts
+    cluster.down = True
+    await hub.connect("s1", claims("a"), "tok-a")
+    assert emitter.rooms("s1") == ["user:a"]
+
+
+async def test_join_checks_membership_once_then_caches(parts: Any) -> None:
+    hub, emitter, conversations, _, _ = parts
+    conversations.members[CID] = {"tok-a"}
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.connect("s2", claims("x"), "tok-x")
+    assert await hub.join("s1", CID) == {"ok": True, "conversationId": CID}
+    assert await hub.join("s1", {"conversationId": CID}) == {"ok": True, "conversationId": CID}
+    assert conversations.member_checks == 1
+    with pytest.raises(Refused) as refused:
+        await hub.join("s2", CID)
+    assert refused.value.code == "forbidden"
+    assert f"conversation:{CID}" not in emitter.rooms("s2")
+    await hub.leave("s1", CID)
+    assert f"conversation:{CID}" not in emitter.rooms("s1")
+
+
+async def test_sends_of_one_socket_are_stored_in_the_order_sent(parts: Any) -> None:
+    hub, _, conversations, _, _ = parts
+    conversations.members[CID] = {"tok-a"}
+    conversations.post_delays = [0.05, 0.0, 0.02, 0.0]
+    await hub.connect("s1", claims("a"), "tok-a")
+    acks = await asyncio.gather(
+        *(hub.send_message("s1", {"conversationId": CID, "text": f"m{i}"}) for i in range(4))
+    )
+    assert [body["text"] for _, _, body in conversations.posted] == ["m0", "m1", "m2", "m3"]
+    assert [a["seq"] for a in acks] == [1, 2, 3, 4]
+
+
+async def test_send_refusals(parts: Any) -> None:
+    hub, _, conversations, _, _ = parts
+    await hub.connect("s1", claims("a"), "tok-a")
+    with pytest.raises(InvalidPayload):
+        await hub.send_message("s1", {"conversationId": CID, "text": ""})
+    with pytest.raises(ConversationsError):
+        await hub.send_message("s1", {"conversationId": CID, "text": "hi"})
+    with pytest.raises(Refused):
+        await hub.send_message("ghost", {"conversationId": CID, "text": "hi"})
+    assert conversations.posted == []
+
+
+async def test_typing_goes_to_the_room_but_not_the_sender(parts: Any) -> None:
+    hub, emitter, conversations, _, _ = parts
+    conversations.members[CID] = {"tok-a"}
+    await hub.connect("s1", claims("a"), "tok-a")
+    with pytest.raises(Refused):
+        await hub.typing("s1", {"conversationId": CID}, started=True)
+    await hub.join("s1", CID)
+    await hub.typing("s1", {"conversationId": CID}, started=True)
+    await hub.typing("s1", {"conversationId": CID}, started=False)
+    body = {"user": {"_id": "a", "email": "a@x.io", "role": "customer"}, "conversationId": CID}
+    assert [(e["event"], e["data"], e["to"], e["skip_sid"]) for e in emitter.emits[-3:]] == [
+        ("typing", body, f"conversation:{CID}", "s1"),
+        ("userTyping", body, f"conversation:{CID}", "s1"),
+        ("stopTyping", body, f"conversation:{CID}", "s1"),
+    ]
+
+
+async def test_message_created_goes_to_the_room_and_notifies_participants(parts: Any) -> None:
+    hub, emitter, _, _, _ = parts
+    await hub.message_created(CID, {"_id": "m1"}, ["a", "b"])
+    assert [(e["event"], e["to"], e["local"]) for e in emitter.emits] == [
+        ("newMessage", f"conversation:{CID}", False),
+        ("messageNotification", ["user:a", "user:b"], False),
+    ]
+
+
+async def test_conversation_created_tells_other_replicas_then_participants(parts: Any) -> None:
+    hub, emitter, _, cluster, _ = parts
+    people = [UserRef(id="a", email="a@x.io"), UserRef(id="b", email="b@x.io")]
+    await hub.connect("s1", claims("a"), "tok-a")
+    await settle(hub)
+    await hub.handle_cluster(Heartbeat(replica="B", users=["b"]))
+    emitter.emits.clear()
+    await hub.conversation_created({"_id": CID}, people)
+    assert isinstance(cluster.published[-1], ContactsAdded)
+    events = [(e["event"], e["to"]) for e in emitter.emits]
+    assert ("presence", "user:a") in events  # b is online and now a contact of a
+    assert events[-1] == ("conversationCreated", ["user:a", "user:b"])
+
+
+async def test_conversation_created_is_retried_when_the_bus_is_down(parts: Any) -> None:
+    hub, emitter, _, cluster, _ = parts
+    cluster.down = True
+    with pytest.raises(BrokerUnavailable):
+        await hub.conversation_created({"_id": CID}, [UserRef(id="a", email="a@x.io")])
+    assert emitter.emits == []
+
+
+async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:
+    hub, emitter, _, cluster, _ = parts
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.connect("s2", claims("a"), "tok-a")
+    await hub.user_access_changed("a", disabled=True)
+    assert UserAccess(replica="A", user_id="a", disabled=True) in cluster.published
+    assert sorted(emitter.disconnected) == ["s1", "s2"]
+    assert hub.socket_count() == 0
+    with pytest.raises(Refused) as refused:
+        await hub.connect("s3", claims("a"), "tok-a")
+    assert refused.value.message.startswith("Authentication error")
+    await hub.handle_cluster(UserAccess(replica="B", user_id="a", disabled=False))
+    await hub.connect("s3", claims("a"), "tok-a")
+    assert hub.socket_count() == 1
+
+
+async def test_refresh_token_must_keep_the_user(parts: Any) -> None:
+    hub, _, _, _, _ = parts
+    await hub.connect("s1", claims("a"), "tok-a")
+    assert await hub.refresh_token("s1", claims("a"), "tok-a2") == {"ok": True}
+    assert hub.user_of("s1").token == "tok-a2"  # type: ignore[union-attr]
+    with pytest.raises(Refused):
+        await hub.refresh_token("s1", claims("b"), "tok-b")
