@@ -18,6 +18,11 @@ def test_send_message_builds_the_api_body() -> None:
     assert command.to_request() == {"text": "hi", "clientMessageId": "c-1"}
 
 
+def test_text_length_counts_after_trimming() -> None:
+    command = payloads.send_message({"conversationId": CID, "text": "  " + "x" * 20 + "  "}, LIMITS)
+    assert len(command.text) == 24
+
+
 def test_send_message_with_attachments_only() -> None:
     command = payloads.send_message(
         {"conversationId": CID, "text": "", "attachments": [CID]}, LIMITS
@@ -44,7 +49,12 @@ def test_send_message_with_attachments_only() -> None:
             "clientMessageId",
         ),
         (
-            {"conversationId": CID, "text": "hi", "clientMessageId": "a b"},
+            {"conversationId": CID, "text": "hi", "clientMessageId": "x" * 129},
+            "invalid_client_message_id",
+            "clientMessageId",
+        ),
+        (
+            {"conversationId": CID, "text": "hi", "clientMessageId": " "},
             "invalid_client_message_id",
             "clientMessageId",
         ),

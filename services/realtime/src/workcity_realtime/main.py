@@ -108,6 +108,7 @@ def create_app(
         HubOptions(
             limits=Limits(
                 max_message_length=config.max_message_length,
+                max_client_message_id=config.max_client_message_id,
                 max_attachments=config.max_attachments,
                 sync_max_limit=config.sync_max_limit,
             ),

@@ -21,8 +21,9 @@ class RealtimeSettings(ServiceSettings):
         default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_MAX_CONNECTIONS"
     )
 
-    # Browsers' origins allowed to open a socket: "*" or a comma-separated list.
-    cors_origins: str = Field(default="*", validation_alias="CORS_ORIGINS")
+    # Browsers' origins allowed to open a socket: "*" or a comma-separated list. Unset: any
+    # origin in development and test, only the gateway's own origin in production.
+    cors_origins: str | None = Field(default=None, validation_alias="CORS_ORIGINS")
 
     # Engine.IO heartbeat: the server pings every interval and drops a client that has not
     # answered within the timeout.
@@ -36,9 +37,13 @@ class RealtimeSettings(ServiceSettings):
     max_payload_bytes: int = Field(
         default=1_000_000, ge=1024, le=100_000_000, validation_alias="SOCKET_MAX_PAYLOAD_BYTES"
     )
-    # Longest message text accepted by `sendMessage` (answered with {error} beyond it).
+    # Longest message text (characters after trimming) and `clientMessageId` accepted by
+    # `sendMessage`: the conversations service's limits, same names, so both refuse alike.
     max_message_length: int = Field(
-        default=5000, ge=1, le=1_000_000, validation_alias="MAX_MESSAGE_LENGTH"
+        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
+    )
+    max_client_message_id: int = Field(
+        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
     )
     max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
     # Sends and read marks of one socket waiting for their turn; beyond this the socket is told
@@ -78,12 +83,13 @@ class RealtimeSettings(ServiceSettings):
     def _check(self) -> RealtimeSettings:
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
-        if self.is_production and self.cors_origins.strip() == "*":
-            raise ValueError("CORS_ORIGINS must list the allowed origins in production")
         return self
 
     @property
-    def cors_allowed_origins(self) -> str | list[str]:
+    def cors_allowed_origins(self) -> str | list[str] | None:
+        """For python-socketio: "*", a list, or None (same origin as the request only)."""
+        if self.cors_origins is None or not self.cors_origins.strip():
+            return None if self.is_production else "*"
         value = self.cors_origins.strip()
         if value == "*":
             return "*"

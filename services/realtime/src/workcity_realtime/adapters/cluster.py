@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
@@ -100,10 +101,11 @@ class ClusterBus:
         exchange = await channel.declare_exchange(
             self._exchange_name, aio_pika.ExchangeType.FANOUT, durable=True
         )
-        # Named after the replica so the robust connection re-declares the same queue after an
-        # outage; exclusive + auto-delete so it disappears with the replica.
+        # Named (replica + a random part, unique even when a restarted replica keeps its id)
+        # so the robust connection re-declares the same queue after an outage; exclusive +
+        # auto-delete so it disappears with the replica.
         queue = await channel.declare_queue(
-            f"{self._exchange_name}.{self.replica_id}",
+            f"{self._exchange_name}.{self.replica_id}.{uuid.uuid4().hex[:8]}",
             exclusive=True,
             auto_delete=True,
             arguments={"x-message-ttl": 60_000},

@@ -7,6 +7,11 @@ from typing import Any, Protocol
 
 import httpx
 
+# The conversations service pages its list; the next page's cursor comes in this header.
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+CONVERSATION_PAGE = 200
+MAX_CONVERSATION_PAGES = 50
+
 
 class ConversationsError(Exception):
     """The conversations service answered no (4xx): shown to the client as `{error, code}`."""
@@ -66,6 +71,7 @@ class HttpConversations:
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         request_id: str | None = None,
+        cursor_into: list[str] | None = None,
     ) -> Any:
         headers = {"Authorization": f"Bearer {token}"}
         if request_id:
@@ -82,6 +88,8 @@ class HttpConversations:
             body = response.json()
         except ValueError:
             body = None
+        if cursor_into is not None and response.headers.get(NEXT_CURSOR_HEADER):
+            cursor_into.append(response.headers[NEXT_CURSOR_HEADER])
         if response.status_code >= 400:
             message = body.get("msg") if isinstance(body, dict) else None
             code = body.get("code") if isinstance(body, dict) else None
@@ -119,15 +127,10 @@ class HttpConversations:
         return _as_list(result, "messages")
 
     async def is_member(self, token: str, conversation_id: str) -> bool:
-        """Participants (and admins) may read a conversation's messages: the same rule decides
-        who may listen to its room. `limit=1` keeps the answer small."""
+        """Participants (and admins) may read a conversation: the same rule decides who may
+        listen to its room."""
         try:
-            await self._call(
-                "GET",
-                f"/api/conversations/{conversation_id}/messages",
-                token,
-                params={"limit": 1},
-            )
+            await self._call("GET", f"/api/conversations/{conversation_id}", token)
         except ConversationsError as exc:
             if exc.status in (400, 403, 404):
                 return False
@@ -135,7 +138,24 @@ class HttpConversations:
         return True
 
     async def list_conversations(self, token: str) -> list[dict[str, Any]]:
-        return _as_list(await self._call("GET", "/api/conversations", token), "conversations")
+        """Every conversation of the caller, page by page (bounded: a user in more than
+        `MAX_CONVERSATION_PAGES` pages gets presence for the most recent ones)."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": CONVERSATION_PAGE}
+        for _ in range(MAX_CONVERSATION_PAGES):
+            body, cursor = await self._call_paged("/api/conversations", token, params)
+            items.extend(_as_list(body, "conversations"))
+            if not cursor:
+                break
+            params = {"limit": CONVERSATION_PAGE, "before": cursor}
+        return items
+
+    async def _call_paged(
+        self, path: str, token: str, params: dict[str, Any]
+    ) -> tuple[Any, str | None]:
+        cursors: list[str] = []
+        body = await self._call("GET", path, token, params=params, cursor_into=cursors)
+        return body, cursors[0] if cursors else None
 
 
 def _as_list(result: Any, key: str) -> list[dict[str, Any]]:

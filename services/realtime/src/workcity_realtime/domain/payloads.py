@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
-# Client-chosen message ids: uuids, nanoids, counters... but nothing unbounded or odd.
-CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class InvalidPayload(ValueError):
@@ -25,7 +23,8 @@ class InvalidPayload(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_message_length: int = 5000
+    max_message_length: int = 4000
+    max_client_message_id: int = 128
     max_attachments: int = 10
     sync_max_limit: int = 200
 
@@ -96,7 +95,7 @@ def send_message(payload: Any, limits: Limits) -> SendMessage:
     text = data.get("text", "")
     if not isinstance(text, str):
         raise InvalidPayload("text must be a string")
-    if len(text) > limits.max_message_length:
+    if len(text.strip()) > limits.max_message_length:
         raise InvalidPayload(
             f"text is longer than {limits.max_message_length} characters", "text_too_long"
         )
@@ -115,10 +114,13 @@ def send_message(payload: Any, limits: Limits) -> SendMessage:
         raise InvalidPayload("Message text is required", "empty_message")
     client_message_id = data.get("clientMessageId")
     if client_message_id is not None and (
-        not isinstance(client_message_id, str) or not CLIENT_MESSAGE_ID.match(client_message_id)
+        not isinstance(client_message_id, str)
+        or not client_message_id.strip()
+        or len(client_message_id) > limits.max_client_message_id
     ):
         raise InvalidPayload(
-            "clientMessageId must be 1-100 letters, digits or . _ : -", "invalid_client_message_id"
+            f"clientMessageId must be a string of 1 to {limits.max_client_message_id} characters",
+            "invalid_client_message_id",
         )
     return SendMessage(conversation_id, text, client_message_id, attachments)
 
