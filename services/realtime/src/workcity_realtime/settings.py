@@ -57,12 +57,15 @@ class RealtimeSettings(ServiceSettings):
     )
     sync_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias="SYNC_MAX_LIMIT")
 
+    # RabbitMQ names. Unset, they are `realtime.socketio`, `realtime.cluster` and
+    # `realtime.events` with the default EVENTS_EXCHANGE, and carry the exchange's name
+    # otherwise, so a stack isolated by its own EVENTS_EXCHANGE is isolated here too.
     # Cross-replica Socket.IO emits (python-socketio's AsyncAioPikaManager, a fanout exchange).
-    socketio_channel: str = Field(default="realtime.socketio", validation_alias="SOCKETIO_CHANNEL")
+    socketio_channel: str = Field(default="", validation_alias="SOCKETIO_CHANNEL")
     # Presence and control messages between replicas (a fanout exchange, one queue per replica).
-    cluster_exchange: str = Field(default="realtime.cluster", validation_alias="CLUSTER_EXCHANGE")
+    cluster_exchange: str = Field(default="", validation_alias="CLUSTER_EXCHANGE")
     # The one durable queue all replicas share, so each domain event is emitted once.
-    events_queue: str = Field(default="realtime.events", validation_alias="EVENTS_QUEUE")
+    events_queue: str = Field(default="", validation_alias="EVENTS_QUEUE")
     # Each replica announces its online users this often; a replica not heard from for
     # PRESENCE_TTL_SECONDS is presumed dead and its users go offline.
     presence_heartbeat_s: float = Field(
@@ -81,6 +84,14 @@ class RealtimeSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check(self) -> RealtimeSettings:
+        suffix = "" if self.events_exchange == "chat.events" else f"@{self.events_exchange}"
+        for name, base in (
+            ("socketio_channel", "realtime.socketio"),
+            ("cluster_exchange", "realtime.cluster"),
+            ("events_queue", "realtime.events"),
+        ):
+            if not getattr(self, name):
+                object.__setattr__(self, name, base + suffix)
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
         return self
