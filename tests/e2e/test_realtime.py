@@ -1,0 +1,670 @@
+"""The realtime service end to end, with python-socketio clients: through the gateway, and pinned
+to one replica or the other (directly on a replica's port) where a test needs two clients on
+different replicas. Conversations and messages are made through the public REST API, and what a
+socket receives comes from the conversations service's events, never from the node that took
+the send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+
+from tests.support.stack import TestStack
+from tests.support.users import TestUser, admin_token, new_user
+
+# Quiet periods: how long a test waits to be sure something did NOT arrive, after an event sent
+# later to someone else already has.
+QUIET_S = 0.7
+
+
+@dataclass
+class Received:
+    event: str
+    data: Any
+
+
+class Peer:
+    """One Socket.IO client that records every event it receives."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[Received] = []
+        self.connect_errors: list[Any] = []
+        self._changed = asyncio.Condition()
+        self.sio.on("*", self._on_any)
+        self.sio.on("connect_error", self._on_connect_error)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.gone = asyncio.Event()
+
+    async def _on_any(self, event: str, *args: Any) -> None:
+        async with self._changed:
+            self.received.append(Received(event, args[0] if len(args) == 1 else list(args)))
+            self._changed.notify_all()
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self.connect_errors.append(data)
+
+    async def _on_disconnect(self, *reason: Any) -> None:
+        self.gone.set()
+
+    async def wait_disconnected(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.gone.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.name} still connected after {timeout}s") from None
+
+    async def connect(
+        self, url: str, token: str | None, transports: tuple[str, ...] = ("websocket",)
+    ) -> None:
+        await self.sio.connect(
+            url,
+            auth={"token": token} if token is not None else None,
+            transports=list(transports),
+            wait_timeout=10,
+        )
+
+    async def call(self, event: str, *args: Any, timeout: float = 10) -> Any:
+        """Emit with an ack and return the ack; several arguments go as several arguments."""
+        if not args:
+            return await self.sio.call(event, timeout=timeout)
+        return await self.sio.call(event, args[0] if len(args) == 1 else args, timeout=timeout)
+
+    def events(self, event: str, where: Callable[[Any], bool] = lambda _: True) -> list[Any]:
+        return [r.data for r in self.received if r.event == event and where(r.data)]
+
+    async def wait_for(
+        self,
+        event: str,
+        where: Callable[[Any], bool] = lambda _: True,
+        *,
+        count: int = 1,
+        timeout: float = 10,
+    ) -> list[Any]:
+        async def enough() -> list[Any]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.events(event, where)) >= count)
+            return self.events(event, where)
+
+        try:
+            return await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            seen = [(r.event, str(r.data)[:200]) for r in self.received[-10:]]
+            raise AssertionError(
+                f"{self.name}: no {count}x {event!r} within {timeout}s; last events: {seen}"
+            ) from None
+
+    async def disconnect(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[Callable[[str], Peer]]:
+    made: list[Peer] = []
+
+    def make(name: str) -> Peer:
+        peer = Peer(name)
+        made.append(peer)
+        return peer
+
+    yield make
+    await asyncio.gather(*(p.disconnect() for p in made), return_exceptions=True)
+
+
+def replica_url(stack: TestStack, n: int) -> str:
+    """A replica's own port: pins a client to replica `n` (the gateway pins by address, and all
+    test clients share 127.0.0.1)."""
+    return f"http://127.0.0.1:{stack.port(f'realtime-{n}')}"
+
+
+async def open_conversation(http: httpx.AsyncClient, customer: TestUser, agent: TestUser) -> str:
+    # The conversations service learns of new users from auth's events: give it a moment.
+    deadline = time.monotonic() + 15
+    while True:
+        response = await http.post(
+            "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
+        )
+        if response.status_code in (200, 201):
+            return str(response.json()["_id"])
+        assert response.status_code == 404, response.text
+        assert time.monotonic() < deadline, f"recipient never appeared: {response.text}"
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class Chat:
+    customer: TestUser
+    agent: TestUser
+    conversation_id: str
+
+
+@pytest.fixture
+async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
+    stack.require_service("realtime")
+    stack.require_service("conversations")
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    return Chat(customer, agent, await open_conversation(http, customer, agent))
+
+
+def client_message_id() -> str:
+    return f"e2e-{uuid.uuid4().hex}"
+
+
+# --- connecting ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-jwt", "eyJhbGciOiJub25lIn0.e30."])
+async def test_a_bad_or_missing_token_is_refused(
+    stack: TestStack, peers: Callable[[str], Peer], token: str | None
+) -> None:
+    stack.require_service("realtime")
+    peer = peers("intruder")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await peer.connect(stack.gateway_url, token)
+    assert peer.connect_errors, "no connect_error received"
+    message = peer.connect_errors[0]["message"]
+    assert message.startswith("Authentication error"), message
+
+
+async def test_long_polling_works_through_the_gateway(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    # Polling needs every request of a session on the same replica: the gateway's stickiness.
+    peer = peers("poller")
+    await peer.connect(stack.gateway_url, chat.customer.token, transports=("polling",))
+    assert peer.sio.transport() == "polling"
+    assert await peer.call("joinConversation", chat.conversation_id) == {
+        "ok": True,
+        "conversationId": chat.conversation_id,
+    }
+    ack = await peer.call("sendMessage", {"conversationId": chat.conversation_id, "text": "poll"})
+    assert ack["text"] == "poll"
+    await peer.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
+
+
+# --- rooms and messages ----------------------------------------------------------------------
+
+
+async def test_send_with_ack_reaches_every_socket_in_the_room_on_both_replicas(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    customer_1 = peers("customer@1")
+    agent_2 = peers("agent@2")
+    customer_gw = peers("customer@gateway")
+    await customer_1.connect(replica_url(stack, 1), chat.customer.token)
+    await agent_2.connect(replica_url(stack, 2), chat.agent.token)
+    await customer_gw.connect(stack.gateway_url, chat.customer.token)
+    for peer in (customer_1, agent_2, customer_gw):
+        joined = await peer.call("joinConversation", {"conversationId": chat.conversation_id})
+        assert joined == {"ok": True, "conversationId": chat.conversation_id}
+
+    cmid = client_message_id()
+    ack = await customer_1.call(
+        "sendMessage",
+        {
+            "conversationId": chat.conversation_id,
+            "text": "hello from replica 1",
+            "clientMessageId": cmid,
+        },
+    )
+    assert ack["text"] == "hello from replica 1"
+    assert ack["conversation"] == chat.conversation_id
+    assert ack["sender"]["_id"] == chat.customer.id
+    assert ack["seq"] == 1
+    assert ack["clientMessageId"] == cmid
+
+    for peer in (customer_1, agent_2, customer_gw):  # the sender's own socket included
+        [message] = await peer.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
+        assert message == ack
+
+    # A retry with the same clientMessageId answers the first message, and nothing new is sent.
+    retry = await customer_1.call(
+        "sendMessage",
+        {
+            "conversationId": chat.conversation_id,
+            "text": "hello from replica 1",
+            "clientMessageId": cmid,
+        },
+    )
+    assert retry["_id"] == ack["_id"]
+    await asyncio.sleep(QUIET_S)
+    assert len(agent_2.events("newMessage")) == 1
+
+    # Participants also get a notification on their own user room (inbox / unread badges).
+    [note] = await agent_2.wait_for("messageNotification")
+    assert note == {"conversationId": chat.conversation_id, "message": ack}
+
+
+async def test_a_message_sent_over_rest_fans_out_like_a_socket_send(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    agent = peers("agent@2")
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    await agent.call("joinConversation", chat.conversation_id)
+    response = await http.post(
+        f"/api/conversations/{chat.conversation_id}/messages",
+        json={"text": "over REST"},
+        headers=chat.customer.headers,
+    )
+    assert response.status_code == 201
+    [message] = await agent.wait_for("newMessage")
+    assert message == response.json()
+
+
+async def test_a_refused_join_is_answered_and_gets_nothing_from_the_room(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    stranger_user = await new_user(http, stack, "customer")
+    stranger = peers("stranger")
+    member = peers("agent")
+    await stranger.connect(stack.gateway_url, stranger_user.token)
+    await member.connect(replica_url(stack, 2), chat.agent.token)
+    await member.call("joinConversation", chat.conversation_id)
+
+    refused = await stranger.call("joinConversation", chat.conversation_id)
+    assert refused["code"] == "forbidden" and refused["error"]
+    unknown = await stranger.call("joinConversation", "0123456789abcdef01234567")
+    assert "error" in unknown
+
+    # Neither sending into it nor typing in it works for the stranger.
+    denied = await stranger.call(
+        "sendMessage", {"conversationId": chat.conversation_id, "text": "let me in"}
+    )
+    assert "error" in denied
+    assert (await stranger.call("typing", {"conversationId": chat.conversation_id}))["code"] == (
+        "not_joined"
+    )
+
+    sender = peers("customer")
+    await sender.connect(replica_url(stack, 1), chat.customer.token)
+    ack = await sender.call("sendMessage", {"conversationId": chat.conversation_id, "text": "hi"})
+    await member.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
+    await asyncio.sleep(QUIET_S)
+    assert stranger.events("newMessage") == []
+    assert stranger.events("messageNotification") == []
+    assert stranger.sio.connected
+
+
+async def test_leaving_a_room_stops_its_messages(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    agent = peers("agent")
+    customer = peers("customer")
+    await agent.connect(replica_url(stack, 1), chat.agent.token)
+    await customer.connect(replica_url(stack, 2), chat.customer.token)
+    for peer in (agent, customer):
+        await peer.call("joinConversation", chat.conversation_id)
+    assert (await agent.call("leaveConversation", chat.conversation_id))["ok"] is True
+    ack = await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": "x"})
+    await customer.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
+    await agent.wait_for("messageNotification")  # still a participant: the inbox hears of it
+    await asyncio.sleep(QUIET_S)
+    assert agent.events("newMessage") == []
+
+
+async def test_one_sockets_sends_are_stored_in_the_order_it_sent_them(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    sender = peers("customer")
+    receiver = peers("agent")
+    await sender.connect(stack.gateway_url, chat.customer.token)
+    await receiver.connect(replica_url(stack, 2), chat.agent.token)
+    await receiver.call("joinConversation", chat.conversation_id)
+    count = 25
+    # Emitted back to back without waiting for acks: the server handles them concurrently.
+    acks = await asyncio.gather(
+        *(
+            sender.call("sendMessage", {"conversationId": chat.conversation_id, "text": f"#{i}"})
+            for i in range(count)
+        )
+    )
+    assert [a["text"] for a in sorted(acks, key=lambda a: a["seq"])] == [
+        f"#{i}" for i in range(count)
+    ]
+    received = await receiver.wait_for("newMessage", count=count)
+    # Events are handled in order by one replica at a time: they arrive in seq order too.
+    assert [m["seq"] for m in received] == sorted(m["seq"] for m in received)
+
+
+async def test_edits_and_deletes_reach_the_room(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    customer = peers("customer")
+    agent = peers("agent")
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    for peer in (customer, agent):
+        await peer.call("joinConversation", chat.conversation_id)
+    ack = await customer.call(
+        "sendMessage", {"conversationId": chat.conversation_id, "text": "typo"}
+    )
+    edited = await http.patch(
+        f"/api/messages/{ack['_id']}", json={"text": "fixed"}, headers=chat.customer.headers
+    )
+    assert edited.status_code == 200, edited.text
+    [updated] = await agent.wait_for("messageUpdated")
+    assert updated["_id"] == ack["_id"] and updated["text"] == "fixed"
+
+    deleted = await http.delete(f"/api/messages/{ack['_id']}", headers=chat.customer.headers)
+    assert deleted.status_code == 200, deleted.text
+    [gone] = await agent.wait_for("messageDeleted")
+    assert gone["conversationId"] == chat.conversation_id
+    assert gone["messageId"] == ack["_id"]
+
+
+# --- typing and read receipts ----------------------------------------------------------------
+
+
+async def test_typing_reaches_the_others_in_the_room_across_replicas(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    customer = peers("customer@1")
+    customer_other_tab = peers("customer@gateway")
+    agent = peers("agent@2")
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    await customer_other_tab.connect(stack.gateway_url, chat.customer.token)
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    for peer in (customer, customer_other_tab, agent):
+        await peer.call("joinConversation", chat.conversation_id)
+
+    assert await customer.call("typing", {"conversationId": chat.conversation_id}) == {"ok": True}
+    expected = {
+        "user": {"_id": chat.customer.id, "email": chat.customer.email, "role": "customer"},
+        "conversationId": chat.conversation_id,
+    }
+    assert (await agent.wait_for("typing")) == [expected]
+    assert (await agent.wait_for("userTyping")) == [expected]
+    # The other sockets of the room, the typist's other tab included, but not the typist.
+    await customer_other_tab.wait_for("typing")
+
+    await customer.sio.emit("stopTyping", {"conversationId": chat.conversation_id})
+    assert (await agent.wait_for("stopTyping")) == [expected]
+    await asyncio.sleep(QUIET_S)
+    assert customer.events("typing") == customer.events("userTyping") == []
+    assert customer.events("stopTyping") == []
+
+
+async def test_read_receipts_reach_the_room(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    customer = peers("customer@1")
+    agent = peers("agent@2")
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    for peer in (customer, agent):
+        await peer.call("joinConversation", chat.conversation_id)
+    for text in ("one", "two", "three"):
+        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": text})
+
+    ack = await agent.call("markRead", {"conversationId": chat.conversation_id, "seq": 2})
+    assert ack["seq"] == 2 and ack["userId"] == chat.agent.id
+    [receipt] = await customer.wait_for("messageRead", lambda r: r["userId"] == chat.agent.id)
+    assert receipt["conversationId"] == chat.conversation_id
+    assert receipt["seq"] == 2
+    assert receipt["readAt"]
+
+    # No seq: everything so far.
+    everything = await agent.call("markRead", {"conversationId": chat.conversation_id})
+    assert everything["seq"] == 3
+    await customer.wait_for("messageRead", lambda r: r["seq"] == 3)
+
+
+# --- catch-up --------------------------------------------------------------------------------
+
+
+async def test_a_client_that_was_away_catches_up_in_order(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    agent = peers("agent")
+    customer = peers("customer")
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    for peer in (agent, customer):
+        await peer.call("joinConversation", chat.conversation_id)
+    first = await customer.call(
+        "sendMessage", {"conversationId": chat.conversation_id, "text": "0"}
+    )
+    await agent.wait_for("newMessage")
+    last_seen = first["seq"]
+
+    await agent.disconnect()
+    missed = [
+        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": str(i)})
+        for i in range(1, 8)
+    ]
+
+    back = peers("agent again")
+    await back.connect(stack.gateway_url, chat.agent.token)
+    await back.call("joinConversation", chat.conversation_id)
+    page = await back.call(
+        "sync", {"conversationId": chat.conversation_id, "afterSeq": last_seen, "limit": 5}
+    )
+    assert [m["_id"] for m in page["messages"]] == [m["_id"] for m in missed[:5]]
+    assert page["hasMore"] is True
+    rest = await back.call(
+        "sync", {"conversationId": chat.conversation_id, "afterSeq": page["messages"][-1]["seq"]}
+    )
+    assert [m["text"] for m in rest["messages"]] == ["6", "7"]
+    assert rest["hasMore"] is False
+
+    # The REST equivalent answers the same.
+    response = await http.get(
+        f"/api/conversations/{chat.conversation_id}/messages",
+        params={"after_seq": last_seen},
+        headers=chat.agent.headers,
+    )
+    assert [m["seq"] for m in response.json()] == [m["seq"] for m in missed]
+
+
+# --- malformed input -------------------------------------------------------------------------
+
+BAD_SENDS: list[Any] = [
+    None,
+    "just a string",
+    42,
+    [],
+    {},
+    {"text": "no conversation"},
+    {"conversationId": None, "text": "x"},
+    {"conversationId": 12345, "text": "x"},
+    {"conversationId": "not-an-id", "text": "x"},
+    {"conversationId": {"$ne": None}, "text": "x"},
+    {"conversationId": "0123456789abcdef01234567", "text": "unknown conversation"},
+    {"conversationId": "CID", "text": ""},
+    {"conversationId": "CID", "text": "   "},
+    {"conversationId": "CID"},
+    {"conversationId": "CID", "text": 5},
+    {"conversationId": "CID", "text": {"a": 1}},
+    {"conversationId": "CID", "text": ["x"]},
+    {"conversationId": "CID", "text": "x" * 20_000},
+    {"conversationId": "CID", "text": "x", "clientMessageId": 5},
+    {"conversationId": "CID", "text": "x", "clientMessageId": "y" * 5000},
+    {"conversationId": "CID", "text": "x", "attachments": "nope"},
+    {"conversationId": "CID", "text": "x", "attachments": ["0123456789abcdef01234567"]},
+]
+
+
+async def test_malformed_payloads_get_an_error_ack_and_the_socket_stays(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    peer = peers("fuzzer")
+    await peer.connect(stack.gateway_url, chat.customer.token)
+    cid = chat.conversation_id
+
+    def fill(payload: Any) -> Any:
+        if isinstance(payload, dict) and payload.get("conversationId") == "CID":
+            return {**payload, "conversationId": cid}
+        return payload
+
+    for payload in BAD_SENDS:
+        answer = await peer.call("sendMessage", fill(payload))
+        assert isinstance(answer, dict) and isinstance(answer.get("error"), str), (payload, answer)
+        assert answer.get("code"), (payload, answer)
+
+    others: list[tuple[str, Any]] = [
+        ("joinConversation", None),
+        ("joinConversation", {"conversationId": ["x"]}),
+        ("leaveConversation", 7),
+        ("markRead", {"conversationId": cid, "seq": -1}),
+        ("markRead", {"conversationId": cid, "seq": "3"}),
+        ("markRead", {"conversationId": cid, "seq": True}),
+        ("markRead", "nope"),
+        ("sync", {"conversationId": cid, "afterSeq": -5}),
+        ("sync", {"conversationId": cid, "afterSeq": "0"}),
+        ("sync", {"conversationId": cid, "limit": 0}),
+        ("sync", "nope"),
+        ("typing", None),
+        ("stopTyping", {"conversationId": 1}),
+        ("authenticate", {"token": "garbage"}),
+        ("noSuchEvent", {"x": 1}),
+    ]
+    for event, payload in others:
+        answer = await peer.call(event, payload)
+        assert isinstance(answer, dict) and "error" in answer, (event, payload, answer)
+
+    # Without any argument, and with extra ones.
+    assert "error" in await peer.call("sendMessage")
+    assert (await peer.call("joinConversation", cid, "extra", 3))["ok"] is True
+    assert peer.sio.connected
+    ack = await peer.call("sendMessage", {"conversationId": cid, "text": "still here"})
+    assert ack["text"] == "still here"
+
+
+async def test_an_oversized_packet_closes_only_that_connection(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    # Beyond SOCKET_MAX_PAYLOAD_BYTES (1 MB) Engine.IO closes the connection: a protocol rule,
+    # not a handler error. Other clients are unaffected.
+    bystander = peers("bystander")
+    await bystander.connect(stack.gateway_url, chat.agent.token)
+    big = peers("big")
+    await big.connect(stack.gateway_url, chat.customer.token)
+    await big.sio.emit(
+        "sendMessage", {"conversationId": chat.conversation_id, "text": "x" * 1_100_000}
+    )
+    await big.wait_disconnected(10)
+    assert bystander.sio.connected
+    assert (await bystander.call("joinConversation", chat.conversation_id))["ok"] is True
+
+
+# --- new conversations, presence, disabled users ---------------------------------------------
+
+
+async def test_a_new_conversation_reaches_the_other_participant_without_a_join(
+    http: httpx.AsyncClient, stack: TestStack, peers: Callable[[str], Peer]
+) -> None:
+    stack.require_service("realtime")
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    agent_socket = peers("agent")
+    await agent_socket.connect(replica_url(stack, 2), agent.token)
+    conversation_id = await open_conversation(http, customer, agent)
+    [created] = await agent_socket.wait_for("conversationCreated")
+    assert created["_id"] == conversation_id
+    assert {p["_id"] for p in created["participants"]} == {customer.id, agent.id}
+
+
+async def test_presence_goes_to_contacts_only(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    stranger_user = await new_user(http, stack, "agent")
+    agent = peers("agent@1")
+    stranger = peers("stranger@2")
+    await agent.connect(replica_url(stack, 1), chat.agent.token)
+    await stranger.connect(replica_url(stack, 2), stranger_user.token)
+    await agent.wait_for("onlineUsers")  # the agent's contact list has been loaded
+
+    customer = peers("customer@2")
+    await customer.connect(replica_url(stack, 2), chat.customer.token)
+    [online] = await agent.wait_for("presence", lambda p: p["userId"] == chat.customer.id)
+    assert online == {"userId": chat.customer.id, "online": True, "lastSeen": None}
+    listed = await agent.wait_for(
+        "onlineUsers", lambda users: any(u["_id"] == chat.customer.id for u in users)
+    )
+    [entry] = [u for u in listed[-1] if u["_id"] == chat.customer.id]
+    assert entry["email"] == chat.customer.email
+    # The customer is told who of their contacts is online: the agent.
+    await customer.wait_for(
+        "onlineUsers", lambda users: [u["_id"] for u in users] == [chat.agent.id]
+    )
+
+    await customer.disconnect()
+    [offline] = await agent.wait_for(
+        "presence", lambda p: p["userId"] == chat.customer.id and not p["online"]
+    )
+    assert offline["lastSeen"]
+    await asyncio.sleep(QUIET_S)
+    assert stranger.events("presence") == []
+    assert all(u == [] for u in stranger.events("onlineUsers"))
+
+
+async def test_users_of_a_crashed_replica_go_offline(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    watcher = peers("agent@1")
+    await watcher.connect(replica_url(stack, 1), chat.agent.token)
+    await watcher.wait_for("onlineUsers")
+    doomed = peers("customer@2")
+    await doomed.connect(replica_url(stack, 2), chat.customer.token)
+    await watcher.wait_for("presence", lambda p: p["userId"] == chat.customer.id and p["online"])
+
+    started = time.monotonic()
+    with stack.service_stopped("realtime-2", kill=True):  # SIGKILL: no goodbye, no disconnects
+        [offline] = await watcher.wait_for(
+            "presence",
+            lambda p: p["userId"] == chat.customer.id and not p["online"],
+            timeout=40,
+        )
+        assert offline["lastSeen"]
+        # Within the presence TTL (15 s by default) and a heartbeat or two.
+        assert time.monotonic() - started < 35
+    assert watcher.sio.connected
+
+
+async def test_a_disabled_users_sockets_are_disconnected(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    on_1 = peers("customer@1")
+    on_2 = peers("customer@2")
+    await on_1.connect(replica_url(stack, 1), chat.customer.token)
+    await on_2.connect(replica_url(stack, 2), chat.customer.token)
+    response = await http.patch(
+        f"/api/auth/users/{chat.customer.id}",
+        json={"disabled": True},
+        headers={"Authorization": f"Bearer {await admin_token(http, stack)}"},
+    )
+    assert response.status_code == 200, response.text
+    await on_1.wait_disconnected(15)
+    await on_2.wait_disconnected(15)
+
+    # The access token is still unexpired, but the handshake is refused now.
+    again = peers("customer again")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await again.connect(replica_url(stack, 1), chat.customer.token)
+    assert again.connect_errors[0]["message"].startswith("Authentication error")
+
+
+async def test_a_fresh_token_can_be_swapped_in(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    peer = peers("customer")
+    await peer.connect(stack.gateway_url, chat.customer.token)
+    refreshed = await http.post(
+        "/api/auth/refresh", json={"refreshToken": chat.customer.refresh_token}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert await peer.call("authenticate", {"token": refreshed.json()["token"]}) == {"ok": True}
+    other = await new_user(http, stack, "customer")
+    wrong = await peer.call("authenticate", {"token": other.token})
+    assert wrong["code"] == "wrong_user"
