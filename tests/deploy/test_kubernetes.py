@@ -275,7 +275,7 @@ def test_production_settings(overlay: tuple[str, Any]) -> None:
         cors = next(
             c for n, c in by_kind(objects, "ConfigMap").items() if n.startswith("workcity-realtime")
         )
-        assert cors["data"]["CORS_ORIGINS"] != "*"
+        assert cors["data"]["CORS_ORIGINS"] != "*", "production lists its frontends' origins"
         assert "envFrom" in realtime
     else:
         assert all(image.endswith(":local") for image in images)
