@@ -1,4 +1,5 @@
-"""`scripts/dev up [--detach] [--persist] [--port-offset N]`, `scripts/dev down`, `scripts/dev status`.
+"""`scripts/dev up [--detach] [--persist] [--port-offset N]`, `scripts/dev down`, `scripts/dev status`
+(and `prepare`, which scripts/test runs: nginx and RabbitMQ present and answering).
 
 Run through scripts/dev, which prepares the Python environment first.
 """
@@ -16,6 +17,7 @@ from types import FrameType
 from scripts.devstack.config import DEFAULT_AMQP_URL, StackConfig, ports_from_env
 from scripts.devstack.errors import StackError
 from scripts.devstack.gateway import REPO_ROOT
+from scripts.devstack.prereqs import amqp_address, ensure_nginx, ensure_rabbitmq
 from scripts.devstack.stack import DevStack
 
 
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never apt-get install nginx or rabbitmq-server, even as root",
     )
+    prepare = commands.add_parser(
+        "prepare",
+        help="check (as root: install and start) nginx and RabbitMQ; used by scripts/test",
+    )
+    prepare.add_argument("--no-install", action="store_true", help="never apt-get install")
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="each process, its port and its health")
     return parser
@@ -105,6 +112,18 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    def say(line: str) -> None:
+        print(f"[setup] {line}", flush=True)
+
+    nginx = ensure_nginx(say, install=not args.no_install)
+    amqp_url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+    ensure_rabbitmq(amqp_url, say, install=not args.no_install)
+    host, port = amqp_address(amqp_url)
+    say(f"nginx: {nginx}; RabbitMQ answers at {host}:{port}")
+    return 0
+
+
 def _down(args: argparse.Namespace) -> int:
     stack = DevStack(_config_for_existing(args))
     if stack.load_state() is None:
@@ -142,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _up(args)
         if args.command == "down":
             return _down(args)
+        if args.command == "prepare":
+            return _prepare(args)
         return _status(args)
     except StackError as exc:
         print(f"scripts/dev: {exc}", file=sys.stderr)

@@ -1,0 +1,56 @@
+"""End-to-end fixtures: the whole stack behind nginx, started once per session.
+
+`stack` is the stack `scripts/dev` runs, on free ports with its own run directory, RabbitMQ
+virtual host and raised login limits (or, with WORKCITY_GATEWAY_URL set, a stack already running).
+`http` is an httpx client on the gateway. Every test here is marked `e2e`; at the end of the
+session no process of the stack may have logged a Python traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support.stack import TestStack, sigterm_as_interrupt
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    e2e_dir = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(e2e_dir):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[TestStack]:
+    external = os.environ.get("WORKCITY_GATEWAY_URL")
+    if external:
+        yield TestStack.external(external)
+        return
+    with sigterm_as_interrupt():
+        local = TestStack.start_local()
+        try:
+            yield local
+        finally:
+            local.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_tracebacks_in_logs(stack: TestStack) -> Iterator[None]:
+    yield
+    found = stack.tracebacks()
+    if found:
+        listing = "\n".join(found[:20])
+        pytest.fail(
+            f"{len(found)} Python traceback(s) in the stack's logs ({stack.log_dir}):\n{listing}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+async def http(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30.0) as client:
+        yield client

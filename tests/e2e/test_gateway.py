@@ -1,0 +1,288 @@
+"""The nginx gateway, end to end: routing, JSON errors, limits, headers, request ids.
+
+Which service answered is read from the gateway's own JSON access log (the upstream address of
+the request's id), so routing is proven even for paths no service defines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+
+import httpx
+import pytest
+import websockets
+
+from tests.support.stack import TestStack
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+# Path prefix -> the process that must receive it.
+ROUTES = [
+    ("/api/auth/.well-known/jwks.json", "auth"),
+    ("/api/auth", "auth"),
+    ("/api/auth/no-such-route", "auth"),
+    ("/api/users/support", "auth"),
+    ("/api/conversations", "conversations"),
+    ("/api/conversations/0123456789abcdef01234567/messages", "conversations"),
+    ("/api/messages/0123456789abcdef01234567", "conversations"),
+    ("/api/messages", "conversations"),
+    ("/api/attachments/0123456789abcdef01234567", "conversations"),
+]
+
+
+def request_id() -> str:
+    return f"e2e-{uuid.uuid4().hex}"
+
+
+def assert_json_error(response: httpx.Response, status: int | tuple[int, ...], code: str) -> None:
+    statuses = status if isinstance(status, tuple) else (status,)
+    assert response.status_code in statuses, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["msg"], str) and body["msg"]
+
+
+def service_of(stack: TestStack, upstream: str) -> str:
+    """The process name behind an upstream address from the gateway log."""
+    ports = {stack.port(name): name for name in stack.dev.config.ports} if stack.dev else {}
+    # After a failed try nginx lists every address it tried; the last one answered.
+    last = upstream.split(",")[-1].strip()
+    return ports.get(int(last.rsplit(":", 1)[1]), last)
+
+
+@pytest.mark.parametrize(("path", "service"), ROUTES)
+async def test_each_prefix_reaches_its_service(
+    http: httpx.AsyncClient, stack: TestStack, path: str, service: str
+) -> None:
+    stack.require_service(service)
+    rid = request_id()
+    response = await http.get(path, headers={"X-Request-ID": rid})
+    assert response.status_code not in (502, 503, 504), response.text
+    assert response.headers["x-request-id"] == rid
+    entry = stack.gateway_log_entry(rid)
+    assert service_of(stack, entry["upstream"]) == service
+    assert entry["status"] == response.status_code
+    # The service received the gateway's request id: its own access log carries it.
+    stack.wait_for_log(service, f'"request_id":"{rid}"')
+
+
+async def test_socket_io_reaches_a_realtime_replica_sticky_by_address(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    stack.require_service("realtime")
+    replicas = set()
+    for _ in range(4):
+        rid = request_id()
+        response = await http.get(
+            "/socket.io/",
+            params={"EIO": "4", "transport": "polling"},
+            headers={"X-Request-ID": rid},
+        )
+        assert response.status_code == 200, response.text
+        # Engine.IO's open packet: "0" then the handshake JSON with the session id.
+        assert response.text.startswith("0{")
+        assert json.loads(response.text[1:])["sid"]
+        replicas.add(service_of(stack, stack.gateway_log_entry(rid)["upstream"]))
+    # Every request from this one address went to the same replica.
+    assert len(replicas) == 1
+    assert replicas <= {"realtime-1", "realtime-2"}
+
+
+async def test_socket_io_websocket_upgrade_through_the_gateway(stack: TestStack) -> None:
+    stack.require_service("realtime")
+    url = stack.gateway_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with websockets.connect(url, open_timeout=10) as ws:
+        opening = await asyncio.wait_for(ws.recv(), 10)
+        assert isinstance(opening, str) and opening.startswith("0{")
+        assert json.loads(opening[1:])["sid"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/api"),
+        ("GET", "/api/unknown"),
+        ("POST", "/api/authx/login"),
+        ("DELETE", "/docs"),
+        ("GET", "/api/authentication"),
+        ("GET", "/socket.iox/"),
+    ],
+)
+async def test_unknown_paths_are_json_404(http: httpx.AsyncClient, method: str, path: str) -> None:
+    response = await http.request(method, path)
+    assert_json_error(response, 404, "not_found")
+    for header, value in SECURITY_HEADERS.items():
+        assert response.headers[header] == value
+
+
+async def test_a_stopped_service_answers_json_503_and_recovers(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    with stack.service_stopped("auth"):
+        response = await http.get("/api/auth/.well-known/jwks.json")
+        assert_json_error(response, (502, 503), "service_unavailable")
+        assert GENERATED_ID.match(response.headers["x-request-id"])
+        response = await http.post("/api/auth/login", json={"email": "a@b.example"})
+        assert_json_error(response, (502, 503), "service_unavailable")
+    response = await http.get("/api/auth/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.json()["keys"]
+
+
+async def test_one_realtime_replica_down_the_other_serves(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    stack.require_service("realtime")
+    params = {"EIO": "4", "transport": "polling"}
+
+    async def handshake_until_served(timeout_s: float = 20.0) -> httpx.Response:
+        # A replica nginx saw fail is skipped for fail_timeout (5 s); then it is tried again.
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            response = await http.get("/socket.io/", params=params)
+            if response.status_code == 200 or asyncio.get_running_loop().time() > deadline:
+                return response
+            await asyncio.sleep(0.5)
+
+    for replica in ("realtime-1", "realtime-2"):
+        with stack.service_stopped(replica):
+            response = await handshake_until_served()
+            assert response.status_code == 200, response.text
+            assert response.text.startswith("0{")
+            rid = request_id()
+            await http.get("/socket.io/", params=params, headers={"X-Request-ID": rid})
+            upstream = stack.gateway_log_entry(rid)["upstream"]
+            assert service_of(stack, upstream) != replica
+    with stack.service_stopped("realtime-1", "realtime-2"):
+        response = await http.get("/socket.io/", params=params)
+        assert_json_error(response, (502, 503), "service_unavailable")
+    assert (await handshake_until_served()).status_code == 200
+
+
+async def test_a_body_over_the_limit_is_json_413(stack: TestStack) -> None:
+    # 27 MB: over the 26 MB default. nginx answers from the headers and discards the rest.
+    host, port = stack.gateway_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        head = (
+            "POST /api/auth/signup HTTP/1.1\r\n"
+            f"Host: {host}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {27 * 1024 * 1024}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + b"{" + b" " * 65_536)
+        await writer.drain()
+        # Read the answer by its length: nginx keeps the socket open a while (lingering close)
+        # to swallow the body we never send.
+        raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+        status_line, *header_lines = raw_head.decode().strip().split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in header_lines)
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 15)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert status_line.split()[1] == "413"
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body) == {"msg": "Request body too large", "code": "payload_too_large"}
+
+
+async def test_a_large_body_under_the_limit_reaches_the_service(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    # Bodies over nginx's 16 KB buffer go through its temp directory: it must be writable.
+    rid = request_id()
+    payload = {"email": "big@workcity.example", "password": "x" * 300_000}
+    response = await http.post("/api/auth/signup", json=payload, headers={"X-Request-ID": rid})
+    assert response.status_code in (400, 413, 422), response.text
+    assert response.json()["code"]
+    assert service_of(stack, stack.gateway_log_entry(rid)["upstream"]) == "auth"
+
+
+async def test_login_and_signup_floods_get_json_429(stack: TestStack) -> None:
+    # The test stack raises the limits for its one client address; a second nginx from the same
+    # template, in front of the same services, keeps a tiny one: 1 per minute, burst 3.
+    with stack.extra_gateway(GATEWAY_AUTH_RATE="1r/m", GATEWAY_AUTH_BURST="3") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+            credentials = {"email": "nobody@workcity.example", "password": "wrong-password"}
+            statuses = []
+            for _ in range(6):
+                response = await client.post("/api/auth/login", json=credentials)
+                statuses.append(response.status_code)
+            # One request plus a burst of three go through to auth (wrong credentials: 400).
+            assert statuses == [400, 400, 400, 400, 429, 429]
+            assert response.json() == {"msg": "Too many requests", "code": "rate_limited"}
+            for header, value in SECURITY_HEADERS.items():
+                assert response.headers[header] == value
+
+            # Signup shares the limit: this address is still over it.
+            response = await client.post("/api/auth/signup", json=credentials)
+            assert_json_error(response, 429, "rate_limited")
+            # Only POSTs count, and only on login and signup.
+            response = await client.get("/api/auth/login")
+            assert response.status_code == 405
+            response = await client.get("/api/auth/.well-known/jwks.json")
+            assert response.status_code == 200
+
+
+async def test_security_headers_on_every_kind_of_answer(http: httpx.AsyncClient) -> None:
+    answers = [
+        await http.get("/api/auth/.well-known/jwks.json"),  # a service's 200
+        await http.get("/api/auth/me"),  # a service's 401
+        await http.get("/nowhere"),  # nginx's own 404
+    ]
+    for response in answers:
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers[header] == value
+            # Once, not once from nginx and once from the service.
+            assert len(response.headers.get_list(header)) == 1
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["server"] == "nginx"  # no version number
+        assert len(response.headers.get_list("x-request-id")) == 1
+
+
+async def test_request_id_passed_through_generated_or_replaced(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    path = "/api/auth/.well-known/jwks.json"
+    sane = request_id()
+    response = await http.get(path, headers={"X-Request-ID": sane})
+    assert response.headers["x-request-id"] == sane
+    stack.wait_for_log("auth", f'"request_id":"{sane}"')
+
+    generated = []
+    for sent in (None, "has spaces in it", "x" * 200, '"quoted";evil'):
+        headers = {"X-Request-ID": sent} if sent is not None else {}
+        response = await http.get(path, headers=headers)
+        assert response.status_code == 200
+        rid = response.headers["x-request-id"]
+        assert GENERATED_ID.match(rid), rid
+        generated.append(rid)
+        # The service logs the id nginx made, so a request is one id across every log.
+        stack.wait_for_log("auth", f'"request_id":"{rid}"')
+    assert len(set(generated)) == len(generated)
+
+
+async def test_access_log_is_json_with_the_request(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    rid = request_id()
+    await http.get("/api/auth/me", headers={"X-Request-ID": rid, "User-Agent": 'agent "quoted"'})
+    entry = stack.gateway_log_entry(rid)
+    assert entry["service"] == "gateway"
+    assert entry["method"] == "GET"
+    assert entry["uri"] == "/api/auth/me"
+    assert entry["status"] == 401
+    assert entry["user_agent"] == 'agent "quoted"'
+    assert isinstance(entry["duration_s"], float | int)
