@@ -104,6 +104,13 @@ def ensure_rabbitmq(
             )
     if tcp_open(host, port):  # the package's own service may have started it
         return
+    ctl = _which("rabbitmqctl")
+    if ctl and _node_running(ctl):
+        # The node runs but does not listen (yet): starting, or its app was stopped on purpose
+        # (broker fault tests restart it with `rabbitmqctl start_app`).
+        say(f"RabbitMQ's node is running but {host}:{port} does not answer yet; waiting")
+        _wait_for_port(host, port, timeout_s, hint="is its app stopped? rabbitmqctl start_app")
+        return
     say("starting RabbitMQ (rabbitmq-server -detached); it keeps running after `down`")
     result = subprocess.run(
         [server, "-detached"], capture_output=True, text=True, check=False, timeout=60
@@ -114,17 +121,26 @@ def ensure_rabbitmq(
             f"{(result.stderr or result.stdout).strip()}\n"
             "Start RabbitMQ yourself (e.g. sudo rabbitmq-server -detached) or set AMQP_URL."
         )
+    _wait_for_port(host, port, timeout_s, hint="see /var/log/rabbitmq/")
+    if ctl:
+        subprocess.run([ctl, "await_startup"], capture_output=True, check=False, timeout=timeout_s)
+
+
+def _node_running(ctl: str) -> bool:
+    try:
+        result = subprocess.run([ctl, "-q", "status"], capture_output=True, check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
+
+
+def _wait_for_port(host: str, port: int, timeout_s: float, hint: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if tcp_open(host, port):
-            ctl = _which("rabbitmqctl")
-            if ctl:
-                subprocess.run(
-                    [ctl, "await_startup"], capture_output=True, check=False, timeout=timeout_s
-                )
             return
         time.sleep(0.5)
-    raise StackError(f"RabbitMQ did not start listening on {host}:{port} within {timeout_s:.0f}s")
+    raise StackError(f"RabbitMQ does not answer at {host}:{port} after {timeout_s:.0f}s ({hint})")
 
 
 class VirtualHost:
