@@ -202,6 +202,10 @@ def replay_build_stage(stage: Stage, root: Path) -> list[Path]:
     # The machine's environment (proxy and certificate settings, uv's cache) less what would
     # point uv at the test run's own environment; then the Dockerfile's ENV on top.
     env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY}
+    # The image copies uv to /bin/uv; here the uv running the tests (`uv run` exports UV).
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is needed to replay the image build (scripts/test installs it)"
+    env["PATH"] = f"{Path(uv).parent}{os.pathsep}{env['PATH']}"
     # The interpreter running the tests stands in for the image's python:3.11.
     env["UV_PYTHON"] = sys.executable
     venvs: list[Path] = []
