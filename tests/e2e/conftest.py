@@ -36,11 +36,18 @@ def stack() -> Iterator[TestStack]:
             yield local
         finally:
             local.stop()
+    # Checked after the stop, so a traceback written while shutting down counts too.
+    fail_on_tracebacks(local)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_tracebacks_in_logs(stack: TestStack) -> Iterator[None]:
     yield
+    if stack.dev is None:  # an external stack: its logs are checked here, if we have them
+        fail_on_tracebacks(stack)
+
+
+def fail_on_tracebacks(stack: TestStack) -> None:
     found = stack.tracebacks()
     if found:
         listing = "\n".join(found[:20])
