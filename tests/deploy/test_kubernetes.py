@@ -95,6 +95,10 @@ def test_probes_ports_and_resources(overlay: tuple[str, Any]) -> None:
         assert container["readinessProbe"]["httpGet"] == {"path": readiness, "port": "http"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        # Drains before SIGTERM, and the grace period outlasts the drain plus uvicorn's own
+        # graceful-shutdown bound (20 s, in the Dockerfiles).
+        assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+        assert pod_spec(by_kind(objects, "Deployment")[app])["terminationGracePeriodSeconds"] >= 25
         resources = container["resources"]
         assert set(resources["requests"]) == {"cpu", "memory"}
         assert set(resources["limits"]) == {"cpu", "memory"}
