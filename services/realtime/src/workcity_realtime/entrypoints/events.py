@@ -36,10 +36,17 @@ EVENT_TYPES = (
 )
 
 
-def event_handler(hub: Hub) -> EventHandler:
+def event_handler(hub: Hub, handled: InMemoryProcessedEvents | None = None) -> EventHandler:
+    # The consumer's own duplicate check runs before the handler, so two copies of an event
+    # delivered together both pass it; checked again here, under the lock, they cannot.
+    handled = handled or InMemoryProcessedEvents()
+
     async def handle(event: Event) -> None:
         async with hub.event_lock:
+            if await handled.seen(event.id):
+                return
             await dispatch(hub, event)
+            await handled.remember(event.id)
 
     return handle
 
