@@ -337,3 +337,19 @@ async def test_refresh_token_must_keep_the_user(parts: Any) -> None:
     assert hub.user_of("s1").token == "tok-a2"  # type: ignore[union-attr]
     with pytest.raises(Refused):
         await hub.refresh_token("s1", claims("b"), "tok-b")
+
+
+async def test_repeated_typing_is_throttled_until_stop(parts: Any) -> None:
+    hub, emitter, conversations, _, clock = parts
+    conversations.members[CID] = {"tok-a"}
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.join("s1", CID)
+    for _ in range(5):
+        assert await hub.typing("s1", CID, started=True) == {"ok": True}
+    assert len(emitter.named("typing")) == 1
+    clock.t = 1.5
+    await hub.typing("s1", CID, started=True)
+    assert len(emitter.named("typing")) == 2
+    await hub.typing("s1", CID, started=False)
+    await hub.typing("s1", CID, started=True)  # a new burst after a stop goes through at once
+    assert len(emitter.named("typing")) == 3

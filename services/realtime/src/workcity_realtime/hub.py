@@ -79,6 +79,7 @@ class HubOptions:
     presence_ttl_s: float = 15.0
     disabled_user_memory_s: float = 3600.0
     contacts_load_attempts: int = 3
+    typing_throttle_s: float = 1.0
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -120,6 +121,8 @@ class Hub:
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
         self._membership = MembershipCache(options.membership_cache_s)
         self._sequencer = KeyedSequencer(options.max_pending_per_socket)
+        # (socket, conversation) -> when its last `typing` was passed on
+        self._typing_sent: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Domain events are handled one at a time, in delivery order (see `handle_event`).
         self._event_lock = asyncio.Lock()
@@ -163,6 +166,8 @@ class Hub:
         user = self._sockets.pop(sid, None)
         if user is None:
             return
+        for key in [k for k in self._typing_sent if k[0] == sid]:
+            del self._typing_sent[key]
         now = self._now()
         last_here, change = self.presence.disconnect(user.user_id, sid, now)
         if last_here:
@@ -248,11 +253,19 @@ class Hub:
             raise Refused("Join the conversation first", "not_joined")
         body = {"user": user.to_api(), "conversationId": conversation_id}
         room = conversation_room(conversation_id)
+        key, now = (sid, conversation_id), self._monotonic()
         if started:
+            # Frontends emit `typing` on every keystroke; each one crosses every replica, so
+            # repeats within the throttle window are answered but not passed on.
+            last = self._typing_sent.get(key)
+            if last is not None and now - last < self._options.typing_throttle_s:
+                return {"ok": True}
+            self._typing_sent[key] = now
             # Both names: frontends of the original listen to one or the other.
             await self._emitter.emit("typing", body, to=room, skip_sid=sid)
             await self._emitter.emit("userTyping", body, to=room, skip_sid=sid)
         else:
+            self._typing_sent.pop(key, None)
             await self._emitter.emit("stopTyping", body, to=room, skip_sid=sid)
         return {"ok": True}
 

@@ -116,6 +116,7 @@ def create_app(
             max_pending_per_socket=config.max_pending_per_socket,
             presence_ttl_s=config.presence_ttl_s,
             disabled_user_memory_s=config.disabled_user_memory_s,
+            typing_throttle_s=config.typing_throttle_s,
         ),
     )
     sockets.register(server, hub, verifier)

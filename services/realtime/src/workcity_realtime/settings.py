@@ -55,6 +55,11 @@ class RealtimeSettings(ServiceSettings):
     membership_cache_s: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"
     )
+    # A socket's repeated `typing` for one conversation is passed on at most once per this many
+    # seconds (0: every one); `stopTyping` always goes through.
+    typing_throttle_s: float = Field(
+        default=1.0, ge=0, le=60, validation_alias="TYPING_THROTTLE_SECONDS"
+    )
     sync_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias="SYNC_MAX_LIMIT")
 
     # RabbitMQ names. Unset, they are `realtime.socketio`, `realtime.cluster` and
