@@ -179,13 +179,17 @@ class DevStack:
         amqp_url = config.amqp_url
         if config.private_vhost:
             vhost = VirtualHost(config.private_vhost)
-            if vhost.available:
+            try:
+                if not vhost.available:
+                    raise StackError("rabbitmqctl not found")
                 vhost.create(amqp_user(config.amqp_url))
+            except StackError as exc:
+                # Not fatal: the stack works, it just shares queues with any other stack.
+                self._say(f"no private RabbitMQ vhost ({exc}); sharing the one in AMQP_URL")
+            else:
                 self._vhost = vhost.name
                 self._save_state()
                 amqp_url = amqp_url_with_vhost(config.amqp_url, vhost.name)
-            else:
-                self._say("rabbitmqctl not found: this stack shares RabbitMQ's default vhost")
 
         mongo_uri = config.mongo_uri or self._start_secantus()
         for service in present:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from scripts.devstack import (
     DEFAULT_ADMIN_EMAIL,
@@ -106,8 +107,16 @@ class TestStack:
         )
 
     def stop(self) -> None:
-        if self.dev is not None:
-            self.dev.down(quiet=True)
+        if self.dev is None:
+            return
+        self.dev.down(quiet=True)
+        config = self.dev.config
+        if config.mongo_uri and config.mongo_db_prefix:
+            # A real MongoDB outlives the run: drop this run's databases.
+            with MongoClient(config.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+                for name in client.list_database_names():
+                    if name.startswith(config.mongo_db_prefix):
+                        client.drop_database(name)
 
     # ---------------------------------------------------------------- services and processes
 
