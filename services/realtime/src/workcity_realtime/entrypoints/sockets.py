@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
+from aio_pika.exceptions import AMQPError
+from workcity_common.broker import BrokerUnavailable
 from workcity_common.tokens import InvalidToken, TokenVerifier
 
 from workcity_realtime.adapters.conversations import ConversationsError, ConversationsUnavailable
@@ -61,6 +63,10 @@ def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str
                 log.warning(
                     "conversations service unavailable", extra={"event": event, "error": str(exc)}
                 )
+                return error("The chat service is unavailable, try again", "unavailable")
+            except (ConnectionError, AMQPError, BrokerUnavailable) as exc:
+                # RabbitMQ down: emits to other replicas (typing) cannot go out right now.
+                log.warning("broker unavailable", extra={"event": event, "error": repr(exc)})
                 return error("The chat service is unavailable, try again", "unavailable")
             except Exception:
                 log.exception("socket handler failed", extra={"event": event, "sid": sid})

@@ -1,0 +1,42 @@
+"""Every failure of a socket handler becomes an `{error, code}` ack, never an exception."""
+
+from typing import Any
+
+import pytest
+from workcity_common.broker import BrokerUnavailable
+from workcity_realtime.adapters.conversations import ConversationsError, ConversationsUnavailable
+from workcity_realtime.domain.ordering import QueueFull
+from workcity_realtime.domain.payloads import InvalidPayload
+from workcity_realtime.entrypoints.sockets import answered
+from workcity_realtime.hub import Refused
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (InvalidPayload("text must be a string"), "invalid_payload"),
+        (Refused("You are not a participant", "forbidden"), "forbidden"),
+        (ConversationsError(404, "not_found", "Conversation not found"), "not_found"),
+        (ConversationsUnavailable("timeout"), "unavailable"),
+        (QueueFull("s1"), "too_many_pending"),
+        (BrokerUnavailable("down"), "unavailable"),
+        (ConnectionRefusedError("amqp"), "unavailable"),
+        (RuntimeError("a bug"), "internal_error"),
+    ],
+)
+async def test_failures_become_error_acks(failure: Exception, code: str) -> None:
+    @answered("sendMessage")
+    async def handler(sid: str, *args: Any) -> dict[str, Any]:
+        raise failure
+
+    answer = await handler("s1", {"x": 1})
+    assert answer["code"] == code
+    assert isinstance(answer["error"], str) and answer["error"]
+
+
+async def test_success_passes_through() -> None:
+    @answered("joinConversation")
+    async def handler(sid: str, *args: Any) -> dict[str, Any]:
+        return {"ok": True, "args": list(args)}
+
+    assert await handler("s1") == {"ok": True, "args": []}
