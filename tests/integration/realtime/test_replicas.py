@@ -7,6 +7,7 @@ clients connect to each replica. Every test has its own exchange, queues and cha
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -232,7 +233,7 @@ async def _consuming(rabbit_url: str, queue: str, consumers: int) -> None:
             channel = await connection.channel()
             try:
                 declared = await channel.declare_queue(queue, passive=True)
-                if declared.declaration_result.consumer_count >= consumers:
+                if (declared.declaration_result.consumer_count or 0) >= consumers:
                     return
             except aio_pika.exceptions.ChannelClosed:
                 pass  # not declared yet
@@ -293,7 +294,7 @@ async def test_events_reach_clients_of_both_replicas_once_and_in_order(cluster: 
     for seq in range(1, 21):
         await broker.publish(message_event(seq))
     for socket in (alice, bob):
-        await socket.until(lambda s=socket: len(s.of("newMessage")) >= 20)
+        await socket.until(functools.partial(_has, socket, "newMessage", 20))
     await asyncio.sleep(0.3)
     for socket in (alice, bob):
         assert [m["seq"] for m in socket.of("newMessage")] == list(range(1, 21))
@@ -375,6 +376,10 @@ async def test_a_silent_replica_is_presumed_dead(cluster: Harness) -> None:
     )
 
 
+def _has(client: Client, event: str, count: int) -> bool:
+    return len(client.of(event)) >= count
+
+
 async def _nothing() -> None:
     return None
 
@@ -424,7 +429,7 @@ async def test_conversation_created_reaches_participants_without_a_join(cluster:
         )
     )
     for socket in (alice, carol):
-        await socket.until(lambda s=socket: len(s.of("conversationCreated")) == 1)
+        await socket.until(functools.partial(_has, socket, "conversationCreated", 1))
         assert socket.of("conversationCreated")[0] == conversation.to_api()
     # Alice and Carol are contacts now, on different replicas: each sees the other online.
     await alice.until(lambda: any(u["_id"] == CAROL for u in alice.of("onlineUsers")[-1]))

@@ -103,6 +103,7 @@ def test_sync_caps_the_limit() -> None:
     command = payloads.sync({"conversationId": CID, "afterSeq": 4, "limit": 1000}, LIMITS)
     assert (command.after_seq, command.limit) == (4, 50)
     assert payloads.sync({"conversationId": CID}, LIMITS).after_seq == 0
+    bad: Any
     for bad in (
         {"conversationId": CID, "afterSeq": -1},
         {"conversationId": CID, "limit": 0},
