@@ -92,6 +92,26 @@ async def delete_rabbit_objects(url: str, queues: Iterable[str], exchanges: Iter
             await channel.exchange_delete(exchange)
 
 
+async def wait_for_consumer(url: str, queue: str, timeout_s: float = 20.0) -> None:
+    """Until the service's consumer is subscribed (it connects in the background)."""
+    deadline = time.monotonic() + timeout_s
+    connection = await aio_pika.connect(url)
+    async with connection:
+        while True:
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                if declared.declaration_result.consumer_count:
+                    return
+            except aio_pika.exceptions.ChannelClosed:
+                pass  # not declared yet (a passive declare of a missing queue closes the channel)
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            assert time.monotonic() < deadline, f"no consumer on {queue}"
+            await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def rabbit_cleanup(
     settings: ConversationsSettings, rabbit_url: str
@@ -125,6 +145,7 @@ async def running(
     """The whole service app (lifespan included: indexes, broker, consumer, relay)."""
     app = create_app(settings, mongo_client=mongo_db.client, token_verifier=tokens.verifier())
     async with app.router.lifespan_context(app):
+        await wait_for_consumer(settings.amqp_url, settings.users_queue)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://conversations") as http:
             service: ConversationService = app.state.service
