@@ -24,6 +24,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 
 from workcity_common.events import Event, UnknownEvent, parse_event
 
@@ -56,7 +57,8 @@ class Broker:
             self._connect_task = asyncio.create_task(self._connect_forever(), name="broker-connect")
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
 
     def on_ready(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run `callback` once connected (consumers register themselves this way)."""
@@ -66,12 +68,20 @@ class Broker:
 
     async def _connect_forever(self) -> None:
         while True:
+            # Built by hand rather than with connect_robust(): a cancelled first attempt must be
+            # closed, or aio-pika's own reconnect task keeps trying after we have shut down.
+            connection = aio_pika.RobustConnection(
+                make_url(self._url, reconnect_interval=self._reconnect_interval_s),
+                reconnect_interval=self._reconnect_interval_s,
+            )
             try:
-                connection = await aio_pika.connect_robust(
-                    self._url, reconnect_interval=self._reconnect_interval_s
-                )
+                await connection.connect(timeout=5)
                 break
+            except asyncio.CancelledError:
+                await connection.close()
+                raise
             except Exception as exc:
+                await connection.close()
                 log.warning("rabbitmq not reachable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._reconnect_interval_s)
         self._connection = connection
@@ -237,7 +247,8 @@ class EventConsumer:
                 )
                 await message.ack()
                 return
-            await asyncio.wait_for(self._handler(event), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._handler(event)
             await self._processed.remember(event.id)
         except Exception:
             # Try once more (another replica, or after a passing fault), then park it.

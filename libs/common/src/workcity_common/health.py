@@ -23,7 +23,8 @@ def health_router(checks: Mapping[str, ReadinessCheck], timeout_s: float = 2.0) 
     async def readyz() -> JSONResponse:
         async def run(check: ReadinessCheck) -> str:
             try:
-                await asyncio.wait_for(check(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await check()
                 return "ok"
             except Exception as exc:
                 return f"failed: {type(exc).__name__}"

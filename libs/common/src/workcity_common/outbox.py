@@ -86,8 +86,11 @@ class Outbox:
         self._written.set()
 
     async def wait_for_writes(self, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the event is set, and the relay would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._written.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._written.wait()
         self._written.clear()
 
     async def pending(self, limit: int) -> list[Document]:

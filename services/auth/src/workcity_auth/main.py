@@ -85,11 +85,11 @@ def create_app(
             await repo.create_indexes()
         broker.start()
         relay.start()
-        if settings.admin_email and settings.admin_password:
-            await accounts.ensure_admin(
-                settings.admin_email, settings.admin_password.get_secret_value()
-            )
         try:
+            if settings.admin_email and settings.admin_password:
+                await accounts.ensure_admin(
+                    settings.admin_email, settings.admin_password.get_secret_value()
+                )
             yield
         finally:
             await relay.close()
@@ -107,6 +107,7 @@ def create_app(
     app.state.settings = settings
     app.state.accounts = accounts
     app.state.signer = signer
+    app.state.broker = broker
     # The auth service verifies its own tokens with its own keys: no HTTP round trip.
     app.state.token_verifier = TokenVerifier(
         KeySet(own_jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
