@@ -90,7 +90,12 @@ class Broker:
         self._ready.set()
         log.info("connected to rabbitmq", extra={"exchange": self.exchange_name})
         for callback in self._on_ready:
-            await callback()
+            try:
+                await callback()
+            except Exception:
+                # One consumer that cannot subscribe (a queue declared elsewhere with other
+                # arguments, say) must not silently stop the others: log it, go on.
+                log.exception("broker start-up callback failed", extra={"callback": repr(callback)})
 
     async def close(self) -> None:
         if self._connect_task is not None:
@@ -200,6 +205,9 @@ class EventConsumer:
         self._processed = processed
         self._prefetch = prefetch
         self._timeout = handler_timeout_s
+        # Event ids being handled right now: a second copy delivered while the first is still in
+        # its handler is dropped here (the processed store only knows finished events).
+        self._in_flight: set[str] = set()
 
     def start(self) -> None:
         self._broker.on_ready(self._subscribe)
@@ -240,6 +248,11 @@ class EventConsumer:
             )
             await message.reject(requeue=False)
             return
+        if event.id in self._in_flight:
+            log.info("duplicate event ignored", extra={"event_id": event.id, "type": event.type})
+            await message.ack()
+            return
+        self._in_flight.add(event.id)
         try:
             if await self._processed.seen(event.id):
                 log.info(
@@ -262,4 +275,6 @@ class EventConsumer:
             )
             await message.nack(requeue=not message.redelivered)
             return
+        finally:
+            self._in_flight.discard(event.id)
         await message.ack()
