@@ -409,3 +409,11 @@ async def test_demoted_admin_loses_admin_rights_at_once(
     assert demote.status_code == 200
     # Same, still unexpired token: refused, because admin rights are checked against the store.
     assert_error(await http.get("/api/auth/all-users", headers=admin.headers), 403)
+
+
+async def test_internal_routes_are_not_reachable_through_the_gateway(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.get("/internal/users")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")

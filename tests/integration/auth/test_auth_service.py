@@ -17,6 +17,7 @@ from tests.support.rabbit import broker_stopped
 
 pytestmark = pytest.mark.integration
 
+SERVICE_TOKEN = "internal-test-token-0123456789"
 ADMIN = {"email": "root@workcity.test", "password": "root-password"}
 
 
@@ -41,6 +42,7 @@ def make_settings(mongo_uri: str, rabbit_url: str, name: str, tmp_path: object) 
             "DATA_DIR": str(tmp_path),
             "BCRYPT_ROUNDS": 4,
             "OUTBOX_POLL_INTERVAL_SECONDS": 0.2,
+            "INTERNAL_API_TOKEN": SERVICE_TOKEN,
         }
     )
 
@@ -210,3 +212,37 @@ async def test_unknown_email_costs_a_bcrypt_check_like_a_wrong_password(
     )
     assert len(checks) == 2  # one bcrypt comparison each, same cost
     assert checks[0].startswith(b"$2b$04$") and checks[1].startswith(b"$2b$04$")
+
+
+async def test_internal_user_listing_pages_by_id_for_services_only(auth: AuthUnderTest) -> None:
+    for n in range(5):
+        await signup(auth.http, f"paged{n}@example.com")
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    seen: list[str] = []
+    after = ""
+    for _ in range(10):
+        response = await auth.http.get(
+            "/internal/users", params={"after": after, "limit": 2}, headers=service
+        )
+        assert response.status_code == 200
+        page = response.json()
+        seen += [u["email"] for u in page["users"]]
+        assert all(
+            set(u) == {"id", "email", "role", "name", "disabled", "updatedAt"}
+            for u in page["users"]
+        )
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert seen == [ADMIN["email"], *(f"paged{n}@example.com" for n in range(5))]
+
+    user = await login(auth.http, "paged0@example.com", "secret-pw")
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {user['token']}"},
+    ):
+        refused = await auth.http.get("/internal/users", headers=headers)
+        assert refused.status_code == 401
+    bad = await auth.http.get("/internal/users", params={"after": "zz"}, headers=service)
+    assert bad.status_code == 400

@@ -125,6 +125,9 @@ class Accounts:
     async def all_users(self) -> list[User]:
         return await self._users.all()
 
+    async def user_page(self, after_id: str | None, limit: int) -> list[User]:
+        return await self._users.page_after(after_id, limit)
+
     async def support_staff(self, caller_id: str) -> list[User]:
         return await self._users.support_staff(SUPPORT_ROLES, exclude_id=caller_id)
 

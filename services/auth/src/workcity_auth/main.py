@@ -29,6 +29,7 @@ from workcity_auth.adapters.signing_keys import (
 )
 from workcity_auth.adapters.users import UserRepository
 from workcity_auth.entrypoints.http import auth, users
+from workcity_auth.entrypoints.internal import internal
 from workcity_auth.settings import AuthSettings
 
 DESCRIPTION = """Users, passwords and tokens of Workcity Chat. Access tokens are EdDSA/RS256 JWTs
@@ -114,4 +115,5 @@ def create_app(
     )
     app.include_router(auth)
     app.include_router(users)
+    app.include_router(internal)
     return app

@@ -37,12 +37,25 @@ class AuthSettings(ServiceSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, validation_alias="BCRYPT_ROUNDS")
     password_min_length: int = Field(default=6, ge=6, le=72, validation_alias="PASSWORD_MIN_LENGTH")
 
+    # Shared secret of the internal routes (`/internal/*`, never routed by the gateway) that
+    # other services call, e.g. conversations' one-off copy of the user directory. Unset: off.
+    internal_api_token: SecretStr | None = Field(
+        default=None, validation_alias="INTERNAL_API_TOKEN"
+    )
+    internal_page_max: int = Field(
+        default=1000, ge=1, le=10_000, validation_alias="INTERNAL_PAGE_MAX"
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> AuthSettings:
         if self.is_production:
             if self.jwt_private_key is None and self.jwt_private_key_file is None:
                 raise ValueError(
                     "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required in production"
+                )
+            if self.internal_api_token is not None:
+                self.require_real_secret(
+                    "INTERNAL_API_TOKEN", self.internal_api_token.get_secret_value()
                 )
             if self.admin_password is not None:
                 self.require_real_secret("ADMIN_PASSWORD", self.admin_password.get_secret_value())

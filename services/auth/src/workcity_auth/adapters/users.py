@@ -106,6 +106,12 @@ class UserRepository:
     async def all(self) -> list[User]:
         return [User.from_doc(d) async for d in self._users.find().sort("created_at", ASCENDING)]
 
+    async def page_after(self, after_id: str | None, limit: int) -> list[User]:
+        """Users in ascending id order, starting after `after_id` (for a paged full copy)."""
+        query: dict[str, Any] = {"_id": {"$gt": ObjectId(after_id)}} if after_id else {}
+        cursor = self._users.find(query).sort("_id", ASCENDING).limit(limit)
+        return [User.from_doc(d) async for d in cursor]
+
     async def support_staff(self, roles: frozenset[str], exclude_id: str) -> list[User]:
         query: dict[str, Any] = {
             "role": {"$in": sorted(roles)},

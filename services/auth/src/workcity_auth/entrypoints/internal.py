@@ -1,0 +1,59 @@
+"""Routes for other services only. The gateway routes `/api/*` alone, so these are reachable
+on the service network, and each call must carry INTERNAL_API_TOKEN as a bearer token."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from workcity_common.errors import ApiError, bad_request, unauthorized
+
+from workcity_auth.deps import AccountsDep
+from workcity_auth.settings import AuthSettings
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def _service_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    settings: AuthSettings = request.app.state.settings
+    if settings.internal_api_token is None:
+        raise ApiError(404, "not_found", "Not found")  # switched off
+    expected = settings.internal_api_token.get_secret_value().encode()
+    given = (credentials.credentials if credentials else "").encode()
+    if not secrets.compare_digest(given, expected):
+        raise unauthorized("Invalid service token")
+
+
+internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(_service_caller)])
+
+
+@internal.get("/users", summary="Service: every user, paged by id (directory copies)")
+async def list_users(
+    request: Request,
+    accounts: AccountsDep,
+    after: Annotated[str, Query(max_length=24)] = "",
+    limit: Annotated[int, Query(ge=1)] = 500,
+) -> dict[str, Any]:
+    if after and (len(after) != 24 or any(c not in "0123456789abcdefABCDEF" for c in after)):
+        raise bad_request("after must be a user id", "invalid_id")
+    limit = min(limit, request.app.state.settings.internal_page_max)
+    users = await accounts.user_page(after or None, limit)
+    return {
+        "users": [
+            {
+                "id": u.id,
+                "email": u.email,
+                "role": u.role,
+                "name": u.name,
+                "disabled": u.disabled,
+                "updatedAt": u.updated_at.isoformat(),
+            }
+            for u in users
+        ],
+        "next": users[-1].id if len(users) == limit else None,
+    }
