@@ -83,7 +83,7 @@ def settings(mongo_db: AsyncDatabase, rabbit_url: str, unique_name: str) -> Conv
 
 
 async def delete_rabbit_objects(url: str, queues: Iterable[str], exchanges: Iterable[str]) -> None:
-    connection = await aio_pika.connect(url)
+    connection = await aio_pika.connect(url, timeout=10)
     async with connection:
         channel = await connection.channel()
         for queue in queues:
@@ -95,7 +95,7 @@ async def delete_rabbit_objects(url: str, queues: Iterable[str], exchanges: Iter
 async def wait_for_consumer(url: str, queue: str, timeout_s: float = 20.0) -> None:
     """Until the service's consumer is subscribed (it connects in the background)."""
     deadline = time.monotonic() + timeout_s
-    connection = await aio_pika.connect(url)
+    connection = await aio_pika.connect(url, timeout=10)
     async with connection:
         while True:
             channel = await connection.channel()

@@ -6,6 +6,7 @@ broker, token verifier or user source.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -97,9 +98,18 @@ def create_app(
         else None
     )
 
-    async def start_sync() -> None:
+    # Set once the users queue is declared and consumed: before that, a user.registered event
+    # would be dropped by the exchange (no binding yet), so the service is not ready.
+    subscribed = asyncio.Event()
+
+    async def after_subscribe() -> None:
+        subscribed.set()
         if sync is not None:
             sync.start()
+
+    async def users_queue_ready() -> None:
+        if not subscribed.is_set():
+            raise RuntimeError("not consuming user events yet")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,7 +120,7 @@ def create_app(
         consumer.start()
         # After the consumer: the queue is declared (and collecting user events) before the
         # bootstrap copy starts, so no user falls between the two.
-        broker.on_ready(start_sync)
+        broker.on_ready(after_subscribe)
         broker.start()
         relay.start()
         try:
@@ -128,7 +138,11 @@ def create_app(
         service="conversations",
         title="Workcity Chat — conversations",
         description=DESCRIPTION,
-        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check},
+        readiness={
+            "mongodb": lambda: ping(db),
+            "rabbitmq": broker.check,
+            "user_events": users_queue_ready,
+        },
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
