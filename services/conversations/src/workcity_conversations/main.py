@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
+from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, EventConsumer
 from workcity_common.database import Document, make_mongo_client, ping
@@ -145,7 +146,9 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
+    # gets a request id, an access-log line and a metric from the common middleware.
+    app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes))
     app.state.settings = settings
     app.state.service = ConversationService(store, directory, limits_from(settings))
     app.state.token_verifier = token_verifier or TokenVerifier.from_settings(
