@@ -386,3 +386,26 @@ async def test_disabled_callers_are_refused(
     gone = await make_user("customer", disabled=True)
     claims = TokenClaims(user_id=gone.id, email=gone.email, role="customer", expires_at=0)
     await expect_error(403, "account_disabled", service.caller(claims))
+
+
+async def test_replying_reads_what_came_before_and_reports_it(
+    service: ConversationService, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv_id = await open_pair(service, customer, agent)
+    await service.send(customer, conv_id, "one")
+    await service.send(customer, conv_id, "two")
+    reply = await service.send(agent, conv_id, "answer")
+    # The customer's messages now count the agent among their readers...
+    history = await service.history(customer, conv_id, None, None, None)
+    both = sorted([customer.id, agent.id])
+    assert [sorted(m["readBy"]) for m in history] == [both, both, [agent.id]]
+    # ...and the customer hears of it, right after the new message.
+    events = await outbox_events(mongo_db)
+    assert [e.type for e in events[-2:]] == ["message.created", "message.read"]
+    receipt = events[-1].data.to_api()
+    assert (receipt["userId"], receipt["seq"]) == (agent.id, 3)
+    assert receipt["readAt"] == reply.message["createdAt"]
+    # A sender continuing their own run reads nothing new: no receipt.
+    await service.send(agent, conv_id, "more")
+    assert [e.type for e in await outbox_events(mongo_db)][-1] == "message.created"

@@ -248,12 +248,18 @@ class ConversationService:
                 return replay
         people = await self._people(conversation.participants)
 
-        def events(after: Conversation, message: Message) -> list[Event]:
+        def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
             data = MessageEventData(
                 message=message_data(message, after, people),
                 participant_ids=list(after.participants),
             )
-            return [MessageCreated(producer=PRODUCER, data=data)]
+            created: list[Event] = [MessageCreated(producer=PRODUCER, data=data)]
+            if read_before < message.seq - 1:
+                # The send also read the others' messages since the sender's last read: their
+                # authors see the receipt, as for an explicit mark.
+                receipt = self._read_data(after, caller, message.seq, message.created_at)
+                created.append(MessageRead(producer=PRODUCER, data=receipt))
+            return created
 
         try:
             after, message = await self._store.append_message(

@@ -231,12 +231,13 @@ class ConversationStore:
         text: str,
         client_message_id: str | None,
         now: datetime,
-        events: Callable[[Conversation, Message], Sequence[Event]],
+        events: Callable[[Conversation, Message, int], Sequence[Event]],
     ) -> tuple[Conversation, Message]:
         """Store a message with the conversation's next seq. The seq comes from `$inc` on the
         conversation inside the transaction: concurrent sends conflict on that document and are
         retried, so seqs are unique and gapless; an aborted send (a duplicate client id) rolls its
-        `$inc` back with everything else."""
+        `$inc` back with everything else. `events` also gets the sender's read position before
+        the send."""
         mid = _oid(message_id)
 
         async def work(
@@ -270,6 +271,7 @@ class ConversationStore:
                 doc["client_message_id"] = client_message_id
             await self.messages.insert_one(doc, session=session)
             # Sending moves the sender's own read position to their message.
+            read_before = int((claimed.get("reads") or {}).get(sender_id, 0))
             reads = {**(claimed.get("reads") or {}), sender_id: seq}
             after = await self.conversations.find_one_and_update(
                 {"_id": claimed["_id"]},
@@ -286,7 +288,7 @@ class ConversationStore:
             )
             conversation = conversation_from_doc(after)
             message = message_from_doc(doc)
-            return (conversation, message), events(conversation, message)
+            return (conversation, message), events(conversation, message, read_before)
 
         try:
             return await self._outbox.commit(work)
