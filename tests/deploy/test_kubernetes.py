@@ -28,7 +28,7 @@ pytestmark = pytest.mark.deploy
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
 APPS = (*SERVICES, "gateway")
 # Created by the operator in production, never kept in the repository (deploy/README.md).
-EXTERNAL_SECRETS = {"workcity-backing", "workcity-jwt", "workcity-auth"}
+EXTERNAL_SECRETS = {"workcity-backing", "workcity-jwt", "workcity-auth", "workcity-internal"}
 
 
 def schema_errors(objects: tuple[dict[str, Any], ...]) -> list[str]:

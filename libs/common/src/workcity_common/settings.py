@@ -14,7 +14,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Values that are fine on a laptop and must never reach production.
 # The development admin password documented for scripts/dev and docker compose is one of them.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "admin123", "password", "secret", "admin-dev-password"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "admin123",
+        "password",
+        "secret",
+        "admin-dev-password",
+        "workcity-dev-internal-token",
+    }
 )
 
 
