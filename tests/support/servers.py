@@ -41,7 +41,7 @@ class SecantusServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
-        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
             [secantus_binary(), "--port", str(self.port), "--storage-path", ":memory:"],
             stdout=log,
@@ -55,7 +55,7 @@ class SecantusServer:
                 with MongoClient(self.uri, serverSelectionTimeoutMS=300) as client:
                     client.admin.command("ping")
                 return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("secantusd-py did not answer in time")

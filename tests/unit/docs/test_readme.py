@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from workcity_auth.settings import AuthSettings
 from workcity_common.settings import ServiceSettings, TokenVerifierSettings
 from workcity_conversations.settings import ConversationsSettings

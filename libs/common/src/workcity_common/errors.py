@@ -72,7 +72,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return JSONResponse(error_body("invalid_json", "Request body is not valid JSON"), 400)
         first = errors[0] if errors else {"field": None, "problem": "invalid request"}
-        msg = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
+        problem = str(first["problem"])
+        msg = f"{first['field']}: {problem}" if first["field"] else problem
         return JSONResponse(error_body("validation_error", msg, errors=errors), 400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -52,7 +52,7 @@ class User:
             disabled=bool(doc.get("disabled", False)),
             password_hash=doc["password_hash"],
             created_at=doc["created_at"],
-            updated_at=doc.get("updated_at", doc["created_at"]),
+            updated_at=doc.get("updated_at") or doc["created_at"],
         )
 
     def event_data(self) -> UserData:
