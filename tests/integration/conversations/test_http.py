@@ -202,7 +202,8 @@ async def test_malformed_json_and_oversized_bodies(
         ({"text": "hi", "clientMessageId": 7}, 400, "validation_error"),
         ({"text": "hi", "clientMessageId": ""}, 400, "invalid_client_message_id"),
         ({"text": "hi", "clientMessageId": "x" * 200}, 400, "invalid_client_message_id"),
-        ({"text": "hi", "attachments": ["a"]}, 400, "attachments_unsupported"),
+        ({"text": "hi", "attachments": ["a"]}, 400, "invalid_id"),
+        ({"text": "hi", "attachments": ["0123456789abcdef01234567"]}, 400, "invalid_attachment"),
         ({"text": "hi", "attachments": "a"}, 400, "validation_error"),
     ],
 )

@@ -9,7 +9,7 @@ them, by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,6 +19,11 @@ from pymongo import AsyncMongoClient, monitoring
 from workcity_common.events import UserData, UserRegistered, utcnow
 from workcity_common.outbox import Outbox
 from workcity_common.tokens import TokenClaims
+from workcity_conversations.adapters.attachments import (
+    IDX_CHUNKS,
+    IDX_FILES_CONVERSATION,
+    AttachmentStore,
+)
 from workcity_conversations.adapters.directory import (
     IDX_VERSION,
     MongoProcessedEvents,
@@ -99,9 +104,10 @@ async def test_every_query_uses_an_index(
         store = ConversationStore(db, outbox)
         directory = UserDirectory(db)
         processed = MongoProcessedEvents(db["processed_events"], ttl=timedelta(days=1))
-        for target in (store, directory, outbox, processed):
+        files = AttachmentStore(db)
+        for target in (store, directory, outbox, processed, files):
             await target.create_indexes()
-        service = ConversationService(store, directory)
+        service = ConversationService(store, directory, attachments=files)
 
         # Users arrive by event, by token, and the consumer's dedup store is used.
         handler = user_directory_handler(directory)
@@ -139,6 +145,15 @@ async def test_every_query_uses_an_index(
         await service.mark_read(customer, conv, None)
         await service.edit_message(customer, first, "edited")
         await service.delete_message(agent, last)
+
+        async def png() -> AsyncIterator[bytes]:
+            yield b"\x89PNG\r\n\x1a\n" + bytes(300_000)
+
+        target = await service.conversation_for_upload(customer, conv)
+        attachment = await service.upload(customer, target, "a.png", "image/png", png())
+        await service.send(customer, conv, "", None, [attachment["_id"]])
+        download = await service.download(agent, attachment["_id"])
+        assert len(b"".join([chunk async for chunk in download.chunks])) == attachment["size"]
         await service.delete_conversation(customer, conv)
         await outbox.pending(10)
         await outbox.mark_published([d["_id"] for d in await outbox.pending(100)])
@@ -168,6 +183,8 @@ async def test_every_query_uses_an_index(
         assert {IDX_HISTORY, IDX_IDEMPOTENCY, "_id_"} <= used["messages"]
         assert used["users"] <= {"_id_", IDX_VERSION}
         assert "published_1__id_1" in used["outbox"]
+        assert IDX_FILES_CONVERSATION in used["attachments.files"]
+        assert IDX_CHUNKS in used["attachments.chunks"]
     finally:
         await client.drop_database(unique_name)
         await client.close()

@@ -373,9 +373,7 @@ async def test_text_and_client_id_validation(
     await expect_error(
         400, "invalid_client_message_id", service.send(customer, conv_id, "hi", "x" * 129)
     )
-    await expect_error(
-        400, "attachments_unsupported", service.send(customer, conv_id, "hi", None, ["a"])
-    )
+    await expect_error(400, "invalid_id", service.send(customer, conv_id, "hi", None, ["a"]))
 
 
 async def test_disabled_callers_are_refused(

@@ -7,6 +7,7 @@ broker, token verifier or user source.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -23,6 +24,7 @@ from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.settings import TokenVerifierSettings
 from workcity_common.tokens import TokenVerifier
 
+from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.adapters.user_sync import AuthUserSource, UserDirectorySync
@@ -40,6 +42,12 @@ per-conversation `seq`; sends are idempotent with `clientMessageId`; every chang
 an event (`conversation.*`, `message.*`) through a transactional outbox."""
 
 
+# An upload's body is the file plus multipart framing (boundaries, part headers, small form
+# fields): the body may exceed ATTACHMENT_MAX_BYTES by this much before it is cut off unread; the
+# file's own size is checked exactly while it streams.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
 def limits_from(settings: ConversationsSettings) -> Limits:
     return Limits(
         message_max_chars=settings.message_max_chars,
@@ -48,6 +56,8 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         messages_page_max=settings.messages_page_max,
         conversations_page_default=settings.conversations_page_default,
         conversations_page_max=settings.conversations_page_max,
+        attachment_max_bytes=settings.attachment_max_bytes,
+        max_attachments=settings.max_attachments,
     )
 
 
@@ -69,6 +79,7 @@ def create_app(
     outbox = Outbox(db["outbox"])
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
     store = ConversationStore(db, outbox)
+    files = AttachmentStore(db)
     directory = UserDirectory(db)
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
@@ -115,6 +126,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_indexes()
+        await files.create_indexes()
         await directory.create_indexes()
         await outbox.create_indexes()
         await processed.create_indexes()
@@ -148,12 +160,22 @@ def create_app(
     )
     # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
     # gets a request id, an access-log line and a metric from the common middleware.
-    app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes))
+    upload_limit = (
+        "POST",
+        re.compile(http.UPLOAD_PATH),
+        settings.attachment_max_bytes + MULTIPART_OVERHEAD_BYTES,
+    )
+    app.user_middleware.append(
+        Middleware(
+            BodySizeLimit, max_bytes=settings.max_request_body_bytes, overrides=[upload_limit]
+        )
+    )
     app.state.settings = settings
-    app.state.service = ConversationService(store, directory, limits_from(settings))
+    app.state.service = ConversationService(store, directory, limits_from(settings), files)
     app.state.token_verifier = token_verifier or TokenVerifier.from_settings(
         TokenVerifierSettings(), http_client
     )
     app.include_router(http.conversations)
     app.include_router(http.messages)
+    app.include_router(http.attachments)
     return app

@@ -4,7 +4,7 @@ models' `to_api()`, so a REST answer and the socket payload for the same fact ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,15 +30,16 @@ from workcity_common.events import (
 )
 from workcity_common.tokens import TokenClaims
 
+from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import (
     ConversationExists,
     ConversationStore,
     DuplicateClientMessage,
 )
-from workcity_conversations.domain import paging, rules
-from workcity_conversations.domain.errors import InvalidInput, NotFound
-from workcity_conversations.domain.model import Conversation, Message, Person
+from workcity_conversations.domain import files, paging, rules
+from workcity_conversations.domain.errors import InvalidInput, NotFound, TooLarge
+from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
 from workcity_conversations.domain.reads import unread_count
 
 PRODUCER = "conversations"
@@ -58,12 +59,20 @@ class Limits:
     messages_page_max: int = 200
     conversations_page_default: int = 100
     conversations_page_max: int = 200
+    attachment_max_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
     message: dict[str, Any]
     replayed: bool  # True: a retry answered with the message its first attempt stored
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    attachment: Attachment
+    chunks: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +122,17 @@ def message_data(
 
 class ConversationService:
     def __init__(
-        self, store: ConversationStore, directory: UserDirectory, limits: Limits | None = None
+        self,
+        store: ConversationStore,
+        directory: UserDirectory,
+        limits: Limits | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self.limits = limits or Limits()
+        # Files live in the same database as the conversations they belong to.
+        self._files = attachments or AttachmentStore(store.conversations.database)
 
     # --- the caller ----------------------------------------------------------------------------
 
@@ -198,6 +213,9 @@ class ConversationService:
             return [ConversationDeleted(producer=PRODUCER, data=data)]
 
         deleted = await self._store.delete_conversation(conversation.id, events)
+        # After the commit: the files are unreachable from here on (their conversation is gone);
+        # a crash in between leaves unreachable files, never a conversation without its files.
+        await self._files.delete_of_conversation(deleted.id)
         return deleted.id
 
     # --- messages ------------------------------------------------------------------------------
@@ -233,19 +251,21 @@ class ConversationService:
         attachments: Any = None,
     ) -> Sent:
         conversation_key = rules.parse_id(conversation_id, "conversation")
-        clean_text = rules.message_text(text, self.limits.message_max_chars)
+        attachment_ids = rules.attachment_ids(attachments, self.limits.max_attachments)
+        # A message may be only attachments (a screenshot): then its text may be empty.
+        clean_text = rules.message_text(
+            text, self.limits.message_max_chars, allow_empty=bool(attachment_ids)
+        )
         client_id = rules.client_message_id(
             client_message_id, self.limits.client_message_id_max_chars
         )
-        if attachments:
-            # The message model has room for them; the upload routes come in a later issue.
-            raise InvalidInput("attachments_unsupported", "Attachments are not supported yet")
         conversation = await self._conversation(conversation_key)
         rules.require_participant(caller, conversation)
         if client_id is not None:
             replay = await self._replay(caller, conversation.id, client_id)
             if replay is not None:
                 return replay
+        attached = await self._attachments_of(conversation.id, attachment_ids)
         people = await self._people(conversation.participants)
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
@@ -267,6 +287,7 @@ class ConversationService:
                 message_id=str(ObjectId()),
                 sender_id=caller.id,
                 text=clean_text,
+                attachments=attached,
                 client_message_id=client_id,
                 now=now_ms(),
                 events=events,
@@ -334,6 +355,107 @@ class ConversationService:
         return self._read_data(
             conversation, caller, position, read_at or conversation.created_at
         ).to_api()
+
+    # --- attachments ---------------------------------------------------------------------------
+
+    async def conversation_for_upload(self, caller: Person, conversation_id: Any) -> Conversation:
+        """The conversation a caller may upload to (participants only), checked before the body
+        is read."""
+        conversation = await self._conversation(conversation_id)
+        rules.require_participant(caller, conversation)
+        return conversation
+
+    async def upload(
+        self,
+        caller: Person,
+        conversation: Conversation,
+        filename: str | None,
+        client_content_type: str | None,
+        chunks: AsyncIterator[bytes],
+    ) -> dict[str, Any]:
+        """Store one file for a conversation (from `conversation_for_upload`), streamed: the type
+        is decided from the first bytes before anything is written, the size counted as it is
+        written (over the limit: the partial file is removed and the answer is 413)."""
+        rules.require_participant(caller, conversation)
+        name = files.clean_filename(filename)
+        max_bytes = self.limits.attachment_max_bytes
+        stream = aiter(chunks)
+
+        head = bytearray()
+        async for chunk in stream:
+            head += chunk
+            if len(head) >= files.SNIFF_BYTES:
+                break
+        if not head:
+            raise InvalidInput("empty_file", "The file is empty")
+        detected = files.detect(bytes(head[: files.SNIFF_BYTES]), name).content_type
+
+        attachment_id = str(ObjectId())
+        upload = self._files.open_upload(
+            attachment_id,
+            conversation_id=conversation.id,
+            uploader_id=caller.id,
+            filename=name,
+            client_content_type=(client_content_type or "")[:255] or None,
+        )
+        size = 0
+        tail = bytearray()  # the end of a ZIP, for its central directory
+        try:
+            pending: bytes | None = bytes(head)
+            while True:
+                if pending is not None:
+                    chunk, pending = pending, None
+                else:
+                    chunk = await anext(stream, b"")
+                    if not chunk:
+                        break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"The file is larger than {max_bytes} bytes")
+                if detected == files.ZIP_PENDING:
+                    tail += chunk
+                    del tail[: -files.ZIP_TAIL_BYTES]
+                await upload.write(chunk)
+            content_type = (
+                files.office_type(bytes(tail), size) if detected == files.ZIP_PENDING else detected
+            )
+            await upload.finish(content_type)
+        except BaseException:
+            await upload.abort()
+            raise
+        if await self._store.conversation(conversation.id) is None:
+            # Deleted while the file streamed in: its files are gone, this one must go too.
+            await self._files.delete_of_conversation(conversation.id)
+            raise NotFound("Conversation not found")
+        return AttachmentData(
+            id=attachment_id, filename=name, content_type=content_type, size=size
+        ).to_api()
+
+    async def download(self, caller: Person, attachment_id: Any) -> Download:
+        """An attachment's metadata and its bytes (streamed) for participants and admins."""
+        key = rules.parse_id(attachment_id, "attachment")
+        stored = await self._files.get(key)
+        if stored is None:
+            raise NotFound("Attachment not found")
+        conversation = await self._store.conversation(stored.conversation_id)
+        if conversation is None:
+            raise NotFound("Attachment not found")
+        rules.require_viewer(caller, conversation)
+        return Download(stored.meta, self._files.chunks_of(stored))
+
+    async def _attachments_of(
+        self, conversation_id: str, attachment_ids: list[str]
+    ) -> tuple[Attachment, ...]:
+        if not attachment_ids:
+            return ()
+        found = await self._files.of_conversation(conversation_id, attachment_ids)
+        missing = [a for a in attachment_ids if a not in found]
+        if missing:
+            raise InvalidInput(
+                "invalid_attachment",
+                f"Unknown attachment for this conversation: {', '.join(missing)}",
+            )
+        return tuple(found[a].meta for a in attachment_ids)
 
     # --- helpers -------------------------------------------------------------------------------
 

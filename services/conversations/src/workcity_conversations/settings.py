@@ -36,6 +36,17 @@ class ConversationsSettings(ServiceSettings):
     max_request_body_bytes: int = Field(
         default=64 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias="MAX_REQUEST_BODY_BYTES"
     )
+    # Largest attachment (the file's bytes); the gateway's GATEWAY_MAX_BODY must be a little
+    # larger (multipart framing). An upload request may be this plus ATTACHMENT_BODY_OVERHEAD.
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        validation_alias="ATTACHMENT_MAX_BYTES",
+    )
+    # Attachment ids one message may carry (same name and default as the realtime service).
+    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
+
     # The durable queue this service reads user.* events from (one per deployment; tests use
     # their own).
     users_queue: str = Field(

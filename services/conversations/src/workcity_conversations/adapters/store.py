@@ -232,6 +232,7 @@ class ConversationStore:
         client_message_id: str | None,
         now: datetime,
         events: Callable[[Conversation, Message, int], Sequence[Event]],
+        attachments: Sequence[Attachment] = (),
     ) -> tuple[Conversation, Message]:
         """Store a message with the conversation's next seq. The seq comes from `$inc` on the
         conversation inside the transaction: concurrent sends conflict on that document and are
@@ -262,7 +263,15 @@ class ConversationStore:
                 "seq": seq,
                 "sender": sender_id,
                 "text": text,
-                "attachments": [],
+                "attachments": [
+                    {
+                        "_id": _oid(a.id),
+                        "filename": a.filename,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                    }
+                    for a in attachments
+                ],
                 "edited": False,
                 "created_at": now,
                 "updated_at": now,

@@ -19,3 +19,13 @@ class Forbidden(ApiError):
 class NotFound(ApiError):
     def __init__(self, msg: str, code: str = "not_found") -> None:
         super().__init__(404, code, msg)
+
+
+class FileTypeRefused(ApiError):
+    def __init__(self, msg: str, code: str = "file_type_not_allowed") -> None:
+        super().__init__(415, code, msg)
+
+
+class TooLarge(ApiError):
+    def __init__(self, msg: str, code: str = "payload_too_large") -> None:
+        super().__init__(413, code, msg)

@@ -21,16 +21,30 @@ def parse_id(value: Any, what: str) -> str:
     return value.lower()
 
 
-def message_text(raw: Any, max_chars: int) -> str:
-    """Message text: a string, trimmed, not empty, at most `max_chars` characters."""
+def message_text(raw: Any, max_chars: int, *, allow_empty: bool = False) -> str:
+    """Message text: a string, trimmed, not empty (unless `allow_empty`: a message that carries
+    attachments), at most `max_chars` characters."""
     if not isinstance(raw, str):
         raise InvalidInput("invalid_text", "Message text must be a string")
     text = raw.strip()
-    if not text:
+    if not text and not allow_empty:
         raise InvalidInput("empty_text", "Message text cannot be empty")
     if len(text) > max_chars:
         raise InvalidInput("text_too_long", f"Message text is longer than {max_chars} characters")
     return text
+
+
+def attachment_ids(raw: Any, max_count: int) -> list[str]:
+    """Attachment ids of a message: absent/null/empty, or a list of at most `max_count` ids
+    (normalized; a repeated id counts once, the first position kept)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidInput("invalid_attachments", "attachments must be a list of attachment ids")
+    ids = list(dict.fromkeys(parse_id(a, "attachment") for a in raw))
+    if len(ids) > max_count:
+        raise InvalidInput("too_many_attachments", f"At most {max_count} attachments per message")
+    return ids
 
 
 def client_message_id(raw: Any, max_chars: int) -> str | None:

@@ -2,33 +2,49 @@
 
 A declared `Content-Length` over the limit is answered at once; a chunked body is counted as it
 streams and cut off at the limit (raised as an HTTP 413, which the app's error handlers turn into
-the contract's JSON)."""
+the contract's JSON).
+
+Some routes take larger bodies (attachment uploads): `overrides` maps a method and a path pattern
+to their own limit, which replaces the general one for matching requests."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from workcity_common.errors import error_body
 
+Override = tuple[str, re.Pattern[str], int]  # (method, path pattern, limit in bytes)
+
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: Sequence[Override] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = tuple(overrides)
+
+    def _limit(self, scope: Scope) -> int:
+        for method, pattern, limit in self.overrides:
+            if scope.get("method") == method and pattern.fullmatch(scope.get("path", "")):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
-                too_large = int(declared) > self.max_bytes
+                too_large = int(declared) > limit
             except ValueError:
                 too_large = False  # the server rejects a malformed length itself
             if too_large:
-                await self._refuse(send)
+                await self._refuse(send, limit)
                 return
 
         received = 0
@@ -38,17 +54,18 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, self._msg())
+                if received > limit:
+                    raise HTTPException(413, self._msg(limit))
             return message
 
         await self.app(scope, limited_receive, send)
 
-    def _msg(self) -> str:
-        return f"Request body is larger than {self.max_bytes} bytes"
+    @staticmethod
+    def _msg(limit: int) -> str:
+        return f"Request body is larger than {limit} bytes"
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(error_body("payload_too_large", self._msg()))
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = orjson.dumps(error_body("payload_too_large", self._msg(limit)))
         await send(
             {
                 "type": "http.response.start",

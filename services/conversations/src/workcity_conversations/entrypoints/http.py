@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from workcity_conversations.deps import CurrentUser, ServiceDep
+from workcity_conversations.domain.files import content_disposition
 from workcity_conversations.entrypoints.schemas import (
+    AttachmentOut,
     ConversationOut,
     DeletedOut,
     EditMessageBody,
@@ -20,6 +22,7 @@ from workcity_conversations.entrypoints.schemas import (
     ReadOut,
     SendMessageBody,
 )
+from workcity_conversations.entrypoints.uploads import MultipartFile
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -46,6 +49,11 @@ Seq = Annotated[str | None, Query(description="A message seq (non-negative integ
 
 conversations = APIRouter(prefix="/api/conversations", tags=["conversations"], responses=_ERRORS)
 messages = APIRouter(prefix="/api/messages", tags=["messages"], responses=_ERRORS)
+attachments = APIRouter(prefix="/api/attachments", tags=["attachments"], responses=_ERRORS)
+
+UPLOAD_FIELD = "file"
+# The upload route's path, for the body-size limit (it gets the attachment limit instead).
+UPLOAD_PATH = r"/api/conversations/[^/]+/attachments"
 
 
 @conversations.get(
@@ -173,3 +181,70 @@ async def edit_message(
 async def delete_message(caller: CurrentUser, service: ServiceDep, message_id: str) -> Any:
     deleted = await service.delete_message(caller, message_id)
     return {"msg": "Message deleted", "_id": deleted}
+
+
+@conversations.post(
+    "/{conversation_id}/attachments",
+    summary="Upload a file to a conversation (participants)",
+    description=f"`multipart/form-data` with the file in the field `{UPLOAD_FIELD}`. The type is "
+    "detected from the bytes (images, PDF, text, CSV, Office documents); executables and other "
+    "types are refused with 415, files over `ATTACHMENT_MAX_BYTES` with 413. Send the answer's "
+    "`_id` in a message's `attachments`.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [UPLOAD_FIELD],
+                        "properties": {UPLOAD_FIELD: {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+    **_answer(AttachmentOut, 201),
+)
+async def upload_attachment(
+    caller: CurrentUser, service: ServiceDep, conversation_id: str, request: Request
+) -> Any:
+    # Authorized before a byte of the body is read.
+    conversation = await service.conversation_for_upload(caller, conversation_id)
+    part = await MultipartFile(
+        request.headers.get("content-type"), request.stream(), UPLOAD_FIELD
+    ).open()
+    stored = await service.upload(
+        caller, conversation, part.filename, part.content_type, part.chunks
+    )
+    return JSONResponse(stored, status_code=201)
+
+
+@attachments.get(
+    "/{attachment_id}",
+    summary="Download an attachment (participants and admins)",
+    description="The file's bytes, streamed, as `attachment` (never shown inline) with the "
+    "detected type and `X-Content-Type-Options: nosniff`.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+)
+async def download_attachment(
+    caller: CurrentUser, service: ServiceDep, attachment_id: str
+) -> StreamingResponse:
+    download = await service.download(caller, attachment_id)
+    meta = download.attachment
+    media_type = meta.content_type
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"  # text is only accepted as UTF-8
+    return StreamingResponse(
+        download.chunks,
+        media_type=media_type,
+        headers={
+            "Content-Length": str(meta.size),
+            "Content-Disposition": content_disposition(meta.filename),
+            "X-Content-Type-Options": "nosniff",
+            # A file opened straight from this URL runs nothing and loads nothing.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -21,14 +21,16 @@ class OpenConversationBody(_Body):
 
 
 class SendMessageBody(_Body):
-    text: StrictStr
+    text: StrictStr = Field(description="May be empty when the message carries attachments.")
     clientMessageId: StrictStr | None = Field(
         default=None,
         description="Your own id for this message: a retry with the same id returns the first "
         "message instead of storing a second one.",
     )
     attachments: list[Any] | None = Field(
-        default=None, description="Reserved for attachment ids (a later release)."
+        default=None,
+        description="Ids of files uploaded to this conversation "
+        "(`POST /api/conversations/{id}/attachments`), at most `MAX_ATTACHMENTS`.",
     )
 
 
