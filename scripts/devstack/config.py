@@ -13,7 +13,9 @@ from scripts.devstack.gateway import REPO_ROOT
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 # The development admin every fresh local stack gets (documented in the README). Not `.local`:
 # the auth service validates emails with email-validator, which refuses special-use domains.
-DEFAULT_ADMIN_EMAIL = "admin@workcity.example"
+DEFAULT_ADMIN_EMAIL = "admin@workcity.local"
+# Refused in production like every placeholder (workcity_common.settings.PLACEHOLDER_SECRETS).
+DEV_INTERNAL_API_TOKEN = "workcity-dev-internal-token"
 DEFAULT_ADMIN_PASSWORD = "admin-dev-password"  # noqa: S105 - development only, documented
 
 
@@ -141,6 +143,10 @@ class StackConfig:
         env["AMQP_URL"] = amqp_url
         env["JWKS_URL"] = f"http://127.0.0.1:{self.ports['auth']}/api/auth/.well-known/jwks.json"
         env["CONVERSATIONS_URL"] = f"http://127.0.0.1:{self.ports['conversations']}"
+        # Auth's internal routes (conversations copies the users that existed before its event
+        # queue did); a development secret unless the shell sets one.
+        env["AUTH_INTERNAL_URL"] = f"http://127.0.0.1:{self.ports['auth']}"
+        env.setdefault("INTERNAL_API_TOKEN", DEV_INTERNAL_API_TOKEN)
         # One MONGO_DB from the shell would put every service in the same database.
         env.pop("MONGO_DB", None)
         if self.mongo_db_prefix:
