@@ -230,6 +230,23 @@ class MessageRead(Event):
     data: MessageReadData
 
 
+# --- presence.changed (producer: realtime) ---------------------------------------------------
+
+
+class PresenceData(EventData):
+    """A user got their first socket (online) or lost their last one (offline), cluster-wide.
+    Best effort: realtime publishes it without an outbox; the latest `occurred_at` wins."""
+
+    user_id: str
+    online: bool
+    last_seen: datetime | None = None  # None while online
+
+
+class PresenceChanged(Event):
+    type: Literal["presence.changed"] = "presence.changed"
+    data: PresenceData
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     UserRegistered,
     UserUpdated,
@@ -241,6 +258,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     MessageUpdated,
     MessageDeleted,
     MessageRead,
+    PresenceChanged,
 )
 AnyEvent = Annotated[
     UserRegistered
@@ -252,7 +270,8 @@ AnyEvent = Annotated[
     | MessageCreated
     | MessageUpdated
     | MessageDeleted
-    | MessageRead,
+    | MessageRead
+    | PresenceChanged,
     Field(discriminator="type"),
 ]
 _any_event: TypeAdapter[Event] = TypeAdapter(AnyEvent)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from workcity_common.broker import BrokerUnavailable
-from workcity_common.events import UserRef, utcnow
+from workcity_common.events import Event, PresenceChanged, PresenceData, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 
 from workcity_realtime.adapters.cluster import (
@@ -108,8 +108,12 @@ class Hub:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
+        publish_event: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self._emitter = emitter
+        # Cluster-wide presence changes also go out as `presence.changed` domain events (for the
+        # notifications service); None: not published.
+        self._publish_event = publish_event
         self._conversations = conversations
         self._cluster = cluster
         self._options = options = options or HubOptions()
@@ -156,6 +160,7 @@ class Hub:
             )
         if change is not None:
             await self._notify_presence([change])
+            await self._publish_presence([change])
         if self.contacts.is_tracked(user.user_id):
             await self._send_online_users(user.user_id, to_sid=sid)
         else:
@@ -179,6 +184,7 @@ class Hub:
             )
         if change is not None:
             await self._notify_presence([change])
+            await self._publish_presence([change])
 
     async def refresh_token(self, sid: str, claims: TokenClaims, token: str) -> dict[str, Any]:
         """A long-lived socket swaps in a fresh access token (used for its calls to the API)."""
@@ -401,7 +407,9 @@ class Hub:
                     self.presence.remote_change(replica, user_id, online, monotonic, at)
                 )
             case Bye(replica=replica):
-                await self._notify_presence(self.presence.replica_gone(replica, now))
+                changes = self.presence.replica_gone(replica, now)
+                await self._notify_presence(changes)
+                await self._publish_presence(changes)
             case ContactsAdded(conversation_id=conversation_id, participants=participants):
                 await self.apply_contacts_added(conversation_id, participants)
             case ContactsRemoved(conversation_id=conversation_id, participant_ids=ids):
@@ -419,7 +427,9 @@ class Hub:
         await self.expire()
 
     async def expire(self) -> None:
-        await self._notify_presence(self.presence.expire(self._monotonic(), self._now()))
+        changes = self.presence.expire(self._monotonic(), self._now())
+        await self._notify_presence(changes)
+        await self._publish_presence(changes)
 
     async def hello(self) -> None:
         await self._tell_cluster(Hello(replica=self._cluster.replica_id))
@@ -464,6 +474,28 @@ class Hub:
                 touched.add(watcher)
         for watcher in sorted(touched):
             await self._send_online_users(watcher)
+
+    async def _publish_presence(self, changes: list[PresenceChange]) -> None:
+        """Best effort, like presence itself: a change caused by this replica's own socket is
+        published by this replica only; one found by every replica (a replica that left or went
+        silent) by each of them — duplicates are harmless, the latest `occurred_at` wins."""
+        if self._publish_event is None:
+            return
+        for change in changes:
+            event = PresenceChanged(
+                producer="realtime",
+                occurred_at=change.last_seen or self._now(),
+                data=PresenceData(
+                    user_id=change.user_id, online=change.online, last_seen=change.last_seen
+                ),
+            )
+            try:
+                await self._publish_event(event)
+            except Exception as exc:
+                log.warning(
+                    "presence event not published",
+                    extra={"user_id": change.user_id, "error": repr(exc)},
+                )
 
     async def _load_contacts(self, user_id: str, token: str) -> None:
         delay = 0.5

@@ -118,6 +118,7 @@ def create_app(
             disabled_user_memory_s=config.disabled_user_memory_s,
             typing_throttle_s=config.typing_throttle_s,
         ),
+        publish_event=broker.publish,
     )
     sockets.register(server, hub, verifier)
     consumer = make_consumer(
