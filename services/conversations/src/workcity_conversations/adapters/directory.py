@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.events import UserData, utcnow
 from workcity_common.tokens import TokenClaims
+from workcity_common.user_directory import MongoProcessedEvents
 
 from workcity_conversations.domain.model import Person
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MongoProcessedEvents", "UserDirectory", "person_from_doc"]
 
 # The version of an entry made from token claims: older than any event or sync record.
 TOKEN_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,24 +119,3 @@ class UserDirectory:
         if stored is None:  # pragma: no cover - only if someone deletes it in between
             raise RuntimeError(f"user {claims.user_id} vanished from the directory")
         return stored
-
-
-class MongoProcessedEvents:
-    """Ids of handled events (for `EventConsumer`), forgotten by a TTL index after `ttl`."""
-
-    def __init__(self, collection: AsyncCollection[Document], ttl: timedelta) -> None:
-        self._collection = collection
-        self._ttl = ttl
-
-    async def create_indexes(self) -> None:
-        await self._collection.create_index(
-            [("at", ASCENDING)], expireAfterSeconds=int(self._ttl.total_seconds())
-        )
-
-    async def seen(self, event_id: str) -> bool:
-        return await self._collection.find_one({"_id": event_id}, projection={"_id": 1}) is not None
-
-    async def remember(self, event_id: str) -> None:
-        await self._collection.update_one(
-            {"_id": event_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True
-        )

@@ -1,0 +1,194 @@
+"""Copying the user directory from the auth service, for services that keep their own copy
+(conversations, notifications), plus the MongoDB store of handled event ids their consumers use.
+
+Events only reach a queue once it exists, so users who signed up before a service's users queue
+was first declared (an existing deployment, or auth starting first) never arrive as events. Once,
+after the queue is declared (so nothing falls between the copy and the events), `UserDirectorySync`
+pages through the auth service's internal user listing and hands every user, with its `updatedAt`
+as version, to the service's directory (`UserSink.apply`: newest version wins, so events newer than
+the copy win and older ones are ignored). Progress is saved after every page, so a restart resumes
+where it stopped; when done it is marked complete and never runs again (delete the `sync_state`
+entry `users` to force another run).
+
+The auth endpoint (internal, not routed by the gateway; a shared bearer token):
+    GET {AUTH_INTERNAL_URL}/internal/users?after=<last id or empty>&limit=<n>
+    Authorization: Bearer <INTERNAL_API_TOKEN>
+    200 {"users": [{"id", "email", "role", "name", "disabled", "updatedAt"}, ...],
+         "next": "<id to pass as after>" | null}      (users in ascending id order)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from workcity_common.database import Document
+from workcity_common.events import Role, UserData, utcnow
+
+log = logging.getLogger(__name__)
+
+SYNC_ID = "users"
+
+
+class _AuthUser(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    email: str
+    role: Role
+    name: str | None = None
+    disabled: bool = False
+    updated_at: AwareDatetime = Field(alias="updatedAt")
+
+
+class _AuthUserPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    users: list[_AuthUser]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[tuple[UserData, datetime]]
+    next: str | None
+
+
+class UserSink(Protocol):
+    """A service's own user directory: records `user` as of `version` unless a newer record is
+    stored (True if applied)."""
+
+    async def apply(self, user: UserData, version: datetime, source: str) -> bool: ...
+
+
+class UserSource(Protocol):
+    async def page(self, after: str | None, limit: int) -> UserPage: ...
+
+
+class AuthUserSource:
+    """Reads the auth service's internal user listing."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, token: str) -> None:
+        self._client = client
+        self._url = base_url.rstrip("/") + "/internal/users"
+        self._token = token
+
+    async def page(self, after: str | None, limit: int) -> UserPage:
+        response = await self._client.get(
+            self._url,
+            params={"after": after or "", "limit": limit},
+            headers={"Authorization": f"Bearer {self._token}"},
+            timeout=10.0,
+        )
+        response.raise_for_status()
+        page = _AuthUserPage.model_validate_json(response.content)
+        return UserPage(
+            users=[
+                (
+                    UserData(id=u.id, email=u.email, role=u.role, name=u.name, disabled=u.disabled),
+                    u.updated_at,
+                )
+                for u in page.users
+            ],
+            next=page.next,
+        )
+
+
+class UserDirectorySync:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        directory: UserSink,
+        source: UserSource,
+        *,
+        page_size: int,
+        retry_s: float,
+    ) -> None:
+        self._state = db["sync_state"]
+        self._directory = directory
+        self._source = source
+        self._page_size = page_size
+        self._retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def is_complete(self) -> bool:
+        state = await self._state.find_one({"_id": SYNC_ID})
+        return bool(state and state.get("completed_at"))
+
+    async def run_once(self) -> int:
+        """Copy what is left to copy; returns how many users were recorded. Raises on failure
+        (progress so far is kept)."""
+        state = await self._state.find_one({"_id": SYNC_ID}) or {}
+        if state.get("completed_at"):
+            return 0
+        after: str | None = state.get("after")
+        copied = 0
+        while True:
+            page = await self._source.page(after, self._page_size)
+            for user, version in page.users:
+                await self._directory.apply(user, version, source="sync")
+            copied += len(page.users)
+            if page.next is None or not page.users:
+                break
+            after = page.next
+            await self._state.update_one(
+                {"_id": SYNC_ID}, {"$set": {"after": after, "updated_at": utcnow()}}, upsert=True
+            )
+        await self._state.update_one(
+            {"_id": SYNC_ID},
+            {"$set": {"after": after, "completed_at": utcnow(), "updated_at": utcnow()}},
+            upsert=True,
+        )
+        log.info("user directory bootstrap complete", extra={"users": copied})
+        return copied
+
+    def start(self) -> None:
+        """Run in the background until done, retrying while the auth service cannot answer."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run_until_done(), name="user-directory-sync")
+
+    async def _run_until_done(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("user directory bootstrap failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(self._retry_s)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class MongoProcessedEvents:
+    """Ids of handled events (for `EventConsumer`), forgotten by a TTL index after `ttl`."""
+
+    def __init__(self, collection: AsyncCollection[Document], ttl: timedelta) -> None:
+        self._collection = collection
+        self._ttl = ttl
+
+    async def create_indexes(self) -> None:
+        await self._collection.create_index(
+            [("at", ASCENDING)], expireAfterSeconds=int(self._ttl.total_seconds())
+        )
+
+    async def seen(self, event_id: str) -> bool:
+        return await self._collection.find_one({"_id": event_id}, projection={"_id": 1}) is not None
+
+    async def remember(self, event_id: str) -> None:
+        await self._collection.update_one(
+            {"_id": event_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True
+        )
