@@ -1,0 +1,1 @@
+"""The Workcity Chat benchmark (see bench/README.md). Not part of the product or its tests."""
