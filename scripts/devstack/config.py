@@ -11,11 +11,10 @@ from scripts.devstack.errors import StackError
 from scripts.devstack.gateway import REPO_ROOT
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-# The development admin every fresh local stack gets (documented in the README). Not `.local`:
-# the auth service validates emails with email-validator, which refuses special-use domains.
+# The development admin every fresh local stack gets (documented in the README).
 DEFAULT_ADMIN_EMAIL = "admin@workcity.local"
 # Refused in production like every placeholder (workcity_common.settings.PLACEHOLDER_SECRETS).
-DEV_INTERNAL_API_TOKEN = "workcity-dev-internal-token"
+DEV_INTERNAL_API_TOKEN = "workcity-dev-internal-token"  # noqa: S105 - development only
 DEFAULT_ADMIN_PASSWORD = "admin-dev-password"  # noqa: S105 - development only, documented
 
 

@@ -165,10 +165,9 @@ class DevStack:
                 f"a stack from {self.config.run_dir} is already running ({', '.join(alive)}): "
                 "`scripts/dev status` shows it, `scripts/dev down` stops it"
             )
-        # Left over from a stack that died without `down`: nothing of it is running.
-        self._records = {}
-        self._vhost = None
-        self.config.state_file.unlink(missing_ok=True)
+        # Left over from a stack that died without `down`: nothing of it runs, but its
+        # RabbitMQ vhost may still be there.
+        self.down(quiet=True)
 
     def _up(self) -> None:
         config = self.config

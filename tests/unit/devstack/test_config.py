@@ -87,3 +87,12 @@ def test_extra_environment_and_database_prefix() -> None:
     assert env["ADMIN_EMAIL"] == "boss@workcity.example"
     assert config.admin_email == "boss@workcity.example"
     assert env["MONGO_DB"] == "e2e_ab_auth"
+
+
+def test_conversations_reaches_auth_internally_with_a_development_token() -> None:
+    env = _config().service_env(_service("conversations"), "mongodb://db/", "amqp://q/")
+    assert env["AUTH_INTERNAL_URL"] == "http://127.0.0.1:8001"
+    assert env["INTERNAL_API_TOKEN"] == "workcity-dev-internal-token"
+    shell = _config(base_env={"INTERNAL_API_TOKEN": "from-the-shell"})
+    env = shell.service_env(_service("conversations"), "mongodb://db/", "amqp://q/")
+    assert env["INTERNAL_API_TOKEN"] == "from-the-shell"
