@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import aio_pika
@@ -132,8 +132,49 @@ class Broker:
 
     async def publish(self, event: Event) -> None:
         """Publish one event and wait for RabbitMQ's confirm. Raises `BrokerUnavailable`."""
+        exchange = self._ready_exchange()
+        try:
+            await self._send(exchange, event)
+        except Exception as exc:
+            raise BrokerUnavailable(f"publish of {event.type} {event.id} failed: {exc!r}") from exc
+
+    async def publish_many(self, events: Sequence[Event]) -> int:
+        """Publish `events` in order, waiting for their confirms together rather than one by one
+        (a round trip per event would cap a relay at a few hundred events per second).
+
+        Returns how many leading events were confirmed; raises `BrokerUnavailable` when not even
+        the first was. The frames leave in call order (aiormq writes them under a FIFO lock), so
+        consumers see the events in this order.
+        """
+        if not events:
+            return 0
+        exchange = self._ready_exchange()
+        outcomes = await asyncio.gather(
+            *(self._send(exchange, event) for event in events), return_exceptions=True
+        )
+        for done, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                if done == 0:
+                    first = events[0]
+                    raise BrokerUnavailable(
+                        f"publish of {first.type} {first.id} failed: {outcome!r}"
+                    ) from outcome
+                log.warning(
+                    "publish failed part way through a batch",
+                    extra={"published": done, "error": repr(outcome)},
+                )
+                return done
+        return len(events)
+
+    def _ready_exchange(self) -> AbstractExchange:
         if self._exchange is None or not self.is_connected:
             raise BrokerUnavailable("not connected to rabbitmq")
+        return self._exchange
+
+    @staticmethod
+    async def _send(exchange: AbstractExchange, event: Event) -> None:
         message = aio_pika.Message(
             event.to_bytes(),
             content_type="application/json",
@@ -143,11 +184,8 @@ class Broker:
             timestamp=event.occurred_at,
             app_id=event.producer,
         )
-        try:
-            # Not mandatory: an event nobody has subscribed to yet is not an error.
-            await self._exchange.publish(message, routing_key=event.type, mandatory=False)
-        except Exception as exc:
-            raise BrokerUnavailable(f"publish of {event.type} {event.id} failed: {exc!r}") from exc
+        # Not mandatory: an event nobody has subscribed to yet is not an error.
+        await exchange.publish(message, routing_key=event.type, mandatory=False)
 
 
 # --- consuming --------------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 and a relay publishes stored events to RabbitMQ and marks them published.
 
 RabbitMQ being down, or the process dying between the write and the publish, delays events;
-it never drops them. Order is the order of the outbox's `_id` (ObjectIds from one process only
-grow), so events of one writer go out in the order they were written. Several replicas running
-relays at once may publish an event twice; consumers skip duplicates by event id.
+it never drops them. Events of one writer go out in the order they were committed. Several
+replicas running relays at once may publish an event twice; consumers skip duplicates by event id.
+
+The relay's fast path costs no database read: `commit` hands the entries it just committed to the
+relay in memory, and the relay publishes them (confirms pipelined) and marks a whole batch
+published with one update. The database stays the source of truth: the relay also polls it for
+unpublished entries (at start, every poll interval, and whenever the fast path fails or overflows),
+which covers a crashed process, another replica's leftovers and writes made with `add` directly.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
@@ -34,12 +41,18 @@ UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event]]]
 
 # Published entries are kept this long (for inspection), then MongoDB's TTL monitor removes them.
 PUBLISHED_RETENTION = timedelta(days=7)
+# Committed entries waiting in memory for the relay; beyond this they are left to the poll.
+MAX_COMMITTED_IN_MEMORY = 10_000
 
 
 class Outbox:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._written = asyncio.Event()
+        # Entries committed by this process and not yet published, in commit order.
+        self._committed: deque[Document] = deque()
+        # Set when something may be in the database that the fast path does not know of.
+        self._poll_wanted = True
 
     async def create_indexes(self) -> None:
         await self.collection.create_index([("published", ASCENDING), ("_id", ASCENDING)])
@@ -49,8 +62,13 @@ class Outbox:
 
     async def add(self, events: Sequence[Event], session: AsyncClientSession | None) -> None:
         """Store `events`; pass the session of the transaction that makes the write they report."""
+        await self._insert(events, session)
+
+    async def _insert(
+        self, events: Sequence[Event], session: AsyncClientSession | None
+    ) -> list[Document]:
         if not events:
-            return
+            return []
         docs = [
             {
                 "_id": ObjectId(),
@@ -63,35 +81,73 @@ class Outbox:
             for event in events
         ]
         await self.collection.insert_many(docs, ordered=True, session=session)
+        return docs
 
     async def commit(self, work: UnitOfWork[T]) -> T:
-        """Run `work` in a transaction that also stores its events; wake the relay once committed.
+        """Run `work` in a transaction that also stores its events; hand them to the relay once
+        committed.
 
         The transaction is retried on transient errors (with_transaction), so `work` must only
         write through the session it is given.
         """
+        stored: list[Document] = []
 
         async def in_transaction(session: AsyncClientSession) -> T:
             result, events = await work(session)
-            await self.add(events, session)
+            # A retried attempt replaces what an aborted one stored.
+            stored[:] = await self._insert(events, session)
             return result
 
         async with self.collection.database.client.start_session() as session:
             result = await session.with_transaction(in_transaction)
-        self.notify_committed()
+        self._hand_over(stored)
         return result
 
-    def notify_committed(self) -> None:
-        """Wake the relay now instead of at its next poll (call after the transaction commits)."""
+    def _hand_over(self, docs: Sequence[Document]) -> None:
+        if docs:
+            if len(self._committed) + len(docs) > MAX_COMMITTED_IN_MEMORY:
+                # No relay is keeping up (or none runs here): the database has them all.
+                self._committed.clear()
+                self._poll_wanted = True
+            else:
+                self._committed.extend(docs)
         self._written.set()
 
-    async def wait_for_writes(self, timeout: float) -> None:
+    def notify_committed(self) -> None:
+        """Wake the relay now instead of at its next poll (after a commit made with `add`)."""
+        self._poll_wanted = True
+        self._written.set()
+
+    def take_committed(self, limit: int) -> list[Document]:
+        """Up to `limit` entries committed here and not yet published, oldest first."""
+        taken: list[Document] = []
+        while self._committed and len(taken) < limit:
+            taken.append(self._committed.popleft())
+        return taken
+
+    def forget_committed(self, ids: set[ObjectId]) -> None:
+        """Drop entries a poll has published from the fast path's queue."""
+        if ids and self._committed:
+            self._committed = deque(d for d in self._committed if d["_id"] not in ids)
+
+    def want_poll(self) -> None:
+        self._poll_wanted = True
+
+    def poll_wanted(self) -> bool:
+        wanted, self._poll_wanted = self._poll_wanted, False
+        return wanted
+
+    async def wait_for_writes(self, timeout: float) -> bool:
+        """Wait for a commit (True) or `timeout` seconds (False)."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
         # arrives as the event is set, and the relay would then never stop.
+        woken = False
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._written.wait()
+                woken = True
         self._written.clear()
+        return woken
 
     async def pending(self, limit: int) -> list[Document]:
         cursor = self.collection.find({"published": False}).sort("_id", ASCENDING).limit(limit)
@@ -107,7 +163,7 @@ class Outbox:
 
 
 class OutboxRelay:
-    """Publishes what the outbox holds, oldest first, and marks it published."""
+    """Publishes what the outbox holds, in commit order, and marks it published."""
 
     def __init__(
         self, outbox: Outbox, broker: Broker, *, poll_interval_s: float = 1.0, batch: int = 200
@@ -127,36 +183,82 @@ class OutboxRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        last_poll = -float("inf")
         while True:
             try:
-                while await self.publish_pending() == self._batch:
-                    pass  # a full batch: there may be more right away
+                due = time.monotonic() - last_poll >= self._poll_interval_s
+                if self._outbox.poll_wanted() or due:
+                    last_poll = time.monotonic()
+                    while await self.publish_pending() == self._batch:
+                        pass  # a full batch: there may be more right away
+                while await self.publish_committed():
+                    pass
             except asyncio.CancelledError:
                 raise
             except BrokerUnavailable as exc:
+                self._outbox.want_poll()
                 log.warning("outbox relay waiting for rabbitmq", extra={"error": str(exc)})
             except Exception:
+                self._outbox.want_poll()
                 log.exception("outbox relay failed; retrying")
             await self._outbox.wait_for_writes(self._poll_interval_s)
 
-    async def publish_pending(self) -> int:
-        """Publish one batch; returns how many were published. Stops at the first failure."""
-        entries = await self._outbox.pending(self._batch)
-        published: list[ObjectId] = []
+    async def publish_committed(self) -> int:
+        """Publish one batch of what this process committed (no database read)."""
+        entries = self._outbox.take_committed(self._batch)
+        if not entries:
+            return 0
         try:
-            for entry in entries:
-                try:
-                    event = parse_event(entry["event"])
-                except UnknownEvent:
-                    log.error(
-                        "outbox entry is not a known event; skipped",
-                        extra={"id": str(entry["_id"])},
-                    )
-                    published.append(entry["_id"])
-                    continue
-                await self._broker.publish(event)
-                published.append(entry["_id"])
+            published = await self._publish(entries)
+        except BaseException:
+            # Whatever did not go out is still unpublished in the database: the poll takes over.
+            self._outbox.want_poll()
+            raise
+        if published < len(entries):
+            self._outbox.want_poll()
+        return published
+
+    async def publish_pending(self) -> int:
+        """Publish one batch read from the database; returns how many were published."""
+        entries = await self._outbox.pending(self._batch)
+        published = await self._publish(entries)
+        self._outbox.forget_committed({e["_id"] for e in entries[:published]})
+        if published < len(entries):
+            self._outbox.want_poll()
+        return published
+
+    async def _publish(self, entries: Sequence[Document]) -> int:
+        """Publish `entries` in order (confirms awaited together) and mark the published prefix.
+        Stops at the first failure."""
+        events: list[Event | None] = []
+        ids: list[ObjectId] = []
+        for entry in entries:
+            try:
+                events.append(parse_event(entry["event"]))
+            except UnknownEvent:
+                log.error(
+                    "outbox entry is not a known event; skipped", extra={"id": str(entry["_id"])}
+                )
+                events.append(None)
+            ids.append(entry["_id"])
+        published = 0
+        try:
+            published = await self._broker.publish_many([e for e in events if e is not None])
         finally:
-            if published:
-                await self._outbox.mark_published(published)
-        return len(published)
+            # Map the published count back to entries (skipped unknown ones count as done).
+            done = _published_prefix(events, published)
+            if done:
+                await self._outbox.mark_published(ids[:done])
+        return _published_prefix(events, published)
+
+
+def _published_prefix(events: Sequence[Event | None], published: int) -> int:
+    """How many leading entries are done when `published` known events went out."""
+    count = 0
+    for event in events:
+        if event is not None:
+            if published == 0:
+                break
+            published -= 1
+        count += 1
+    return count
