@@ -3,6 +3,10 @@
 Keys are cached; a token signed with a `kid` the cache does not know triggers one refresh
 (at most every `jwks_min_refresh_seconds`), so a key rotation is picked up without a restart and
 garbage tokens cannot make us hammer the auth service.
+
+Verified tokens are remembered until they expire (a bounded cache): a client sends the same token
+with every request and socket command, and checking a signature costs more than the rest of a
+small request's work. A remembered token is accepted only while its key is still published.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Only asymmetric algorithms: "none" and HMAC (alg-confusion with a public key) are refused.
 ALLOWED_ALGORITHMS = ("EdDSA", "RS256")
+# Verified tokens remembered per process (each entry is a few hundred bytes).
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -54,6 +61,10 @@ class KeySet:
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+
+    def still_published(self, kid: str) -> bool:
+        """Whether `kid` is among the keys we hold (no refresh)."""
+        return kid in self._keys
 
     async def key_for(self, kid: str) -> PyJWK:
         now = time.monotonic()
@@ -93,10 +104,22 @@ def http_jwks_fetcher(url: str, client: httpx.AsyncClient) -> JwksFetcher:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, *, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._cache_size = cache_size
+        self._clock = clock
+        # token -> (claims, kid of the key that verified it), least recently used first
+        self._verified: OrderedDict[str, tuple[TokenClaims, str]] = OrderedDict()
 
     @classmethod
     def from_settings(
@@ -112,6 +135,21 @@ class TokenVerifier:
     async def verify(self, token: str | None) -> TokenClaims:
         if not token:
             raise InvalidToken("no token")
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, kid = remembered
+            if claims.expires_at > self._clock() and self._keys.still_published(kid):
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims, kid = await self._verify(token)
+        if self._cache_size > 0:
+            self._verified[token] = (claims, kid)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> tuple[TokenClaims, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -128,12 +166,13 @@ class TokenVerifier:
                 audience=self._audience,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-            return TokenClaims(
+            verified = TokenClaims(
                 user_id=str(claims["sub"]),
                 email=str(claims["email"]),
                 role=claims["role"],
                 expires_at=int(claims["exp"]),
             )
+            return verified, header["kid"]
         except (jwt.PyJWTError, KeyError) as exc:
             raise InvalidToken(str(exc) or "invalid token") from exc
 
