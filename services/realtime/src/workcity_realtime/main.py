@@ -30,7 +30,7 @@ from workcity_realtime.adapters.conversations import (
     HttpConversations,
     make_http_client,
 )
-from workcity_realtime.adapters.sockets import SocketIOEmitter
+from workcity_realtime.adapters.sockets import OrjsonModule, ReplicaBus, SocketIOEmitter
 from workcity_realtime.domain.payloads import Limits
 from workcity_realtime.entrypoints import sockets
 from workcity_realtime.entrypoints.events import make_consumer
@@ -85,7 +85,7 @@ def create_app(
     verifier = verifier or TokenVerifier.from_settings(settings.tokens, jwks_http)
     broker = broker or Broker(config.amqp_url, config.events_exchange)
 
-    manager = socketio.AsyncAioPikaManager(
+    manager = ReplicaBus(
         url=config.amqp_url,
         channel=config.socketio_channel,
         logger=logging.getLogger("workcity_realtime.socketio_manager"),
@@ -99,6 +99,7 @@ def create_app(
         max_http_buffer_size=config.max_payload_bytes,
         logger=False,
         engineio_logger=False,
+        json=OrjsonModule,
     )
     cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
     hub = Hub(

@@ -7,8 +7,12 @@ publish for what every replica works out for its own sockets (presence).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import aio_pika
+import orjson
 import socketio
 
 
@@ -73,3 +77,53 @@ def user_room(user_id: str) -> str:
 
 def conversation_room(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
+
+
+class OrjsonModule:
+    """A `json` module for python-socketio (packets and the manager's messages): orjson encodes
+    and decodes several times faster than the standard library, and every emit goes through it."""
+
+    @staticmethod
+    def dumps(value: Any, **_: Any) -> str:
+        # python-socketio passes the standard library's formatting options; orjson's output is
+        # already compact.
+        return orjson.dumps(value).decode()
+
+    @staticmethod
+    def loads(value: str | bytes, **_: Any) -> Any:
+        return orjson.loads(value)
+
+
+class ReplicaBus(socketio.AsyncAioPikaManager):
+    """python-socketio's RabbitMQ manager with a prefetch of its own: the stock listener takes
+    one message at a time (prefetch 1), so every cross-replica emit waited for the previous one's
+    acknowledgement to reach RabbitMQ, which capped a replica at a few thousand emits a second."""
+
+    def __init__(self, *args: Any, prefetch: int = 256, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prefetch = prefetch
+
+    async def _listen(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        retry_sleep = 1
+        while True:
+            try:
+                async with await self._connection() as connection:
+                    channel = await self._channel(connection)
+                    await channel.set_qos(prefetch_count=self.prefetch)
+                    exchange = await self._exchange(channel)
+                    queue = await self._queue(channel, exchange)
+                    async with queue.iterator() as messages:
+                        async for message in messages:
+                            async with message.process():
+                                yield message.body
+                                retry_sleep = 1
+            except aio_pika.exceptions.ChannelInvalidStateError:
+                # aio-pika raises this when the listening task is cancelled (shutdown).
+                raise asyncio.CancelledError() from None
+            except Exception as exc:
+                self._get_logger().error(
+                    "cannot receive from rabbitmq, retrying",
+                    extra={"error": repr(exc), "retry_in_s": retry_sleep},
+                )
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, 60)
