@@ -1,0 +1,111 @@
+"""This service's copies of the user directory (email, disabled) and of presence.
+
+Users come from `user.*` events and the one-off bootstrap from auth (version: the time of the
+fact, newest wins; the shared `UserDirectorySync` feeds `apply`), and from message senders (version:
+the epoch, so any real fact wins). Presence comes from realtime's `presence.changed` events; the
+latest `occurred_at` wins, so duplicates and late events are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from workcity_common.database import Document
+from workcity_common.events import UserData, UserRef, utcnow
+
+from workcity_notifications.domain.rules import Recipient
+
+log = logging.getLogger(__name__)
+
+SENDER_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Directory:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.users = db["users"]
+        self.presence = db["presence"]
+
+    async def create_indexes(self) -> None:
+        # For the "newer than stored" writes; SecantusDB would scan without them.
+        await self.users.create_index(
+            [("_id", ASCENDING), ("version", ASCENDING)], name="id_version"
+        )
+        await self.presence.create_index([("_id", ASCENDING), ("at", ASCENDING)], name="id_at")
+
+    async def _newer_wins(
+        self,
+        collection_name: str,
+        key: str,
+        version_field: str,
+        version: datetime,
+        fields: Document,
+        *,
+        ties_win: bool = False,
+    ) -> bool:
+        collection = self.users if collection_name == "users" else self.presence
+        newer_than_stored = {"_id": key, version_field: {"$lte" if ties_win else "$lt": version}}
+        update = {"$set": {**fields, version_field: version}}
+        try:
+            await collection.update_one(newer_than_stored, update, upsert=True)
+        except DuplicateKeyError:
+            # Stored with a version >= ours, or inserted concurrently: once more without insert.
+            result = await collection.update_one(newer_than_stored, update)
+            return result.matched_count > 0
+        return True
+
+    async def apply(self, user: UserData, version: datetime, source: str) -> bool:
+        """A `UserSink` for events and the bootstrap copy."""
+        return await self._newer_wins(
+            "users",
+            user.id,
+            "version",
+            version,
+            {
+                "email": user.email,
+                "disabled": user.disabled,
+                "source": source,
+                "synced_at": utcnow(),
+            },
+        )
+
+    async def learn_sender(self, sender: UserRef) -> None:
+        """A message's sender, if not known yet (any event or copy overrides it)."""
+        try:
+            await self.users.update_one(
+                {"_id": sender.id},
+                {
+                    "$setOnInsert": {
+                        "email": sender.email,
+                        "disabled": False,
+                        "version": SENDER_VERSION,
+                        "source": "message",
+                        "synced_at": utcnow(),
+                    }
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass
+
+    async def recipient(self, user_id: str) -> Recipient | None:
+        doc = await self.users.find_one({"_id": user_id})
+        if doc is None:
+            return None
+        return Recipient(id=user_id, email=doc["email"], disabled=bool(doc.get("disabled")))
+
+    async def apply_presence(self, user_id: str, online: bool, at: datetime) -> bool:
+        # MongoDB keeps milliseconds: a connect and a disconnect within the same one compare
+        # equal, and the later event (the queue is in publish order) must win.
+        return await self._newer_wins(
+            "presence", user_id, "at", at, {"online": online}, ties_win=True
+        )
+
+    async def presence_of(self, user_id: str) -> tuple[bool | None, datetime | None]:
+        doc = await self.presence.find_one({"_id": user_id})
+        if doc is None:
+            return None, None
+        return bool(doc.get("online")), doc.get("at")

@@ -1,0 +1,63 @@
+"""The notification email: subject, plain text and HTML (user text escaped), with a link."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from workcity_notifications.domain.rules import PendingMessage
+
+# Long messages are cut in the email; the link shows them whole.
+TEXT_PREVIEW_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+def conversation_link(frontend_url: str, conversation_id: str) -> str:
+    return f"{frontend_url.rstrip('/')}/chat/{conversation_id}"
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= TEXT_PREVIEW_CHARS else text[: TEXT_PREVIEW_CHARS - 1] + "…"
+
+
+def compose(
+    to: str, conversation_id: str, messages: Sequence[PendingMessage], frontend_url: str
+) -> Email:
+    ordered = sorted(messages, key=lambda m: m.seq)
+    senders = sorted({m.sender_email for m in ordered})
+    count = len(ordered)
+    noun = "message" if count == 1 else "messages"
+    subject = f"{count} unread {noun} from {', '.join(senders)} on Workcity Chat"
+    # A header-safe subject: no line breaks from user data (emails are validated, but be sure).
+    subject = " ".join(subject.split())
+    link = conversation_link(frontend_url, conversation_id)
+
+    lines = [f"You have {count} unread {noun} on Workcity Chat:", ""]
+    for m in ordered:
+        lines.append(f"{m.sender_email} ({m.created_at:%Y-%m-%d %H:%M} UTC):")
+        lines.extend(f"  {line}" for line in _preview(m.text).splitlines() or [""])
+        lines.append("")
+    lines += [f"Open the conversation: {link}", ""]
+    text = "\n".join(lines)
+
+    items = "".join(
+        f"<li><p><strong>{html.escape(m.sender_email)}</strong> <small>{m.created_at:%Y-%m-%d %H:%M} UTC</small></p>"
+        f'<p style="white-space: pre-wrap">{html.escape(_preview(m.text))}</p></li>'
+        for m in ordered
+    )
+    body = (
+        "<!doctype html><html><body>"
+        f"<p>You have {count} unread {noun} on Workcity Chat:</p>"
+        f"<ul>{items}</ul>"
+        f'<p><a href="{html.escape(link, quote=True)}">Open the conversation</a></p>'
+        "</body></html>"
+    )
+    return Email(to=to, subject=subject, text=text, html=body)

@@ -1,0 +1,181 @@
+"""Composition root: builds the notifications service from its adapters.
+
+`create_app()` is what uvicorn runs (`--factory`); tests pass their own settings, MongoDB client,
+broker, mail sender or user source. No public routes: only /healthz, /readyz, /metrics, /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from workcity_common.app import create_service_app
+from workcity_common.broker import Broker, EventConsumer
+from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.logging import configure_logging
+from workcity_common.user_directory import (
+    AuthUserSource,
+    MongoProcessedEvents,
+    UserDirectorySync,
+    UserSource,
+)
+
+from workcity_notifications.adapters.directory import Directory
+from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
+from workcity_notifications.adapters.store import NotificationStore
+from workcity_notifications.entrypoints.events import (
+    SCHEDULE_EVENT_TYPES,
+    USER_EVENT_TYPES,
+    schedule_handler,
+    user_directory_handler,
+)
+from workcity_notifications.entrypoints.scheduler import Scheduler
+from workcity_notifications.notifier import Notifier, Timing
+from workcity_notifications.settings import NotificationsSettings
+
+DESCRIPTION = """Email notifications of Workcity Chat: a participant who has not read a message
+within a delay and is not online gets one email per conversation (messages batched), at most one per
+window. Consumes message.*, presence.changed and user.* events; no public routes."""
+
+
+def timing_from(settings: NotificationsSettings) -> Timing:
+    return Timing(
+        delay=timedelta(seconds=settings.notify_delay_s),
+        window=timedelta(seconds=settings.notify_window_s),
+        claim=timedelta(seconds=settings.notify_claim_s),
+        retry_max=timedelta(seconds=settings.notify_retry_max_s),
+        presence_max_age=timedelta(seconds=settings.presence_max_age_s),
+    )
+
+
+def smtp_from(settings: NotificationsSettings) -> SmtpConfig:
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        mail_from=settings.mail_from,
+        starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_s=settings.smtp_timeout_s,
+    )
+
+
+def create_app(
+    settings: NotificationsSettings | None = None,
+    *,
+    mongo_client: AsyncMongoClient[Document] | None = None,
+    broker: Broker | None = None,
+    mail_sender: MailSender | None = None,
+    user_source: UserSource | None = None,
+) -> FastAPI:
+    settings = settings or NotificationsSettings()
+    configure_logging("notifications", settings.log_level)
+    client = mongo_client or make_mongo_client(settings.mongo_uri, "workcity-notifications")
+    db = client[settings.mongo_db]
+    broker = broker or Broker(settings.amqp_url, settings.events_exchange)
+    http_client = httpx.AsyncClient()
+
+    timing = timing_from(settings)
+    store = NotificationStore(db, sent_log_ttl=timing.window + timedelta(days=1))
+    directory = Directory(db)
+    notifier = Notifier(
+        store,
+        directory,
+        mail_sender or SmtpSender(smtp_from(settings)),
+        frontend_url=settings.frontend_url,
+        timing=timing,
+    )
+    scheduler = Scheduler(notifier, settings.notify_poll_interval_s)
+    processed = MongoProcessedEvents(
+        db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
+    )
+    consumers = [
+        EventConsumer(
+            broker,
+            queue_name=settings.users_queue,
+            event_types=USER_EVENT_TYPES,
+            handler=user_directory_handler(directory),
+            processed=processed,
+            prefetch=settings.broker_prefetch,
+            handler_timeout_s=settings.event_handler_timeout_s,
+        ),
+        EventConsumer(
+            broker,
+            queue_name=settings.events_queue,
+            event_types=SCHEDULE_EVENT_TYPES,
+            handler=schedule_handler(notifier),
+            processed=processed,
+            # In publish order, one at a time, one replica at a time: a read or a delete must
+            # never be applied before the message it cancels. Each event is a few small writes.
+            prefetch=1,
+            handler_timeout_s=settings.event_handler_timeout_s,
+            queue_arguments={"x-single-active-consumer": True},
+        ),
+    ]
+    if user_source is None and settings.auth_internal_url:
+        token = (
+            settings.internal_api_token.get_secret_value() if settings.internal_api_token else ""
+        )
+        user_source = AuthUserSource(http_client, settings.auth_internal_url, token)
+    sync = (
+        UserDirectorySync(
+            db,
+            directory,
+            user_source,
+            page_size=settings.user_sync_page_size,
+            retry_s=settings.user_sync_retry_s,
+        )
+        if user_source is not None
+        else None
+    )
+
+    # Set once both queues are declared and consumed: before that, events would be dropped by
+    # the exchange (no binding yet).
+    subscribed = asyncio.Event()
+
+    async def after_subscribe() -> None:
+        subscribed.set()
+        if sync is not None:
+            sync.start()
+
+    async def queues_ready() -> None:
+        if not subscribed.is_set():
+            raise RuntimeError("not consuming events yet")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.create_indexes()
+        await directory.create_indexes()
+        await processed.create_indexes()
+        for consumer in consumers:
+            consumer.start()
+        broker.on_ready(after_subscribe)
+        broker.start()
+        scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.close()
+            if sync is not None:
+                await sync.close()
+            await broker.close()
+            await http_client.aclose()
+            if mongo_client is None:
+                await client.close()
+
+    app = create_service_app(
+        service="notifications",
+        title="Workcity Chat — notifications",
+        description=DESCRIPTION,
+        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check, "events": queues_ready},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.notifier = notifier
+    return app

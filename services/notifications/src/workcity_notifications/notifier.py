@@ -1,0 +1,169 @@
+"""The use cases: what an event changes in the schedule, and what the scheduler does with a due
+batch. Adapters are passed in (tests use the real store with a fake or real SMTP server)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from workcity_common.events import (
+    Event,
+    MessageCreated,
+    MessageDeleted,
+    MessageRead,
+    PresenceChanged,
+    utcnow,
+)
+
+from workcity_notifications.adapters.directory import Directory
+from workcity_notifications.adapters.smtp import MailSender
+from workcity_notifications.adapters.store import Claimed, NotificationStore
+from workcity_notifications.domain import rules
+from workcity_notifications.domain.email import compose
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    delay: timedelta = timedelta(seconds=120)
+    window: timedelta = timedelta(seconds=600)
+    claim: timedelta = timedelta(seconds=120)
+    retry_max: timedelta = timedelta(seconds=600)
+    presence_max_age: timedelta = timedelta(hours=12)
+    # A recipient not in the directory yet (their user.* event is late): look again after this,
+    # at most `unknown_attempts` times, then give up with a warning.
+    unknown_retry: timedelta = timedelta(seconds=10)
+    unknown_attempts: int = 30
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: NotificationStore,
+        directory: Directory,
+        sender: MailSender,
+        *,
+        frontend_url: str,
+        timing: Timing | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._sender = sender
+        self._frontend_url = frontend_url
+        self._timing = timing or Timing()
+        self._now = now
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def handle_event(self, event: Event) -> None:
+        match event:
+            case MessageCreated():
+                await self.message_created(event)
+            case MessageRead():
+                d = event.data
+                await self._store.apply_read(d.conversation_id, d.user_id, d.seq)
+            case MessageDeleted():
+                await self._store.apply_delete(event.data.conversation_id, event.data.message_id)
+            case PresenceChanged():
+                d = event.data
+                await self._directory.apply_presence(d.user_id, d.online, event.occurred_at)
+            case _:
+                log.warning(
+                    "unexpected event on the notifications queue", extra={"type": event.type}
+                )
+
+    async def message_created(self, event: MessageCreated) -> None:
+        m = event.data.message
+        await self._directory.learn_sender(m.sender)
+        # Sending implies the sender has seen the conversation up to here.
+        await self._store.apply_read(m.conversation_id, m.sender.id, m.seq)
+        pending = rules.PendingMessage(
+            id=m.id, seq=m.seq, sender_email=m.sender.email, text=m.text, created_at=m.created_at
+        )
+        t = self._timing
+        for recipient_id in rules.recipients(event.data.participant_ids, m.sender.id):
+            if m.seq <= await self._store.read_seq(m.conversation_id, recipient_id):
+                continue  # read before its event reached us
+            last_sent = await self._store.last_sent_at(m.conversation_id, recipient_id)
+            due = rules.due_at(m.created_at, t.delay, last_sent, t.window)
+            await self._store.add_message(m.conversation_id, recipient_id, pending, due)
+
+    # --- the scheduler ------------------------------------------------------------------------
+
+    async def run_due(self, limit: int = 100) -> int:
+        """Handle due batches until none is left (at most `limit`); returns how many were claimed."""
+        handled = 0
+        while handled < limit:
+            claimed = await self._store.claim_due(self._now(), self._timing.claim)
+            if claimed is None:
+                break
+            handled += 1
+            await self._handle_claimed(claimed)
+        return handled
+
+    async def _handle_claimed(self, claimed: Claimed) -> None:
+        t, now = self._timing, self._now()
+        online, at = await self._directory.presence_of(claimed.recipient_id)
+        last_sent = await self._store.last_sent_at(claimed.conversation_id, claimed.recipient_id)
+        recipient = await self._directory.recipient(claimed.recipient_id)
+        decision = rules.decide(
+            claimed.messages,
+            recipient,
+            online=rules.is_online(online, at, now, t.presence_max_age),
+            read_seq=await self._store.read_seq(claimed.conversation_id, claimed.recipient_id),
+            last_sent_at=last_sent,
+            window=t.window,
+            now=now,
+            unknown_retry=t.unknown_retry,
+        )
+        context = {
+            "conversation_id": claimed.conversation_id,
+            "recipient_id": claimed.recipient_id,
+            "messages": len(claimed.messages),
+            "reason": decision.reason,
+        }
+        if decision.action == "drop":
+            log.info("notification dropped", extra=context)
+            await self._store.finish(claimed, next_due=now + t.delay)
+            return
+        if decision.action == "later":
+            unknown = decision.reason == "unknown_recipient"
+            attempts = claimed.attempts + 1 if unknown else claimed.attempts
+            if unknown and attempts > t.unknown_attempts:
+                log.warning("notification dropped: recipient unknown", extra=context)
+                await self._store.finish(claimed, next_due=now + t.delay)
+                return
+            assert decision.retry_at is not None
+            await self._store.postpone(claimed, decision.retry_at, attempts)
+            return
+        assert recipient is not None
+        unread = rules.unread_after_read(
+            claimed.messages,
+            await self._store.read_seq(claimed.conversation_id, claimed.recipient_id),
+        )
+        email = compose(recipient.email, claimed.conversation_id, unread, self._frontend_url)
+        try:
+            await self._sender.send(email)
+        except Exception as exc:
+            attempts = claimed.attempts + 1
+            retry_at = now + rules.retry_backoff(attempts, t.retry_max)
+            log.warning(
+                "notification email failed; will retry",
+                extra={
+                    **context,
+                    "attempts": attempts,
+                    "retry_at": retry_at.isoformat(),
+                    "error": repr(exc),
+                },
+            )
+            await self._store.postpone(claimed, retry_at, attempts)
+            return
+        sent_at = self._now()
+        await self._store.record_sent(claimed, sent_at)
+        # Messages that arrived while this one was sent wait for the window.
+        await self._store.finish(claimed, next_due=sent_at + t.window)
+        log.info("notification sent", extra=context)

@@ -1,0 +1,87 @@
+"""Notifications service settings (environment variables; see the README's configuration table)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from workcity_common.settings import ServiceSettings
+
+
+class NotificationsSettings(ServiceSettings):
+    service_name: str = "notifications"
+
+    # A message unread this long (and its recipient offline) is emailed; later messages of the
+    # same conversation within the delay join the same email.
+    notify_delay_s: float = Field(
+        default=120.0, gt=0, le=86_400, validation_alias="NOTIFY_DELAY_SECONDS"
+    )
+    # At most one email per conversation and recipient within this window.
+    notify_window_s: float = Field(
+        default=600.0, ge=0, le=7 * 86_400, validation_alias="NOTIFY_WINDOW_SECONDS"
+    )
+    # The scheduler looks for due emails this often.
+    notify_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, validation_alias="NOTIFY_POLL_INTERVAL_SECONDS"
+    )
+    # A replica that claimed an email owns it this long; if it dies, another takes it over after.
+    notify_claim_s: float = Field(
+        default=120.0, gt=0, le=3_600, validation_alias="NOTIFY_CLAIM_SECONDS"
+    )
+    # Failed sends are retried with exponential backoff up to this wait.
+    notify_retry_max_s: float = Field(
+        default=600.0, gt=0, le=86_400, validation_alias="NOTIFY_RETRY_MAX_SECONDS"
+    )
+    # "Online" older than this is not believed (a realtime cluster that died without saying so).
+    presence_max_age_s: float = Field(
+        default=12 * 3_600, gt=0, validation_alias="PRESENCE_MAX_AGE_SECONDS"
+    )
+    # Links in emails: {FRONTEND_URL}/chat/{conversationId}.
+    frontend_url: str = Field(default="http://127.0.0.1:8080", validation_alias="FRONTEND_URL")
+
+    smtp_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=1025, ge=1, le=65_535, validation_alias="SMTP_PORT")
+    # STARTTLS after connecting (port 587), or TLS from the first byte (port 465).
+    smtp_starttls: bool = Field(default=False, validation_alias="SMTP_STARTTLS")
+    smtp_tls: bool = Field(default=False, validation_alias="SMTP_TLS")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, validation_alias="SMTP_PASSWORD")
+    smtp_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS"
+    )
+    mail_from: str = Field(
+        default="Workcity Chat <no-reply@workcity.example>",
+        min_length=3,
+        validation_alias="MAIL_FROM",
+    )
+
+    # Durable queues: message.* and presence.changed; user.* for the directory copy.
+    events_queue: str = Field(
+        default="notifications.events", min_length=1, validation_alias="EVENTS_QUEUE"
+    )
+    users_queue: str = Field(
+        default="notifications.users", min_length=1, validation_alias="USERS_QUEUE"
+    )
+    processed_events_ttl_s: int = Field(
+        default=14 * 86_400, ge=60, validation_alias="PROCESSED_EVENTS_TTL_SECONDS"
+    )
+    # One-off copy of the user directory from auth (as conversations does); off when unset.
+    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
+    internal_api_token: SecretStr | None = Field(
+        default=None, validation_alias="INTERNAL_API_TOKEN"
+    )
+    user_sync_page_size: int = Field(
+        default=500, ge=1, le=5_000, validation_alias="USER_SYNC_PAGE_SIZE"
+    )
+    user_sync_retry_s: float = Field(
+        default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NotificationsSettings:
+        if self.smtp_starttls and self.smtp_tls:
+            raise ValueError("set SMTP_STARTTLS or SMTP_TLS, not both")
+        if self.notify_claim_s <= self.smtp_timeout_s:
+            raise ValueError("NOTIFY_CLAIM_SECONDS must exceed SMTP_TIMEOUT_SECONDS")
+        if self.auth_internal_url:
+            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
+            self.require_real_secret("INTERNAL_API_TOKEN", token)
+        return self

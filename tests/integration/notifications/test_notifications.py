@@ -1,0 +1,338 @@
+"""The notifications service (real composition root) against SecantusDB, RabbitMQ and a real
+SMTP server: events are published on the test's own exchange, emails counted at the server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+from workcity_common.broker import Broker
+from workcity_common.events import (
+    Event,
+    MessageCreated,
+    MessageData,
+    MessageDeleted,
+    MessageDeletedData,
+    MessageEventData,
+    MessageRead,
+    MessageReadData,
+    PresenceChanged,
+    PresenceData,
+    UserData,
+    UserRef,
+    UserRegistered,
+    utcnow,
+)
+from workcity_notifications.main import create_app
+from workcity_notifications.settings import NotificationsSettings
+
+from tests.integration.conversations.conftest import delete_rabbit_objects, wait_for_consumer
+from tests.support.mail import MailCatcher
+
+DELAY_S = 1.0
+
+CUSTOMER = UserRef(id=str(ObjectId()), email="customer@x.test", role="customer")
+AGENT = UserData(id=str(ObjectId()), email="agent@x.test", role="agent")
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    catcher = MailCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+async def settings(
+    mongo_db: AsyncDatabase, rabbit_url: str, unique_name: str, mail: MailCatcher
+) -> AsyncIterator[NotificationsSettings]:
+    settings = NotificationsSettings(  # type: ignore[call-arg]
+        ENVIRONMENT="test",
+        MONGO_DB=mongo_db.name,
+        AMQP_URL=rabbit_url,
+        EVENTS_EXCHANGE=f"{unique_name}.events",
+        EVENTS_QUEUE=f"{unique_name}.notifications",
+        USERS_QUEUE=f"{unique_name}.users",
+        NOTIFY_DELAY_SECONDS=DELAY_S,
+        NOTIFY_WINDOW_SECONDS=600,
+        NOTIFY_POLL_INTERVAL_SECONDS=0.2,
+        SMTP_PORT=mail.port,
+        FRONTEND_URL="https://chat.example",
+    )
+    yield settings
+    queues = [settings.events_queue, settings.users_queue]
+    await delete_rabbit_objects(
+        rabbit_url,
+        [*queues, *(q + ".dead" for q in queues)],
+        [settings.events_exchange, settings.events_exchange + ".dead"],
+    )
+
+
+@asynccontextmanager
+async def running(settings: NotificationsSettings, mongo_db: AsyncDatabase) -> AsyncIterator[None]:
+    app = create_app(settings, mongo_client=mongo_db.client)
+    async with app.router.lifespan_context(app):
+        await wait_for_consumer(settings.amqp_url, settings.events_queue)
+        await wait_for_consumer(settings.amqp_url, settings.users_queue)
+        yield
+
+
+@pytest.fixture
+async def publisher(settings: NotificationsSettings) -> AsyncIterator[Broker]:
+    broker = Broker(settings.amqp_url, settings.events_exchange)
+    broker.start()
+    await broker.wait_ready(20)
+    yield broker
+    await broker.close()
+
+
+class Conversation:
+    def __init__(self, publisher: Broker) -> None:
+        self.id = str(ObjectId())
+        self.seq = 0
+        self.message_ids: list[str] = []
+        self._publisher = publisher
+
+    async def send(self, text: str, sender: UserRef = CUSTOMER) -> MessageCreated:
+        self.seq += 1
+        now = utcnow()
+        event = MessageCreated(
+            producer="conversations",
+            data=MessageEventData(
+                message=MessageData(
+                    id=str(ObjectId()),
+                    conversation_id=self.id,
+                    seq=self.seq,
+                    sender=sender,
+                    text=text,
+                    created_at=now,
+                    updated_at=now,
+                ),
+                participant_ids=[CUSTOMER.id, AGENT.id],
+            ),
+        )
+        self.message_ids.append(event.data.message.id)
+        await self._publisher.publish(event)
+        return event
+
+    async def read(self, user_id: str, seq: int) -> None:
+        await self._publisher.publish(
+            MessageRead(
+                producer="conversations",
+                data=MessageReadData(
+                    conversation_id=self.id,
+                    user_id=user_id,
+                    seq=seq,
+                    read_at=utcnow(),
+                    participant_ids=[CUSTOMER.id, AGENT.id],
+                ),
+            )
+        )
+
+    async def delete(self, index: int) -> None:
+        await self._publisher.publish(
+            MessageDeleted(
+                producer="conversations",
+                data=MessageDeletedData(
+                    conversation_id=self.id,
+                    message_id=self.message_ids[index],
+                    seq=index + 1,
+                    participant_ids=[CUSTOMER.id, AGENT.id],
+                ),
+            )
+        )
+
+
+async def publish(broker: Broker, *events: Event) -> None:
+    for event in events:
+        await broker.publish(event)
+
+
+def agent_registered() -> UserRegistered:
+    return UserRegistered(producer="auth", data=AGENT)
+
+
+def presence(online: bool) -> PresenceChanged:
+    return PresenceChanged(
+        producer="realtime",
+        data=PresenceData(user_id=AGENT.id, online=online, last_seen=None if online else utcnow()),
+    )
+
+
+async def quiet_period(mongo_db: AsyncDatabase, conversation_id: str) -> None:
+    """Past the delay, and the scheduler has nothing left for the conversation."""
+    await asyncio.sleep(DELAY_S + 1.0)
+    for _ in range(50):
+        if await mongo_db["pending"].count_documents({"conversation_id": conversation_id}) == 0:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def test_offline_recipient_gets_one_email_for_three_quick_messages(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        for text in ("first <b>question</b>", "second", "third"):
+            await chat.send(text)
+        emails = await mail.wait_for(AGENT.email)
+        await asyncio.sleep(1.0)  # nothing else follows
+        emails = mail.to(AGENT.email)
+    assert len(emails) == 1
+    [received] = emails
+    assert received.subject == "3 unread messages from customer@x.test on Workcity Chat"
+    text = received.body("plain")
+    assert all(t in text for t in ("first <b>question</b>", "second", "third"))
+    assert f"https://chat.example/chat/{chat.id}" in text
+    html = received.body("html")
+    assert "first &lt;b&gt;question&lt;/b&gt;" in html
+    assert "<b>question" not in html
+    # The sender is never emailed about their own messages.
+    assert mail.to(CUSTOMER.email) == []
+    assert await mongo_db["pending"].count_documents({}) == 0
+    assert await mongo_db["sent"].count_documents({}) == 1
+
+
+async def test_online_recipient_gets_none(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered(), presence(online=True))
+        chat = Conversation(publisher)
+        await chat.send("are you there?")
+        await quiet_period(mongo_db, chat.id)
+    assert mail.received == []
+
+
+async def test_recipient_who_went_offline_is_emailed(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered(), presence(online=True), presence(online=False))
+        chat = Conversation(publisher)
+        await chat.send("hello")
+        assert len(await mail.wait_for(AGENT.email)) == 1
+
+
+async def test_reading_in_time_sends_none(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("one")
+        await chat.send("two")
+        await chat.read(AGENT.id, 2)
+        await quiet_period(mongo_db, chat.id)
+    assert mail.received == []
+
+
+async def test_a_partial_read_leaves_the_rest_in_the_email(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("already seen")
+        await chat.read(AGENT.id, 1)
+        await chat.send("still unread")
+        [received] = await mail.wait_for(AGENT.email)
+    assert "still unread" in received.body("plain")
+    assert "already seen" not in received.body("plain")
+
+
+async def test_deleting_every_pending_message_cancels_the_email(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("oops")
+        await chat.send("oops again")
+        await chat.delete(0)
+        await chat.delete(1)
+        await quiet_period(mongo_db, chat.id)
+    assert mail.received == []
+
+
+async def test_one_email_per_window_later_messages_wait(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("first")
+        await mail.wait_for(AGENT.email)
+        await chat.send("after the first email")
+        await asyncio.sleep(DELAY_S + 1.5)
+        assert len(mail.to(AGENT.email)) == 1
+        pending = await mongo_db["pending"].find_one({"conversation_id": chat.id})
+        assert pending is not None
+        sent = await mongo_db["sent"].find_one({})
+        assert sent is not None
+        # Due when the window after the first email ends (10 minutes here).
+        assert pending["due_at"] - sent["sent_at"] == timedelta(seconds=600)
+
+
+async def test_a_restart_before_the_delay_still_sends_exactly_once(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    chat = Conversation(publisher)
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        await chat.send("before the restart")
+
+        async def scheduled() -> bool:
+            return await mongo_db["pending"].count_documents({"conversation_id": chat.id}) == 1
+
+        for _ in range(100):
+            if await scheduled():
+                break
+            await asyncio.sleep(0.05)
+        assert await scheduled()
+    assert mail.received == []  # stopped before the delay ran out
+    await asyncio.sleep(DELAY_S)
+    async with running(settings, mongo_db):
+        emails = await mail.wait_for(AGENT.email)
+        await asyncio.sleep(1.0)
+    assert len(mail.to(AGENT.email)) == len(emails) == 1
+    assert "before the restart" in emails[0].body("plain")
+
+
+async def test_two_replicas_send_once(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db), running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chats = [Conversation(publisher) for _ in range(4)]
+        for chat in chats:
+            await chat.send(f"hello from {chat.id}")
+        await mail.wait_for(AGENT.email, count=4)
+        await asyncio.sleep(1.0)
+    assert len(mail.to(AGENT.email)) == 4
+
+
+async def test_a_failing_smtp_server_is_retried_and_nothing_lost(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    mail.refuse = True
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("keep me")
+        for _ in range(100):
+            doc = await mongo_db["pending"].find_one({"conversation_id": chat.id})
+            if doc and doc.get("attempts", 0) >= 1:
+                break
+            await asyncio.sleep(0.1)
+        assert doc is not None and doc["attempts"] >= 1
+        # The first retry comes 5 s later.
+        mail.refuse = False
+        [received] = await mail.wait_for(AGENT.email, timeout_s=20)
+    assert "keep me" in received.body("plain")
