@@ -44,6 +44,7 @@ SERVICES: tuple[Service, ...] = (
     Service("conversations", "conversations"),
     Service("realtime-1", "realtime"),
     Service("realtime-2", "realtime"),
+    Service("notifications", "notifications"),
 )
 
 # Process name -> (default port, environment variable that sets it).
@@ -53,6 +54,9 @@ DEFAULT_PORTS: dict[str, tuple[int, str]] = {
     "conversations": (8002, "CONVERSATIONS_PORT"),
     "realtime-1": (8003, "REALTIME_PORT_1"),
     "realtime-2": (8004, "REALTIME_PORT_2"),
+    "notifications": (8005, "NOTIFICATIONS_PORT"),
+    # The development mail catcher notifications sends to (scripts/devstack/mailcatcher.py).
+    "mail": (1025, "MAIL_CATCHER_PORT"),
     "secantus": (27017, "SECANTUS_PORT"),
 }
 
@@ -156,5 +160,9 @@ class StackConfig:
             env["ADMIN_PASSWORD"] = self.admin_password
         if service.package == "realtime":
             env["REPLICA_ID"] = service.name
+        if service.package == "notifications":
+            env["SMTP_HOST"] = "127.0.0.1"
+            env["SMTP_PORT"] = str(self.ports["mail"])
+            env.setdefault("FRONTEND_URL", self.gateway_url)
         env.update(self.extra_env)
         return env

@@ -46,8 +46,8 @@ class _Handler:
 
 
 class MailCatcher:
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.received: list[Received] = []
         self.lock = threading.Lock()
         # While True, every email is refused with a temporary failure (the sender must retry).

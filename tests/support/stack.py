@@ -37,6 +37,7 @@ from scripts.devstack import (
 )
 from scripts.devstack.gateway import REPO_ROOT, find_nginx
 from scripts.devstack.processes import launch, stop_group
+from tests.support.mail import MailCatcher
 from tests.support.servers import free_port
 
 E2E_ROOT = REPO_ROOT / ".dev" / "e2e"
@@ -44,7 +45,7 @@ TRACEBACK_MARK = "Traceback (most recent call last)"
 
 # Environment every test stack's services get: fast password hashing and limits that one
 # client address (the test runner) does not hit. Anything else comes from the caller's shell.
-TEST_SERVICE_ENV = {"ENVIRONMENT": "test", "BCRYPT_ROUNDS": "4"}
+TEST_SERVICE_ENV = {"ENVIRONMENT": "test", "BCRYPT_ROUNDS": "4", "NOTIFY_DELAY_SECONDS": "2"}
 TEST_GATEWAY = {"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"}
 
 
@@ -57,6 +58,8 @@ class TestStack:
     admin_password: str
     log_dir: Path | None
     dev: DevStack | None = None
+    # The SMTP server the notifications service of a local stack sends to (on the "mail" port).
+    mail: MailCatcher | None = None
     # Per-session cache for helpers (the admin's token, ...); see tests/support/users.py.
     cache: dict[str, Any] = field(default_factory=dict)
     _forgiven: list[str] = field(default_factory=list)
@@ -97,19 +100,27 @@ class TestStack:
             start_timeout_s=float(os.environ.get("DEV_START_TIMEOUT_SECONDS") or 120),
         )
         dev = DevStack(config, say=lambda line: print(f"[e2e stack] {line}", flush=True))
-        dev.up()
+        mail = MailCatcher(ports["mail"]).start()
+        try:
+            dev.up()
+        except BaseException:
+            mail.stop()
+            raise
         return cls(
             gateway_url=dev.gateway_url,
             admin_email=config.admin_email,
             admin_password=config.admin_password,
             log_dir=config.log_dir,
             dev=dev,
+            mail=mail,
         )
 
     def stop(self) -> None:
         if self.dev is None:
             return
         self.dev.down(quiet=True)
+        if self.mail is not None:
+            self.mail.stop()
         config = self.dev.config
         if config.mongo_uri and config.mongo_db_prefix:
             # A real MongoDB outlives the run: drop this run's databases.

@@ -23,6 +23,8 @@ def test_default_ports_follow_the_conventions() -> None:
         "conversations": 8002,
         "realtime-1": 8003,
         "realtime-2": 8004,
+        "notifications": 8005,
+        "mail": 1025,
         "secantus": 27017,
     }
 

@@ -1,0 +1,115 @@
+"""Email notifications end to end: REST through the gateway, the real services, and the SMTP
+server the test stack starts (tests/support/mail.py). The stack runs with NOTIFY_DELAY_SECONDS=2."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import socketio
+
+from tests.support.mail import MailCatcher
+from tests.support.stack import TestStack
+from tests.support.users import TestUser, new_user
+
+DELAY_S = 2.0
+
+
+def catcher(stack: TestStack) -> MailCatcher:
+    stack.require_service("notifications")
+    stack.require_service("conversations")
+    if stack.mail is None:
+        pytest.skip("needs the stack the tests start themselves (its SMTP server)")
+    return stack.mail
+
+
+async def conversation(http: httpx.AsyncClient, customer: TestUser, agent: TestUser) -> str:
+    created = await http.post(
+        "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["_id"])
+
+
+async def send(http: httpx.AsyncClient, user: TestUser, conversation_id: str, text: str) -> int:
+    response = await http.post(
+        f"/api/conversations/{conversation_id}/messages", json={"text": text}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["seq"])
+
+
+async def test_offline_agent_gets_one_email_for_three_messages(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    mail = catcher(stack)
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    conv = await conversation(http, customer, agent)
+    texts = ["Where is my order?", "It was due <today> & I'm waiting", "Order #1234"]
+    for text in texts:
+        await send(http, customer, conv, text)
+
+    emails = await mail.wait_for(agent.email, timeout_s=30)
+    await asyncio.sleep(DELAY_S + 1)  # nothing else follows
+    assert len(mail.to(agent.email)) == len(emails) == 1
+    [email] = emails
+    plain, html = email.body("plain"), email.body("html")
+    assert all(text in plain for text in texts)
+    assert f"/chat/{conv}" in plain
+    assert "It was due &lt;today&gt; &amp; I&#x27;m waiting" in html
+    assert customer.email in email.subject
+    assert mail.to(customer.email) == []
+
+
+async def test_agent_who_reads_in_time_gets_none(http: httpx.AsyncClient, stack: TestStack) -> None:
+    mail = catcher(stack)
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    conv = await conversation(http, customer, agent)
+    seq = await send(http, customer, conv, "quick question")
+    read = await http.post(
+        f"/api/conversations/{conv}/read", json={"seq": seq}, headers=agent.headers
+    )
+    assert read.status_code == 200, read.text
+    await asyncio.sleep(DELAY_S + 3)
+    assert mail.to(agent.email) == []
+
+
+async def test_agent_with_a_socket_open_gets_none(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    mail = catcher(stack)
+    stack.require_service("realtime")
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    conv = await conversation(http, customer, agent)
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        stack.gateway_url, auth={"token": agent.token}, transports=["websocket"], wait_timeout=10
+    )
+    try:
+        await asyncio.sleep(0.5)  # presence.changed reaches the notifications service
+        await send(http, customer, conv, "are you there?")
+        await asyncio.sleep(DELAY_S + 3)
+        assert mail.to(agent.email) == []
+    finally:
+        await sio.disconnect()
+
+
+async def test_a_restart_of_the_notifications_service_still_sends_once(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    mail = catcher(stack)
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    conv = await conversation(http, customer, agent)
+    await send(http, customer, conv, "sent just before a restart")
+    with stack.service_stopped("notifications"):
+        await asyncio.sleep(DELAY_S + 1)  # the delay runs out while it is down
+        assert mail.to(agent.email) == []
+    emails = await mail.wait_for(agent.email, timeout_s=30)
+    await asyncio.sleep(DELAY_S + 1)
+    assert len(mail.to(agent.email)) == len(emails) == 1
+    assert "sent just before a restart" in emails[0].body("plain")
