@@ -30,7 +30,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 GATEWAY_TEMPLATE = ROOT / "gateway" / "templates" / "gateway.conf.template"
-SERVICES = ("auth", "conversations", "realtime")
+SERVICES = ("auth", "conversations", "realtime", "notifications")
 # The port every service listens on inside its container (and the gateway's).
 SERVICE_PORT = 8000
 GATEWAY_PORT = 8080

@@ -86,7 +86,14 @@ def test_production_secrets_have_no_default() -> None:
 
 def test_services_and_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"mongo", "rabbitmq", "gateway", *APP_SERVICES}
+    assert set(services) == {
+        "mongo",
+        "rabbitmq",
+        "gateway",
+        "notifications",
+        "mailpit",
+        *APP_SERVICES,
+    }
     declared = set(compose.get("volumes") or {})
     used = {
         v.split(":")[0]
@@ -154,7 +161,8 @@ def test_app_services_are_built_from_their_dockerfiles_and_checked_for_readiness
 
 def test_only_the_gateway_is_published(compose: dict[str, Any]) -> None:
     published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
-    assert published == {"gateway": [f"8080:{GATEWAY_PORT}"]}
+    # Besides the gateway, only the development mail catcher's web UI, on this machine only.
+    assert published == {"gateway": [f"8080:{GATEWAY_PORT}"], "mailpit": ["127.0.0.1:8025:8025"]}
     env = compose_environment(compose["services"]["gateway"])
     assert env["GATEWAY_PORT"] == str(GATEWAY_PORT)
 

@@ -186,7 +186,7 @@ def test_network_policies_admit_only_the_gateway_and_known_callers(
         return found
 
     assert callers("gateway") == {"namespace:ingress-nginx"}
-    assert callers("auth") == {"gateway", "conversations", "realtime"}
+    assert callers("auth") == {"gateway", "conversations", "realtime", "notifications"}
     assert callers("conversations") == {"gateway", "realtime"}
     assert callers("realtime") == {"gateway", "namespace:ingress-nginx"}
 

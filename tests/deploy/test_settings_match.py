@@ -38,17 +38,20 @@ SETTINGS_CLASSES = {
         "workcity_realtime.settings:RealtimeSettings",
         "workcity_common.settings:TokenVerifierSettings",
     ],
+    "notifications": ["workcity_notifications.settings:NotificationsSettings"],
 }
 # Set in every container of that service, or it would talk to the wrong place.
 REQUIRED = {
     "auth": {"ENVIRONMENT", "MONGO_URI", "AMQP_URL", "DATA_DIR"},
     "conversations": {"ENVIRONMENT", "MONGO_URI", "AMQP_URL", "JWKS_URL"},
     "realtime": {"ENVIRONMENT", "AMQP_URL", "JWKS_URL", "CONVERSATIONS_URL"},
+    "notifications": {"ENVIRONMENT", "MONGO_URI", "AMQP_URL", "SMTP_HOST", "FRONTEND_URL"},
 }
 COMPOSE_NAMES = {
     "auth": ["auth"],
     "conversations": ["conversations"],
     "realtime": ["realtime-1", "realtime-2"],
+    "notifications": ["notifications"],
 }
 
 
