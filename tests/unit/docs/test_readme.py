@@ -10,6 +10,7 @@ import pytest
 from workcity_auth.settings import AuthSettings
 from workcity_common.settings import ServiceSettings, TokenVerifierSettings
 from workcity_conversations.settings import ConversationsSettings
+from workcity_notifications.settings import NotificationsSettings
 from workcity_realtime.settings import RealtimeSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,6 +21,7 @@ SETTINGS = (
     AuthSettings,
     ConversationsSettings,
     RealtimeSettings,
+    NotificationsSettings,
 )
 
 
