@@ -202,6 +202,12 @@ class OutboxRelay:
                 self._outbox.want_poll()
                 log.exception("outbox relay failed; retrying")
             await self._outbox.wait_for_writes(self._poll_interval_s)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Python 3.11's asyncio.timeout can turn a cancellation that coincides with its
+                # own expiry into a TimeoutError (swallowed above): stop anyway, or close() and
+                # the service's shutdown wait forever.
+                raise asyncio.CancelledError
 
     async def publish_committed(self) -> int:
         """Publish one batch of what this process committed (no database read)."""
