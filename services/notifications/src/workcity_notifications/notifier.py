@@ -64,13 +64,15 @@ class Notifier:
             case MessageCreated():
                 await self.message_created(event)
             case MessageRead():
-                d = event.data
-                await self._store.apply_read(d.conversation_id, d.user_id, d.seq)
+                read = event.data
+                await self._store.apply_read(read.conversation_id, read.user_id, read.seq)
             case MessageDeleted():
                 await self._store.apply_delete(event.data.conversation_id, event.data.message_id)
             case PresenceChanged():
-                d = event.data
-                await self._directory.apply_presence(d.user_id, d.online, event.occurred_at)
+                presence = event.data
+                await self._directory.apply_presence(
+                    presence.user_id, presence.online, event.occurred_at
+                )
             case _:
                 log.warning(
                     "unexpected event on the notifications queue", extra={"type": event.type}
