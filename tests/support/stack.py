@@ -58,7 +58,7 @@ class TestStack:
     admin_password: str
     log_dir: Path | None
     dev: DevStack | None = None
-    # The SMTP server the notifications service of a local stack sends to (on the "mail" port).
+    # The SMTP server the notifications service of a local stack sends to (SMTP_PORT).
     mail: MailCatcher | None = None
     # Per-session cache for helpers (the admin's token, ...); see tests/support/users.py.
     cache: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +83,7 @@ class TestStack:
         shutil.rmtree(run_dir, ignore_errors=True)
         ports = {name: free_port() for name in DEFAULT_PORTS}
         external_mongo = os.environ.get("MONGO_URI") or None
+        mail = MailCatcher().start()
         config = StackConfig(
             run_dir=run_dir,
             ports=ports,
@@ -94,13 +95,14 @@ class TestStack:
             gateway=TEST_GATEWAY,
             extra_env={
                 **TEST_SERVICE_ENV,
+                # The test's own SMTP server, not the stack's "mail" port (a dev catcher's).
+                "SMTP_PORT": str(mail.port),
                 "ADMIN_EMAIL": DEFAULT_ADMIN_EMAIL,
                 "ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD,
             },
             start_timeout_s=float(os.environ.get("DEV_START_TIMEOUT_SECONDS") or 120),
         )
         dev = DevStack(config, say=lambda line: print(f"[e2e stack] {line}", flush=True))
-        mail = MailCatcher(ports["mail"]).start()
         try:
             dev.up()
         except BaseException:
