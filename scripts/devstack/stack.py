@@ -191,6 +191,8 @@ class DevStack:
                 amqp_url = amqp_url_with_vhost(config.amqp_url, vhost.name)
 
         mongo_uri = config.mongo_uri or self._start_secantus()
+        if self._wants_mail_catcher(present):
+            self._start_mail_catcher()
         for service in present:
             self._start_service(service, mongo_uri, amqp_url)
         self._wait_ready([service.name for service in present])
@@ -198,10 +200,28 @@ class DevStack:
         if not present:
             self._say("no service has a main.py yet: the gateway answers 502/503 on every route")
 
+    def _wants_mail_catcher(self, present: Iterable[Service]) -> bool:
+        """Notifications sends to the catcher unless the caller named another SMTP server."""
+        chosen = {**self.config.environ(), **self.config.extra_env}
+        return any(s.package == "notifications" for s in present) and not (
+            "SMTP_HOST" in chosen or "SMTP_PORT" in chosen
+        )
+
+    def _start_mail_catcher(self) -> None:
+        port = self.config.ports["mail"]
+        directory = self.config.run_dir / "mail"
+        argv = [sys.executable, "-m", "scripts.devstack.mailcatcher", "--port", str(port)]
+        argv += ["--dir", str(directory)]
+        self._say(f"mail catcher on 127.0.0.1:{port} (emails saved in {directory})")
+        self._launch("mail", _LaunchSpec(argv, self.config.environ(), port, None))
+        self._wait("mail", lambda: tcp_open("127.0.0.1", port), self.config.start_timeout_s)
+
     def _check_ports_free(self, present: Iterable[Service]) -> None:
         names = ["gateway", *(service.name for service in present)]
         if self.config.mongo_uri is None:
             names.append("secantus")
+        if self._wants_mail_catcher(present):
+            names.append("mail")
         busy = [
             f"{name} ({self.config.ports[name]})"
             for name in names
