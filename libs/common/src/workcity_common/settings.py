@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that are fine on a laptop and must never reach production.
@@ -91,3 +91,32 @@ class TokenVerifierSettings(BaseSettings):
     jwks_min_refresh_seconds: float = Field(
         default=5.0, ge=0, validation_alias="JWKS_MIN_REFRESH_SECONDS"
     )
+
+
+class UserDirectorySettings(ServiceSettings):
+    """For services that keep a copy of the user directory (workcity_common.user_directory)."""
+
+    # Ids of handled user.* events are remembered this long (redeliveries come within minutes).
+    processed_events_ttl_s: int = Field(
+        default=14 * 86_400, ge=60, validation_alias="PROCESSED_EVENTS_TTL_SECONDS"
+    )
+    # One-off copy of the user directory from the auth service, for users who signed up before
+    # this service's event queue existed. Off when AUTH_INTERNAL_URL is unset.
+    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
+    internal_api_token: SecretStr | None = Field(
+        default=None, validation_alias="INTERNAL_API_TOKEN"
+    )
+    user_sync_page_size: int = Field(
+        default=500, ge=1, le=5_000, validation_alias="USER_SYNC_PAGE_SIZE"
+    )
+    # Wait this long between attempts while the auth service cannot answer the copy.
+    user_sync_retry_s: float = Field(
+        default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _real_internal_token(self) -> UserDirectorySettings:
+        if self.auth_internal_url:
+            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
+            self.require_real_secret("INTERNAL_API_TOKEN", token)
+        return self

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
-from workcity_common.settings import ServiceSettings
+from pydantic import Field, model_validator
+from workcity_common.settings import UserDirectorySettings
 
 
-class ConversationsSettings(ServiceSettings):
+class ConversationsSettings(UserDirectorySettings):
     service_name: str = "conversations"
 
     # Longest message text, counted in characters after trimming.
@@ -52,24 +52,6 @@ class ConversationsSettings(ServiceSettings):
     users_queue: str = Field(
         default="conversations.users", min_length=1, validation_alias="USERS_QUEUE"
     )
-    # Ids of handled user.* events are remembered this long (redeliveries come within minutes).
-    processed_events_ttl_s: int = Field(
-        default=14 * 86_400, ge=60, validation_alias="PROCESSED_EVENTS_TTL_SECONDS"
-    )
-
-    # One-off copy of the user directory from the auth service, for users who signed up before
-    # this service's event queue existed (see the README). Off when AUTH_INTERNAL_URL is unset.
-    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
-    internal_api_token: SecretStr | None = Field(
-        default=None, validation_alias="INTERNAL_API_TOKEN"
-    )
-    user_sync_page_size: int = Field(
-        default=500, ge=1, le=5_000, validation_alias="USER_SYNC_PAGE_SIZE"
-    )
-    # Wait this long between attempts while the auth service cannot answer the sync.
-    user_sync_retry_s: float = Field(
-        default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ConversationsSettings:
@@ -77,7 +59,4 @@ class ConversationsSettings(ServiceSettings):
             raise ValueError("MESSAGES_PAGE_DEFAULT must not exceed MESSAGES_PAGE_MAX")
         if self.conversations_page_default > self.conversations_page_max:
             raise ValueError("CONVERSATIONS_PAGE_DEFAULT must not exceed CONVERSATIONS_PAGE_MAX")
-        if self.auth_internal_url:
-            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
-            self.require_real_secret("INTERNAL_API_TOKEN", token)
         return self

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
-from workcity_common.settings import ServiceSettings
+from workcity_common.settings import UserDirectorySettings
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(UserDirectorySettings):
     service_name: str = "notifications"
 
     # A message unread this long (and its recipient offline) is emailed; later messages of the
@@ -60,20 +60,6 @@ class NotificationsSettings(ServiceSettings):
     users_queue: str = Field(
         default="notifications.users", min_length=1, validation_alias="USERS_QUEUE"
     )
-    processed_events_ttl_s: int = Field(
-        default=14 * 86_400, ge=60, validation_alias="PROCESSED_EVENTS_TTL_SECONDS"
-    )
-    # One-off copy of the user directory from auth (as conversations does); off when unset.
-    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
-    internal_api_token: SecretStr | None = Field(
-        default=None, validation_alias="INTERNAL_API_TOKEN"
-    )
-    user_sync_page_size: int = Field(
-        default=500, ge=1, le=5_000, validation_alias="USER_SYNC_PAGE_SIZE"
-    )
-    user_sync_retry_s: float = Field(
-        default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> NotificationsSettings:
@@ -81,7 +67,4 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError("set SMTP_STARTTLS or SMTP_TLS, not both")
         if self.notify_claim_s <= self.smtp_timeout_s:
             raise ValueError("NOTIFY_CLAIM_SECONDS must exceed SMTP_TIMEOUT_SECONDS")
-        if self.auth_internal_url:
-            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
-            self.require_real_secret("INTERNAL_API_TOKEN", token)
         return self
