@@ -259,14 +259,18 @@ class ConversationService:
         client_id = rules.client_message_id(
             client_message_id, self.limits.client_message_id_max_chars
         )
-        conversation = await self._conversation(conversation_key)
-        rules.require_participant(caller, conversation)
+        # Only the participants are needed up front (remembered by the store: they never
+        # change); the conversation's current state comes back from the write itself.
+        participants = await self._store.participants(conversation_key)
+        if participants is None:
+            raise NotFound("Conversation not found")
+        rules.require_one_of(caller, participants)
         if client_id is not None:
-            replay = await self._replay(caller, conversation.id, client_id)
+            replay = await self._replay(caller, conversation_key, client_id)
             if replay is not None:
                 return replay
-        attached = await self._attachments_of(conversation.id, attachment_ids)
-        people = await self._people(conversation.participants)
+        attached = await self._attachments_of(conversation_key, attachment_ids)
+        people = await self._people(participants)
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
             data = MessageEventData(
@@ -283,7 +287,7 @@ class ConversationService:
 
         try:
             after, message = await self._store.append_message(
-                conversation_id=conversation.id,
+                conversation_id=conversation_key,
                 message_id=str(ObjectId()),
                 sender_id=caller.id,
                 text=clean_text,
@@ -294,7 +298,7 @@ class ConversationService:
             )
         except DuplicateClientMessage:
             # A concurrent retry stored it first; our transaction (and its seq) was rolled back.
-            replay = await self._replay(caller, conversation.id, client_id or "")
+            replay = await self._replay(caller, conversation_key, client_id or "")
             if replay is None:  # stored, then deleted before we could read it
                 raise NotFound("Message not found") from None
             return replay

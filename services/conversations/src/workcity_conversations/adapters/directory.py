@@ -6,12 +6,18 @@ Fed from three sources, reconciled by a version (the time of the fact it records
 - the one-off bootstrap sync from the auth service (version: the user's `updatedAt` there);
 - a verified access token of a user not yet known (version: the epoch, so any real fact wins).
   It closes the gap between a signup and its event: a new user may act at once.
+
+Every request needs its caller, and every message its participants: entries read here are kept
+in memory for `CACHE_SECONDS`. A fact applied by this process replaces its entry at once; one
+applied by another replica (they share the users queue) is seen here within `CACHE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING
@@ -31,6 +37,9 @@ __all__ = ["MongoProcessedEvents", "UserDirectory", "person_from_doc"]
 # The version of an entry made from token claims: older than any event or sync record.
 TOKEN_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 IDX_VERSION = "id_version"
+# How long a directory entry read from the database is used without reading it again.
+CACHE_SECONDS = 10.0
+CACHE_SIZE = 100_000
 
 
 def person_from_doc(doc: Document) -> Person:
@@ -44,8 +53,20 @@ def person_from_doc(doc: Document) -> Person:
 
 
 class UserDirectory:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.users = db["users"]
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        # user id -> (entry, when it was read), least recently read first
+        self._cache: OrderedDict[str, tuple[Person, float]] = OrderedDict()
+        # Bumped by every write here: a read that overlapped one is not kept.
+        self._generation = 0
 
     async def create_indexes(self) -> None:
         # For the "newer than stored" write `{_id, version: {$lt}}`. MongoDB serves it from the
@@ -56,14 +77,40 @@ class UserDirectory:
         )
 
     async def get(self, user_id: str) -> Person | None:
-        doc = await self.users.find_one({"_id": user_id})
-        return person_from_doc(doc) if doc else None
+        found = await self.get_many([user_id])
+        return found.get(user_id)
 
     async def get_many(self, user_ids: Iterable[str]) -> dict[str, Person]:
-        ids = sorted(set(user_ids))
-        if not ids:
-            return {}
-        return {d["_id"]: person_from_doc(d) async for d in self.users.find({"_id": {"$in": ids}})}
+        found: dict[str, Person] = {}
+        missing: list[str] = []
+        now = self._monotonic()
+        for user_id in set(user_ids):
+            cached = self._cache.get(user_id)
+            if cached is not None and now - cached[1] < self._cache_seconds:
+                found[user_id] = cached[0]
+            else:
+                missing.append(user_id)
+        if missing:
+            generation = self._generation
+            read = {
+                d["_id"]: person_from_doc(d)
+                async for d in self.users.find({"_id": {"$in": sorted(missing)}})
+            }
+            found.update(read)
+            if generation == self._generation:
+                for person in read.values():
+                    self._remember(person, now)
+        return found
+
+    def _remember(self, person: Person, now: float) -> None:
+        self._cache[person.id] = (person, now)
+        self._cache.move_to_end(person.id)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _forget(self, user_id: str) -> None:
+        self._generation += 1
+        self._cache.pop(user_id, None)
 
     async def apply(self, user: UserData, version: datetime, source: str) -> bool:
         """Record `user` as of `version` unless a newer record is stored; True if it was applied.
@@ -78,6 +125,21 @@ class UserDirectory:
             "synced_at": utcnow(),
         }
         newer_than_stored = {"_id": user.id, "version": {"$lt": version}}
+        # Forgotten before and after the write: a read overlapping it is never kept.
+        self._forget(user.id)
+        try:
+            return await self._apply(user, newer_than_stored, fields, version, source)
+        finally:
+            self._forget(user.id)
+
+    async def _apply(
+        self,
+        user: UserData,
+        newer_than_stored: Document,
+        fields: Document,
+        version: datetime,
+        source: str,
+    ) -> bool:
         try:
             result = await self.users.update_one(newer_than_stored, {"$set": fields}, upsert=True)
         except DuplicateKeyError:
@@ -115,6 +177,7 @@ class UserDirectory:
             )
         except DuplicateKeyError:
             pass  # a concurrent request or event inserted them first
+        self._forget(claims.user_id)
         stored = await self.get(claims.user_id)
         if stored is None:  # pragma: no cover - only if someone deletes it in between
             raise RuntimeError(f"user {claims.user_id} vanished from the directory")

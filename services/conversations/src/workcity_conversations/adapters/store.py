@@ -12,11 +12,21 @@ Documents:
   itself), so "most recently active first" is one index walk and a unique, stable page cursor.
 - messages `{_id, conversation, seq, sender, text, attachments, client_message_id?, edited,
   created_at, updated_at}`.
+
+Sends to one conversation are committed in groups: while a send's transaction runs, the sends that
+arrive for the same conversation queue up, and the next transaction stores them all (one update
+claims their seqs, one insert stores them, one insert their events). A busy conversation costs a
+handful of database requests per group instead of per message, and sends of one process never
+conflict with each other on the conversation document (which would abort and retry them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,7 +34,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
@@ -66,6 +76,12 @@ MESSAGE_INDEXES = [
         partialFilterExpression={"client_message_id": {"$gt": ""}},
     ),
 ]
+
+
+# Most sends stored by one transaction.
+MAX_SEND_GROUP = 64
+# Participants of this many conversations are remembered (they never change).
+PARTICIPANTS_CACHE_SIZE = 50_000
 
 
 class ConversationExists(Exception):
@@ -118,11 +134,98 @@ def message_from_doc(doc: Document) -> Message:
     )
 
 
+SendEvents = Callable[[Conversation, Message, int], Sequence[Event]]
+
+
+@dataclass(eq=False)
+class _Send:
+    """One queued send and where its outcome goes."""
+
+    message_id: ObjectId
+    sender_id: str
+    text: str
+    client_message_id: str | None
+    now: datetime
+    attachments: Sequence[Attachment]
+    events: SendEvents
+    result: asyncio.Future[tuple[Conversation, Message]]
+    abandoned: bool = False
+
+    def settle(self, outcome: tuple[Conversation, Message] | BaseException) -> None:
+        if self.result.done():
+            return
+        if isinstance(outcome, BaseException):
+            self.result.set_exception(outcome)
+            if self.abandoned:
+                self.result.exception()  # nobody waits for it: mark it retrieved
+        else:
+            self.result.set_result(outcome)
+
+
+@dataclass
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def _reuses_client_id(exc: DuplicateKeyError | BulkWriteError) -> bool:
+    """Whether a failed insert broke the idempotency index (a send repeating a client id)."""
+    if isinstance(exc, BulkWriteError):
+        return any(
+            error.get("code") == 11000 and IDX_IDEMPOTENCY in str(error.get("errmsg", ""))
+            for error in exc.details.get("writeErrors", [])
+        )
+    return IDX_IDEMPOTENCY in str(exc)
+
+
+def _message_doc(conversation: ObjectId, seq: int, send: _Send) -> Document:
+    doc: Document = {
+        "_id": send.message_id,
+        "conversation": conversation,
+        "seq": seq,
+        "sender": send.sender_id,
+        "text": send.text,
+        "attachments": [
+            {
+                "_id": _oid(a.id),
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in send.attachments
+        ],
+        "edited": False,
+        "created_at": send.now,
+        "updated_at": send.now,
+    }
+    if send.client_message_id is not None:
+        doc["client_message_id"] = send.client_message_id
+    return doc
+
+
 class ConversationStore:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self.conversations = db["conversations"]
         self.messages = db["messages"]
         self._outbox = outbox
+        self._locks = KeyedLocks()
+        self._queued: dict[str, list[_Send]] = {}
+        self._participants: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     async def create_indexes(self) -> None:
         await self.conversations.create_indexes(CONVERSATION_INDEXES)
@@ -132,7 +235,33 @@ class ConversationStore:
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
         doc = await self.conversations.find_one({"_id": _oid(conversation_id)})
-        return conversation_from_doc(doc) if doc else None
+        if doc is None:
+            return None
+        conversation = conversation_from_doc(doc)
+        self._remember_participants(conversation.id, conversation.participants)
+        return conversation
+
+    async def participants(self, conversation_id: str) -> tuple[str, ...] | None:
+        """Who is in a conversation (None: no such conversation). Participants never change, so
+        the answer is remembered; a deleted conversation is caught by the write that follows."""
+        known = self._participants.get(conversation_id)
+        if known is not None:
+            self._participants.move_to_end(conversation_id)
+            return known
+        doc = await self.conversations.find_one(
+            {"_id": _oid(conversation_id)}, projection={"participants": 1}
+        )
+        if doc is None:
+            return None
+        participants = tuple(doc["participants"])
+        self._remember_participants(conversation_id, participants)
+        return participants
+
+    def _remember_participants(self, conversation_id: str, participants: tuple[str, ...]) -> None:
+        self._participants[conversation_id] = participants
+        self._participants.move_to_end(conversation_id)
+        while len(self._participants) > PARTICIPANTS_CACHE_SIZE:
+            self._participants.popitem(last=False)
 
     async def conversation_of_pair(self, key: str) -> Conversation | None:
         doc = await self.conversations.find_one({"pair_key": key})
@@ -231,80 +360,164 @@ class ConversationStore:
         text: str,
         client_message_id: str | None,
         now: datetime,
-        events: Callable[[Conversation, Message, int], Sequence[Event]],
+        events: SendEvents,
         attachments: Sequence[Attachment] = (),
     ) -> tuple[Conversation, Message]:
-        """Store a message with the conversation's next seq. The seq comes from `$inc` on the
-        conversation inside the transaction: concurrent sends conflict on that document and are
-        retried, so seqs are unique and gapless; an aborted send (a duplicate client id) rolls its
-        `$inc` back with everything else. `events` also gets the sender's read position before
-        the send."""
-        mid = _oid(message_id)
+        """Store a message with the conversation's next seq. The seq comes from the conversation's
+        `last_seq`, claimed inside the transaction: concurrent writers conflict on that document
+        and are retried, so seqs are unique and gapless; an aborted send (a duplicate client id)
+        rolls its claim back with everything else. `events` also gets the sender's read position
+        before the send.
+
+        The send joins the conversation's queue; whoever holds the conversation's lock commits
+        everything queued (see the module docstring), so this returns once a transaction that
+        held this send has committed."""
+        send = _Send(
+            message_id=_oid(message_id),
+            sender_id=sender_id,
+            text=text,
+            client_message_id=client_message_id,
+            now=now,
+            attachments=attachments,
+            events=events,
+            result=asyncio.get_running_loop().create_future(),
+        )
+        queue = self._queued.setdefault(conversation_id, [])
+        queue.append(send)
+        try:
+            async with self._locks.hold(conversation_id):
+                while not send.result.done():
+                    group = self._take_group(conversation_id)
+                    if not group:
+                        break  # ours is in a group an interrupted holder left committing
+                    # Shielded: the group's other senders wait for it even if we are cancelled.
+                    await asyncio.shield(
+                        asyncio.ensure_future(self._commit_group(conversation_id, group))
+                    )
+        except BaseException:
+            send.abandoned = True
+            pending = self._queued.get(conversation_id)
+            if pending is not None and send in pending:
+                pending.remove(send)
+            raise
+        finally:
+            if not self._queued.get(conversation_id):
+                self._queued.pop(conversation_id, None)
+        return await send.result
+
+    def _take_group(self, conversation_id: str) -> list[_Send]:
+        queue = self._queued.get(conversation_id) or []
+        group = queue[:MAX_SEND_GROUP]
+        del queue[:MAX_SEND_GROUP]
+        return group
+
+    async def _commit_group(self, conversation_id: str, group: list[_Send]) -> None:
+        """Commit `group` in one transaction and settle every send in it (never raises)."""
+        try:
+            outcomes = await self._store_group(conversation_id, group)
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if not _reuses_client_id(exc):
+                for send in group:
+                    send.settle(exc)
+            elif len(group) > 1:
+                # One of them reuses a client id: store them one by one, only that one fails.
+                for send in group:
+                    await self._commit_group(conversation_id, [send])
+            else:
+                [send] = group
+                send.settle(DuplicateClientMessage(send.client_message_id or ""))
+        except Exception as exc:
+            for send in group:
+                send.settle(exc)
+        else:
+            for send, outcome in zip(group, outcomes, strict=True):
+                send.settle(outcome)
+
+    async def _store_group(
+        self, conversation_id: str, group: Sequence[_Send]
+    ) -> list[tuple[Conversation, Message]]:
+        oid = _oid(conversation_id)
+        participants = await self.participants(conversation_id)
+        if participants is None:
+            raise NotFound("Conversation not found")
+        # Each sender's read position moves to their last message of the group (1-based index
+        # past the current last_seq); everyone else's stays.
+        last_of: dict[str, _Send] = {}
+        offset: dict[str, int] = {}
+        for index, send in enumerate(group, start=1):
+            last_of[send.sender_id] = send
+            offset[send.sender_id] = index
+        positions = [
+            {"$add": ["$last_seq", offset[p]]} if p in offset else {"$ifNull": [f"$reads.{p}", 0]}
+            for p in participants
+        ]
+        newest = group[-1]
+        # One update claims the group's seqs and moves the senders' read positions; every
+        # expression reads the document as it was before, which is also what it returns.
+        claim: Document = {
+            "last_seq": {"$add": ["$last_seq", len(group)]},
+            "last_message_id": {"$literal": newest.message_id},
+            "updated_at": {"$literal": newest.now},
+            "last_activity": {"$max": ["$last_activity", {"$literal": newest.message_id}]},
+            # Deleted seqs everyone has now read past no longer matter to any unread count.
+            "deleted_seqs": {
+                "$filter": {
+                    "input": {"$ifNull": ["$deleted_seqs", []]},
+                    "as": "seq",
+                    "cond": {"$gt": ["$$seq", {"$min": positions}]},
+                }
+            },
+        }
+        for sender, index in offset.items():
+            claim[f"reads.{sender}"] = {"$add": ["$last_seq", index]}
+            claim[f"read_at.{sender}"] = {"$literal": last_of[sender].now}
 
         async def work(
             session: AsyncClientSession,
-        ) -> tuple[tuple[Conversation, Message], Sequence[Event]]:
-            claimed = await self.conversations.find_one_and_update(
-                {"_id": _oid(conversation_id)},
-                {
-                    "$inc": {"last_seq": 1},
-                    "$set": {"last_message_id": mid, "updated_at": now},
-                    "$max": {"last_activity": mid},
-                },
-                return_document=ReturnDocument.AFTER,
+        ) -> tuple[list[tuple[Conversation, Message]], Sequence[Event]]:
+            before = await self.conversations.find_one_and_update(
+                {"_id": oid},
+                [{"$set": claim}],
+                return_document=ReturnDocument.BEFORE,
                 session=session,
             )
-            if claimed is None:
+            if before is None:
                 raise NotFound("Conversation not found")
-            seq = int(claimed["last_seq"])
-            doc: Document = {
-                "_id": mid,
-                "conversation": claimed["_id"],
-                "seq": seq,
-                "sender": sender_id,
-                "text": text,
-                "attachments": [
-                    {
-                        "_id": _oid(a.id),
-                        "filename": a.filename,
-                        "content_type": a.content_type,
-                        "size": a.size,
-                    }
-                    for a in attachments
-                ],
-                "edited": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-            if client_message_id is not None:
-                doc["client_message_id"] = client_message_id
-            await self.messages.insert_one(doc, session=session)
-            # Sending moves the sender's own read position to their message.
-            read_before = int((claimed.get("reads") or {}).get(sender_id, 0))
-            reads = {**(claimed.get("reads") or {}), sender_id: seq}
-            after = await self.conversations.find_one_and_update(
-                {"_id": claimed["_id"]},
-                {
-                    "$set": {f"reads.{sender_id}": seq, f"read_at.{sender_id}": now},
-                    "$pull": {
-                        "deleted_seqs": {
-                            "$lte": lowest_read_position(claimed["participants"], reads)
-                        }
-                    },
-                },
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            conversation = conversation_from_doc(after)
-            message = message_from_doc(doc)
-            return (conversation, message), events(conversation, message, read_before)
+            members = tuple(before["participants"])
+            last_seq = int(before.get("last_seq", 0))
+            reads = {k: int(v) for k, v in (before.get("reads") or {}).items()}
+            read_at = dict(before.get("read_at") or {})
+            deleted = [int(x) for x in before.get("deleted_seqs") or ()]
+            docs: list[Document] = []
+            outcomes: list[tuple[Conversation, Message]] = []
+            events: list[Event] = []
+            for index, send in enumerate(group, start=1):
+                seq = last_seq + index
+                read_before = reads.get(send.sender_id, 0)
+                reads[send.sender_id] = seq
+                read_at[send.sender_id] = send.now
+                lowest = lowest_read_position(members, reads)
+                deleted = [x for x in deleted if x > lowest]
+                doc = _message_doc(oid, seq, send)
+                docs.append(doc)
+                after = Conversation(
+                    id=conversation_id,
+                    participants=members,
+                    last_seq=seq,
+                    created_at=before["created_at"],
+                    updated_at=send.now,
+                    last_message_id=str(send.message_id),
+                    reads=dict(reads),
+                    read_at=dict(read_at),
+                    deleted_seqs=tuple(deleted),
+                )
+                message = message_from_doc(doc)
+                outcomes.append((after, message))
+                events.extend(send.events(after, message, read_before))
+            await self.messages.insert_many(docs, ordered=True, session=session)
+            return outcomes, events
 
-        try:
-            return await self._outbox.commit(work)
-        except DuplicateKeyError as exc:
-            if client_message_id is not None and IDX_IDEMPOTENCY in str(exc):
-                raise DuplicateClientMessage(client_message_id) from exc
-            raise
+        return await self._outbox.commit(work)
 
     async def edit_message(
         self,
@@ -401,7 +614,10 @@ class ConversationStore:
             )
             return (position, now), events(conversation, position, now)
 
-        return await self._outbox.commit(work)
+        # Under the conversation's lock: a concurrent send of this process would otherwise
+        # conflict with it on the conversation document.
+        async with self._locks.hold(conversation_id):
+            return await self._outbox.commit(work)
 
     async def delete_conversation(
         self, conversation_id: str, events: Callable[[Conversation], Sequence[Event]]
@@ -416,4 +632,6 @@ class ConversationStore:
             conversation = conversation_from_doc(doc)
             return conversation, events(conversation)
 
-        return await self._outbox.commit(work)
+        deleted = await self._outbox.commit(work)
+        self._participants.pop(conversation_id, None)
+        return deleted

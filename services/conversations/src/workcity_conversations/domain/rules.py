@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from workcity_conversations.domain.errors import Forbidden, InvalidInput
@@ -98,7 +99,12 @@ def require_viewer(caller: Person, conversation: Conversation) -> None:
 
 def require_participant(caller: Person, conversation: Conversation) -> None:
     """Writing into a conversation (send, mark read): participants only, admins included."""
-    if not conversation.has_participant(caller.id):
+    require_one_of(caller, conversation.participants)
+
+
+def require_one_of(caller: Person, participants: Sequence[str]) -> None:
+    """`require_participant` when only the participants are at hand."""
+    if caller.id not in participants:
         raise Forbidden("Not a participant of this conversation", "not_participant")
 
 

@@ -1,0 +1,136 @@
+"""Sends to one conversation are committed in groups (one transaction stores every send queued
+meanwhile): against the real SecantusDB, the answers, the stored documents and the events are
+what one transaction per send would have produced."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from workcity_common.events import MessageCreated, MessageRead, parse_event
+from workcity_common.outbox import Outbox
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.service import ConversationService
+
+pytestmark = pytest.mark.integration
+
+
+class CountingOutbox(Outbox):
+    transactions = 0
+
+    async def commit(self, work: Any) -> Any:
+        self.transactions += 1
+        return await super().commit(work)
+
+
+@pytest.fixture
+async def counted(mongo_db: AsyncDatabase) -> tuple[ConversationService, CountingOutbox]:
+    outbox = CountingOutbox(mongo_db["outbox"])
+    store = ConversationStore(mongo_db, outbox)
+    await store.create_indexes()
+    return ConversationService(store, UserDirectory(mongo_db)), outbox
+
+
+async def outbox_events(db: AsyncDatabase) -> list[Any]:
+    docs = await db["outbox"].find({}).sort("_id", 1).to_list(None)
+    return [parse_event(d["event"]) for d in docs]
+
+
+async def test_concurrent_sends_share_transactions_and_keep_every_per_message_fact(
+    counted: tuple[ConversationService, CountingOutbox],
+    make_user: Callable[..., Any],
+    mongo_db: AsyncDatabase,
+) -> None:
+    service, outbox = counted
+    customer, agent = await make_user("customer"), await make_user("agent")
+    opened = await service.open_conversation(customer, agent.id)
+    conv_id = str(opened.conversation["_id"])
+    before = outbox.transactions
+    senders = [customer, customer, agent, customer, agent, agent] * 5
+    sent = await asyncio.gather(
+        *(service.send(who, conv_id, f"m{i}") for i, who in enumerate(senders))
+    )
+    # Fewer transactions than sends: the ones that arrived meanwhile were stored together.
+    assert outbox.transactions - before < len(senders)
+    by_seq = sorted(sent, key=lambda s: s.message["seq"])
+    assert [s.message["seq"] for s in by_seq] == list(range(1, 31))
+    # Each answer is the message as stored, its readBy as of its own seq.
+    for s in by_seq:
+        stored = await mongo_db["messages"].find_one({"seq": s.message["seq"]})
+        assert stored is not None and stored["text"] == s.message["text"]
+        assert s.message["sender"]["_id"] in s.message["readBy"]
+
+    conversation = await mongo_db["conversations"].find_one({})
+    assert conversation is not None
+    assert conversation["last_seq"] == 30
+    last = by_seq[-1].message
+    assert (
+        conversation["last_message_id"] == (await mongo_db["messages"].find_one({"seq": 30}))["_id"]
+    )
+    # Read positions: each participant at their own last message.
+    for person in (customer, agent):
+        mine = [s.message["seq"] for s in by_seq if s.message["sender"]["_id"] == person.id]
+        assert conversation["reads"][person.id] == max(mine)
+    assert last["seq"] == 30
+
+    events = await outbox_events(mongo_db)
+    created = [e for e in events if isinstance(e, MessageCreated)]
+    assert [e.data.message.seq for e in created] == list(range(1, 31))
+    # A reply after the other side's messages reports the read receipt it implies, once per
+    # change of speaker, exactly as sequential sends would.
+    receipts = [e.data.seq for e in events if isinstance(e, MessageRead)]
+    expected = []
+    position = {customer.id: 0, agent.id: 0}
+    for s in by_seq:
+        who, seq = s.message["sender"]["_id"], s.message["seq"]
+        if position[who] < seq - 1:
+            expected.append(seq)
+        position[who] = seq
+    assert receipts == expected
+
+
+async def test_a_reused_client_id_in_a_group_fails_only_that_send(
+    counted: tuple[ConversationService, CountingOutbox],
+    make_user: Callable[..., Any],
+    mongo_db: AsyncDatabase,
+) -> None:
+    service, _ = counted
+    customer, agent = await make_user("customer"), await make_user("agent")
+    opened = await service.open_conversation(customer, agent.id)
+    conv_id = str(opened.conversation["_id"])
+    first = await service.send(customer, conv_id, "original", "same-id")
+    results = await asyncio.gather(
+        service.send(agent, conv_id, "a"),
+        service.send(customer, conv_id, "retry", "same-id"),
+        service.send(agent, conv_id, "b"),
+        service.send(customer, conv_id, "c", "other-id"),
+    )
+    retry = results[1]
+    assert retry.replayed and retry.message["_id"] == first.message["_id"]
+    fresh = [r for r in results if not r.replayed]
+    assert sorted(r.message["seq"] for r in fresh) == [2, 3, 4]
+    assert await mongo_db["messages"].count_documents({}) == 4
+
+
+async def test_a_cancelled_send_does_not_hold_up_the_others(
+    counted: tuple[ConversationService, CountingOutbox],
+    make_user: Callable[..., Any],
+    mongo_db: AsyncDatabase,
+) -> None:
+    service, _ = counted
+    customer, agent = await make_user("customer"), await make_user("agent")
+    opened = await service.open_conversation(customer, agent.id)
+    conv_id = str(opened.conversation["_id"])
+    tasks = [asyncio.create_task(service.send(agent, conv_id, f"t{i}")) for i in range(10)]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=20)
+    stored = [d for d in done if not isinstance(d, BaseException)]
+    assert len(stored) >= 9
+    count = await mongo_db["messages"].count_documents({})
+    seqs = sorted(d["seq"] for d in await mongo_db["messages"].find({}).to_list(None))
+    assert seqs == list(range(1, count + 1))  # gapless whatever happened to the cancelled one
