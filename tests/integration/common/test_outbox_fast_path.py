@@ -23,9 +23,9 @@ class CountingOutbox(Outbox):
 
     polls = 0
 
-    async def pending(self, limit: int) -> list[Document]:
+    async def pending(self, limit: int, older_than_s: float = 0.0) -> list[Document]:
         self.polls += 1
-        return await super().pending(limit)
+        return await super().pending(limit, older_than_s)
 
 
 def user_event(n: int) -> UserRegistered:

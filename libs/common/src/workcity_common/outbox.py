@@ -43,14 +43,16 @@ UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event]]]
 PUBLISHED_RETENTION = timedelta(days=7)
 # Committed entries waiting in memory for the relay; beyond this they are left to the poll.
 MAX_COMMITTED_IN_MEMORY = 10_000
+# An unpublished entry this old is taken by the routine poll of any relay.
+STRANDED_AFTER_S = 5.0
 
 
 class Outbox:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._written = asyncio.Event()
-        # Entries committed by this process and not yet published, in commit order.
-        self._committed: deque[Document] = deque()
+        # (entry id, event) committed by this process and not yet published, in commit order.
+        self._committed: deque[tuple[ObjectId, Event]] = deque()
         # Set when something may be in the database that the fast path does not know of.
         self._poll_wanted = True
 
@@ -66,22 +68,23 @@ class Outbox:
 
     async def _insert(
         self, events: Sequence[Event], session: AsyncClientSession | None
-    ) -> list[Document]:
+    ) -> list[tuple[ObjectId, Event]]:
         if not events:
             return []
+        ids = [ObjectId() for _ in events]
         docs = [
             {
-                "_id": ObjectId(),
+                "_id": entry_id,
                 "event_id": event.id,
                 "type": event.type,
                 "event": event.model_dump(mode="json"),
                 "published": False,
                 "created_at": utcnow(),
             }
-            for event in events
+            for entry_id, event in zip(ids, events, strict=True)
         ]
         await self.collection.insert_many(docs, ordered=True, session=session)
-        return docs
+        return list(zip(ids, events, strict=True))
 
     async def commit(self, work: UnitOfWork[T]) -> T:
         """Run `work` in a transaction that also stores its events; hand them to the relay once
@@ -90,7 +93,7 @@ class Outbox:
         The transaction is retried on transient errors (with_transaction), so `work` must only
         write through the session it is given.
         """
-        stored: list[Document] = []
+        stored: list[tuple[ObjectId, Event]] = []
 
         async def in_transaction(session: AsyncClientSession) -> T:
             result, events = await work(session)
@@ -103,14 +106,14 @@ class Outbox:
         self._hand_over(stored)
         return result
 
-    def _hand_over(self, docs: Sequence[Document]) -> None:
-        if docs:
-            if len(self._committed) + len(docs) > MAX_COMMITTED_IN_MEMORY:
+    def _hand_over(self, entries: Sequence[tuple[ObjectId, Event]]) -> None:
+        if entries:
+            if len(self._committed) + len(entries) > MAX_COMMITTED_IN_MEMORY:
                 # No relay is keeping up (or none runs here): the database has them all.
                 self._committed.clear()
                 self._poll_wanted = True
             else:
-                self._committed.extend(docs)
+                self._committed.extend(entries)
         self._written.set()
 
     def notify_committed(self) -> None:
@@ -118,9 +121,9 @@ class Outbox:
         self._poll_wanted = True
         self._written.set()
 
-    def take_committed(self, limit: int) -> list[Document]:
+    def take_committed(self, limit: int) -> list[tuple[ObjectId, Event]]:
         """Up to `limit` entries committed here and not yet published, oldest first."""
-        taken: list[Document] = []
+        taken: list[tuple[ObjectId, Event]] = []
         while self._committed and len(taken) < limit:
             taken.append(self._committed.popleft())
         return taken
@@ -128,7 +131,7 @@ class Outbox:
     def forget_committed(self, ids: set[ObjectId]) -> None:
         """Drop entries a poll has published from the fast path's queue."""
         if ids and self._committed:
-            self._committed = deque(d for d in self._committed if d["_id"] not in ids)
+            self._committed = deque(e for e in self._committed if e[0] not in ids)
 
     def want_poll(self) -> None:
         self._poll_wanted = True
@@ -149,8 +152,15 @@ class Outbox:
         self._written.clear()
         return woken
 
-    async def pending(self, limit: int) -> list[Document]:
-        cursor = self.collection.find({"published": False}).sort("_id", ASCENDING).limit(limit)
+    async def pending(self, limit: int, older_than_s: float = 0.0) -> list[Document]:
+        """Unpublished entries, oldest first; with `older_than_s`, only those written at least
+        that long ago (the ones no relay is about to publish)."""
+        query: Document = {"published": False}
+        if older_than_s > 0:
+            query["_id"] = {
+                "$lt": ObjectId.from_datetime(utcnow() - timedelta(seconds=older_than_s))
+            }
+        cursor = self.collection.find(query).sort("_id", ASCENDING).limit(limit)
         return await cursor.to_list(length=limit)
 
     async def mark_published(self, ids: Sequence[ObjectId]) -> None:
@@ -186,10 +196,14 @@ class OutboxRelay:
         last_poll = -float("inf")
         while True:
             try:
-                due = time.monotonic() - last_poll >= self._poll_interval_s
-                if self._outbox.poll_wanted() or due:
+                wanted = self._outbox.poll_wanted()
+                if wanted or time.monotonic() - last_poll >= self._poll_interval_s:
                     last_poll = time.monotonic()
-                    while await self.publish_pending() == self._batch:
+                    # The routine poll looks only for entries left behind (by a process that
+                    # died, or a failed publish); recent ones are on some relay's fast path, and
+                    # picking them up here would publish them twice.
+                    older_than_s = 0.0 if wanted else STRANDED_AFTER_S
+                    while await self.publish_pending(older_than_s) == self._batch:
                         pass  # a full batch: there may be more right away
                 while await self.publish_committed():
                     pass
@@ -215,7 +229,7 @@ class OutboxRelay:
         if not entries:
             return 0
         try:
-            published = await self._publish(entries)
+            published = await self._publish(list(entries))
         except BaseException:
             # Whatever did not go out is still unpublished in the database: the poll takes over.
             self._outbox.want_poll()
@@ -224,29 +238,29 @@ class OutboxRelay:
             self._outbox.want_poll()
         return published
 
-    async def publish_pending(self) -> int:
+    async def publish_pending(self, older_than_s: float = 0.0) -> int:
         """Publish one batch read from the database; returns how many were published."""
-        entries = await self._outbox.pending(self._batch)
+        docs = await self._outbox.pending(self._batch, older_than_s)
+        entries: list[tuple[ObjectId, Event | None]] = []
+        for doc in docs:
+            try:
+                entries.append((doc["_id"], parse_event(doc["event"])))
+            except UnknownEvent:
+                log.error(
+                    "outbox entry is not a known event; skipped", extra={"id": str(doc["_id"])}
+                )
+                entries.append((doc["_id"], None))
         published = await self._publish(entries)
-        self._outbox.forget_committed({e["_id"] for e in entries[:published]})
+        self._outbox.forget_committed({entry_id for entry_id, _ in entries[:published]})
         if published < len(entries):
             self._outbox.want_poll()
         return published
 
-    async def _publish(self, entries: Sequence[Document]) -> int:
-        """Publish `entries` in order (confirms awaited together) and mark the published prefix.
-        Stops at the first failure."""
-        events: list[Event | None] = []
-        ids: list[ObjectId] = []
-        for entry in entries:
-            try:
-                events.append(parse_event(entry["event"]))
-            except UnknownEvent:
-                log.error(
-                    "outbox entry is not a known event; skipped", extra={"id": str(entry["_id"])}
-                )
-                events.append(None)
-            ids.append(entry["_id"])
+    async def _publish(self, entries: Sequence[tuple[ObjectId, Event | None]]) -> int:
+        """Publish `entries` in order (confirms awaited together) and mark the published prefix;
+        an entry without an event (unreadable) counts as done. Stops at the first failure."""
+        ids = [entry_id for entry_id, _ in entries]
+        events = [event for _, event in entries]
         published = 0
         try:
             published = await self._broker.publish_many([e for e in events if e is not None])
