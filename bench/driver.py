@@ -227,10 +227,15 @@ class Bench:
             for name in SCENARIOS:
                 if name not in self.args.scenarios:
                     continue
-                await self._refresh(api, population)
                 say(f"scenario {name}")
-                runner = getattr(self, f"_{name}")
-                self.results[name] = await runner(api, population)
+                try:
+                    await self._refresh(api, population)
+                    runner = getattr(self, f"_{name}")
+                    self.results[name] = await runner(api, population)
+                except Exception as exc:
+                    # One scenario failing (the stack gave up, say) must not lose the others.
+                    say(f"scenario {name} failed: {exc!r}")
+                    self.results[name] = {"error": repr(exc)[:2000]}
         finally:
             await api.close()
             self.sampler.close()

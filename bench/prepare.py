@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from typing import Any
 import httpx
 
 # Transient answers worth another try: the login/signup rate limit, a service still catching up
-# (a new agent reaches the conversations service's directory through an event).
-_RETRY_STATUSES = {429, 502, 503, 504}
+# (a new agent reaches the conversations service's directory through an event), and a 500 (the
+# first services answered one on a pooled database connection the server had closed while idle).
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
 _ATTEMPTS = 8
 
 
@@ -105,6 +107,8 @@ class Api:
                 retry = response.status_code in _RETRY_STATUSES or (
                     response.status_code == 404 and "recipient_not_found" in response.text
                 )
+                if response.status_code >= 500:
+                    print(f"[bench] {method} {path}: {last} (retrying)", file=sys.stderr)
                 if not retry:
                     break
             await asyncio.sleep(min(2.0, 0.1 * 2**attempt))

@@ -335,6 +335,12 @@ def render(results: dict[str, Any]) -> str:
     if meta.get("label"):
         parts.append(f"- changed since the last run: {meta['label']}")
     parts.append("")
+    failed = {name: data["error"] for name, data in scenarios.items() if "error" in data}
+    scenarios = {name: data for name, data in scenarios.items() if "error" not in data}
+    for name, error in failed.items():
+        parts.append(f"- **scenario {name} failed**: `{error[:300]}`")
+    if failed:
+        parts.append("")
     goals = targets(scenarios)
     if goals:
         parts += ["### Targets", "", table(["goal", "original", "measured", ""], goals), ""]
