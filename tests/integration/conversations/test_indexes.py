@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient, monitoring
 from workcity_common.events import UserData, UserRegistered, utcnow
 from workcity_common.outbox import Outbox
 from workcity_common.tokens import TokenClaims
+from workcity_common.user_directory import user_events_handler
 from workcity_conversations.adapters.attachments import (
     IDX_CHUNKS,
     IDX_FILES_CONVERSATION,
@@ -36,7 +37,6 @@ from workcity_conversations.adapters.store import (
     IDX_PAIR,
     ConversationStore,
 )
-from workcity_conversations.entrypoints.events import user_directory_handler
 from workcity_conversations.service import ConversationService
 
 pytestmark = pytest.mark.integration
@@ -110,7 +110,7 @@ async def test_every_query_uses_an_index(
         service = ConversationService(store, directory, attachments=files)
 
         # Users arrive by event, by token, and the consumer's dedup store is used.
-        handler = user_directory_handler(directory)
+        handler = user_events_handler(directory)
         agent_data = UserData(id="6566f1d2c3b4a59687a1b2c3", email="agent@x.test", role="agent")
         event = UserRegistered(producer="auth", data=agent_data)
         assert not await processed.seen(event.id)

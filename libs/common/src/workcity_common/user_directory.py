@@ -31,8 +31,18 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from workcity_common.broker import Broker, EventConsumer, EventHandler, ProcessedEvents
 from workcity_common.database import Document
-from workcity_common.events import Role, UserData, utcnow
+from workcity_common.events import (
+    Event,
+    Role,
+    UserData,
+    UserDisabled,
+    UserRegistered,
+    UserUpdated,
+    utcnow,
+)
+from workcity_common.settings import UserDirectorySettings
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +202,84 @@ class MongoProcessedEvents:
         await self._collection.update_one(
             {"_id": event_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True
         )
+
+
+USER_EVENT_TYPES = ("user.registered", "user.updated", "user.disabled")
+
+
+def user_events_handler(directory: UserSink) -> EventHandler:
+    async def handle(event: Event) -> None:
+        if not isinstance(event, UserRegistered | UserUpdated | UserDisabled):
+            log.warning("unexpected event on the users queue", extra={"type": event.type})
+            return
+        # The event's time orders facts about one user: a late, older event never overwrites a
+        # newer one, and a redelivered event changes nothing.
+        await directory.apply(event.data, event.occurred_at, source=event.type)
+
+    return handle
+
+
+class UserDirectoryCopy:
+    """A service's copy of the user directory kept current: `user.*` events from its own durable
+    queue, plus the one-off copy from auth, started once that queue exists (so no user falls
+    between the two). `check` is a readiness check: not ready until the queue is consumed,
+    because before that the exchange drops user events."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        db: AsyncDatabase[Document],
+        directory: UserSink,
+        processed: ProcessedEvents,
+        settings: UserDirectorySettings,
+        *,
+        queue_name: str,
+        http_client: httpx.AsyncClient,
+        source: UserSource | None = None,
+    ) -> None:
+        self._broker = broker
+        self.consumer = EventConsumer(
+            broker,
+            queue_name=queue_name,
+            event_types=USER_EVENT_TYPES,
+            handler=user_events_handler(directory),
+            processed=processed,
+            prefetch=settings.broker_prefetch,
+            handler_timeout_s=settings.event_handler_timeout_s,
+        )
+        if source is None and settings.auth_internal_url:
+            token = settings.internal_api_token
+            source = AuthUserSource(
+                http_client, settings.auth_internal_url, token.get_secret_value() if token else ""
+            )
+        self._sync = (
+            UserDirectorySync(
+                db,
+                directory,
+                source,
+                page_size=settings.user_sync_page_size,
+                retry_s=settings.user_sync_retry_s,
+            )
+            if source is not None
+            else None
+        )
+        self._subscribed = asyncio.Event()
+
+    def start(self) -> None:
+        """Call before `broker.start()`, after the service's other consumers (the readiness
+        check then also covers theirs: broker start-up callbacks run in registration order)."""
+        self.consumer.start()
+        self._broker.on_ready(self._after_subscribe)
+
+    async def _after_subscribe(self) -> None:
+        self._subscribed.set()
+        if self._sync is not None:
+            self._sync.start()
+
+    async def check(self) -> None:
+        if not self._subscribed.is_set():
+            raise RuntimeError("not consuming user events yet")
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            await self._sync.close()

@@ -6,7 +6,6 @@ broker, token verifier or user source.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,23 +16,19 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
-from workcity_common.broker import Broker, EventConsumer
+from workcity_common.broker import Broker
 from workcity_common.database import Document, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.settings import TokenVerifierSettings
 from workcity_common.tokens import TokenVerifier
+from workcity_common.user_directory import UserDirectoryCopy, UserSource
 
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
-from workcity_conversations.adapters.user_sync import AuthUserSource, UserDirectorySync
 from workcity_conversations.entrypoints import http
 from workcity_conversations.entrypoints.body_limit import BodySizeLimit
-from workcity_conversations.entrypoints.events import (
-    USER_EVENT_TYPES,
-    user_directory_handler,
-)
 from workcity_conversations.service import ConversationService, Limits
 from workcity_conversations.settings import ConversationsSettings
 
@@ -67,7 +62,7 @@ def create_app(
     mongo_client: AsyncMongoClient[Document] | None = None,
     broker: Broker | None = None,
     token_verifier: TokenVerifier | None = None,
-    user_source: AuthUserSource | None = None,
+    user_source: UserSource | None = None,
 ) -> FastAPI:
     settings = settings or ConversationsSettings()
     configure_logging("conversations", settings.log_level)
@@ -84,44 +79,16 @@ def create_app(
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
-    consumer = EventConsumer(
+    users = UserDirectoryCopy(
         broker,
+        db,
+        directory,
+        processed,
+        settings,
         queue_name=settings.users_queue,
-        event_types=USER_EVENT_TYPES,
-        handler=user_directory_handler(directory),
-        processed=processed,
-        prefetch=settings.broker_prefetch,
-        handler_timeout_s=settings.event_handler_timeout_s,
+        http_client=http_client,
+        source=user_source,
     )
-    if user_source is None and settings.auth_internal_url:
-        token = (
-            settings.internal_api_token.get_secret_value() if settings.internal_api_token else ""
-        )
-        user_source = AuthUserSource(http_client, settings.auth_internal_url, token)
-    sync = (
-        UserDirectorySync(
-            db,
-            directory,
-            user_source,
-            page_size=settings.user_sync_page_size,
-            retry_s=settings.user_sync_retry_s,
-        )
-        if user_source is not None
-        else None
-    )
-
-    # Set once the users queue is declared and consumed: before that, a user.registered event
-    # would be dropped by the exchange (no binding yet), so the service is not ready.
-    subscribed = asyncio.Event()
-
-    async def after_subscribe() -> None:
-        subscribed.set()
-        if sync is not None:
-            sync.start()
-
-    async def users_queue_ready() -> None:
-        if not subscribed.is_set():
-            raise RuntimeError("not consuming user events yet")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -130,17 +97,13 @@ def create_app(
         await directory.create_indexes()
         await outbox.create_indexes()
         await processed.create_indexes()
-        consumer.start()
-        # After the consumer: the queue is declared (and collecting user events) before the
-        # bootstrap copy starts, so no user falls between the two.
-        broker.on_ready(after_subscribe)
+        users.start()
         broker.start()
         relay.start()
         try:
             yield
         finally:
-            if sync is not None:
-                await sync.close()
+            await users.close()
             await relay.close()
             await broker.close()
             await http_client.aclose()
@@ -154,7 +117,7 @@ def create_app(
         readiness={
             "mongodb": lambda: ping(db),
             "rabbitmq": broker.check,
-            "user_events": users_queue_ready,
+            "user_events": users.check,
         },
         lifespan=lifespan,
     )

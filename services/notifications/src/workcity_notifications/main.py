@@ -6,7 +6,6 @@ broker, mail sender or user source. No public routes: only /healthz, /readyz, /m
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,21 +17,14 @@ from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, EventConsumer
 from workcity_common.database import Document, make_mongo_client, ping
 from workcity_common.logging import configure_logging
-from workcity_common.user_directory import (
-    AuthUserSource,
-    MongoProcessedEvents,
-    UserDirectorySync,
-    UserSource,
-)
+from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
 from workcity_notifications.entrypoints.events import (
     SCHEDULE_EVENT_TYPES,
-    USER_EVENT_TYPES,
     schedule_handler,
-    user_directory_handler,
 )
 from workcity_notifications.entrypoints.scheduler import Scheduler
 from workcity_notifications.notifier import Notifier, Timing
@@ -95,75 +87,43 @@ def create_app(
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
-    consumers = [
-        EventConsumer(
-            broker,
-            queue_name=settings.users_queue,
-            event_types=USER_EVENT_TYPES,
-            handler=user_directory_handler(directory),
-            processed=processed,
-            prefetch=settings.broker_prefetch,
-            handler_timeout_s=settings.event_handler_timeout_s,
-        ),
-        EventConsumer(
-            broker,
-            queue_name=settings.events_queue,
-            event_types=SCHEDULE_EVENT_TYPES,
-            handler=schedule_handler(notifier),
-            processed=processed,
-            # In publish order, one at a time, one replica at a time: a read or a delete must
-            # never be applied before the message it cancels. Each event is a few small writes.
-            prefetch=1,
-            handler_timeout_s=settings.event_handler_timeout_s,
-            queue_arguments={"x-single-active-consumer": True},
-        ),
-    ]
-    if user_source is None and settings.auth_internal_url:
-        token = (
-            settings.internal_api_token.get_secret_value() if settings.internal_api_token else ""
-        )
-        user_source = AuthUserSource(http_client, settings.auth_internal_url, token)
-    sync = (
-        UserDirectorySync(
-            db,
-            directory,
-            user_source,
-            page_size=settings.user_sync_page_size,
-            retry_s=settings.user_sync_retry_s,
-        )
-        if user_source is not None
-        else None
+    schedule_consumer = EventConsumer(
+        broker,
+        queue_name=settings.events_queue,
+        event_types=SCHEDULE_EVENT_TYPES,
+        handler=schedule_handler(notifier),
+        processed=processed,
+        # In publish order, one at a time, one replica at a time: a read or a delete must never
+        # be applied before the message it cancels. Each event is a few small writes.
+        prefetch=1,
+        handler_timeout_s=settings.event_handler_timeout_s,
+        queue_arguments={"x-single-active-consumer": True},
     )
-
-    # Set once both queues are declared and consumed: before that, events would be dropped by
-    # the exchange (no binding yet).
-    subscribed = asyncio.Event()
-
-    async def after_subscribe() -> None:
-        subscribed.set()
-        if sync is not None:
-            sync.start()
-
-    async def queues_ready() -> None:
-        if not subscribed.is_set():
-            raise RuntimeError("not consuming events yet")
+    users = UserDirectoryCopy(
+        broker,
+        db,
+        directory,
+        processed,
+        settings,
+        queue_name=settings.users_queue,
+        http_client=http_client,
+        source=user_source,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_indexes()
         await directory.create_indexes()
         await processed.create_indexes()
-        for consumer in consumers:
-            consumer.start()
-        broker.on_ready(after_subscribe)
+        schedule_consumer.start()
+        users.start()  # last: its readiness check then covers both queues
         broker.start()
         scheduler.start()
         try:
             yield
         finally:
             await scheduler.close()
-            if sync is not None:
-                await sync.close()
+            await users.close()
             await broker.close()
             await http_client.aclose()
             if mongo_client is None:
@@ -173,7 +133,7 @@ def create_app(
         service="notifications",
         title="Workcity Chat — notifications",
         description=DESCRIPTION,
-        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check, "events": queues_ready},
+        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check, "events": users.check},
         lifespan=lifespan,
     )
     app.state.settings = settings
