@@ -49,3 +49,33 @@ async def test_a_streamed_body_without_length_is_cut_off_at_the_limit() -> None:
     response = await post(make_app(1024), chunks())
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+async def test_a_refused_body_is_read_to_the_end_before_the_413() -> None:
+    # A proxy still sending the body would see the connection reset (and answer 502) if the
+    # 413 went out and the connection closed before the body was read.
+    chunks = [b"x" * 1000] * 5
+    sent: list[dict[str, Any]] = []
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the app must not run for a refused body")
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/x",
+        "headers": [(b"content-length", b"5000")],
+    }
+    await BodySizeLimit(app, max_bytes=1024)(scope, receive, send)
+    assert messages == []  # everything was received
+    assert sent[0]["status"] == 413

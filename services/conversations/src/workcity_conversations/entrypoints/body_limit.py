@@ -19,6 +19,11 @@ from workcity_common.errors import error_body
 
 Override = tuple[str, re.Pattern[str], int]  # (method, path pattern, limit in bytes)
 
+# A refused body up to this size is read and dropped before the 413 goes out. Closing on a
+# proxy that is still sending (nginx buffers the whole body, then forwards it) resets the
+# connection, and the client would see the gateway's 502 instead of our 413.
+DRAIN_MAX_BYTES = 4 * 1024 * 1024
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, overrides: Sequence[Override] = ()) -> None:
@@ -44,6 +49,8 @@ class BodySizeLimit:
             except ValueError:
                 too_large = False  # the server rejects a malformed length itself
             if too_large:
+                if int(declared) <= DRAIN_MAX_BYTES:
+                    await self._drain(receive)
                 await self._refuse(send, limit)
                 return
 
@@ -59,6 +66,13 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+    @staticmethod
+    async def _drain(receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
     @staticmethod
     def _msg(limit: int) -> str:
