@@ -237,6 +237,7 @@ async def test_internal_user_listing_pages_by_id_for_services_only(auth: AuthUnd
     assert seen == [ADMIN["email"], *(f"paged{n}@example.com" for n in range(5))]
 
     user = await login(auth.http, "paged0@example.com", "secret-pw")
+    user_headers = {"Authorization": f"Bearer {user['token']}"}
     for headers in (
         {},
         {"Authorization": "Bearer wrong"},
@@ -246,3 +247,11 @@ async def test_internal_user_listing_pages_by_id_for_services_only(auth: AuthUnd
         assert refused.status_code == 401
     bad = await auth.http.get("/internal/users", params={"after": "zz"}, headers=service)
     assert bad.status_code == 400
+
+    one = await auth.http.get(f"/internal/users/{user['user']['id']}", headers=service)
+    assert one.status_code == 200
+    assert (one.json()["email"], one.json()["role"]) == ("paged0@example.com", "customer")
+    unknown = await auth.http.get("/internal/users/0123456789abcdef01234567", headers=service)
+    assert unknown.status_code == 404
+    stranger = await auth.http.get(f"/internal/users/{user['user']['id']}", headers=user_headers)
+    assert stranger.status_code == 401

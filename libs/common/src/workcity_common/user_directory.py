@@ -112,6 +112,27 @@ class AuthUserSource:
             next=page.next,
         )
 
+    async def one(self, user_id: str) -> tuple[UserData, datetime] | None:
+        response = await self._client.get(
+            f"{self._url}/{user_id}",
+            headers={"Authorization": f"Bearer {self._token}"},
+            timeout=5.0,
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        u = _AuthUser.model_validate_json(response.content)
+        return (
+            UserData(id=u.id, email=u.email, role=u.role, name=u.name, disabled=u.disabled),
+            u.updated_at,
+        )
+
+
+class UserLookup(Protocol):
+    """One user by id, with the version of the record, or None if there is no such user."""
+
+    async def one(self, user_id: str) -> tuple[UserData, datetime] | None: ...
+
 
 class UserDirectorySync:
     def __init__(
@@ -219,6 +240,18 @@ def user_events_handler(directory: UserSink) -> EventHandler:
     return handle
 
 
+def auth_user_source(
+    settings: UserDirectorySettings, http_client: httpx.AsyncClient
+) -> AuthUserSource | None:
+    """The auth service's internal listing, when AUTH_INTERNAL_URL is set."""
+    if not settings.auth_internal_url:
+        return None
+    token = settings.internal_api_token
+    return AuthUserSource(
+        http_client, settings.auth_internal_url, token.get_secret_value() if token else ""
+    )
+
+
 class UserDirectoryCopy:
     """A service's copy of the user directory kept current: `user.*` events from its own durable
     queue, plus the one-off copy from auth, started once that queue exists (so no user falls
@@ -247,11 +280,7 @@ class UserDirectoryCopy:
             prefetch=settings.broker_prefetch,
             handler_timeout_s=settings.event_handler_timeout_s,
         )
-        if source is None and settings.auth_internal_url:
-            token = settings.internal_api_token
-            source = AuthUserSource(
-                http_client, settings.auth_internal_url, token.get_secret_value() if token else ""
-            )
+        source = source or auth_user_source(settings, http_client)
         self._sync = (
             UserDirectorySync(
                 db,

@@ -125,6 +125,9 @@ class Accounts:
     async def all_users(self) -> list[User]:
         return await self._users.all()
 
+    async def user(self, user_id: str) -> User | None:
+        return await self._users.by_id(user_id)
+
     async def user_page(self, after_id: str | None, limit: int) -> list[User]:
         return await self._users.page_after(after_id, limit)
 

@@ -22,7 +22,12 @@ from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.settings import TokenVerifierSettings
 from workcity_common.tokens import TokenVerifier
-from workcity_common.user_directory import UserDirectoryCopy, UserSource
+from workcity_common.user_directory import (
+    AuthUserSource,
+    UserDirectoryCopy,
+    UserSource,
+    auth_user_source,
+)
 
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
@@ -75,7 +80,8 @@ def create_app(
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
     store = ConversationStore(db, outbox)
     files = AttachmentStore(db)
-    directory = UserDirectory(db)
+    source = user_source or auth_user_source(settings, http_client)
+    directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
@@ -87,7 +93,7 @@ def create_app(
         settings,
         queue_name=settings.users_queue,
         http_client=http_client,
-        source=user_source,
+        source=source,
     )
 
     @asynccontextmanager

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from workcity_common.errors import ApiError, bad_request, unauthorized
 
+from workcity_auth.adapters.users import User
 from workcity_auth.deps import AccountsDep
+from workcity_auth.entrypoints.http import ObjectIdStr
 from workcity_auth.settings import AuthSettings
 
 _bearer = HTTPBearer(auto_error=False)
@@ -44,16 +46,25 @@ async def list_users(
     limit = min(limit, request.app.state.settings.internal_page_max)
     users = await accounts.user_page(after or None, limit)
     return {
-        "users": [
-            {
-                "id": u.id,
-                "email": u.email,
-                "role": u.role,
-                "name": u.name,
-                "disabled": u.disabled,
-                "updatedAt": u.updated_at.isoformat(),
-            }
-            for u in users
-        ],
+        "users": [_internal_json(u) for u in users],
         "next": users[-1].id if len(users) == limit else None,
+    }
+
+
+@internal.get("/users/{user_id}", summary="Service: one user (a directory copy's miss)")
+async def one_user(user_id: ObjectIdStr, accounts: AccountsDep) -> dict[str, Any]:
+    user = await accounts.user(user_id)
+    if user is None:
+        raise ApiError(404, "not_found", "User not found")
+    return _internal_json(user)
+
+
+def _internal_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "name": user.name,
+        "disabled": user.disabled,
+        "updatedAt": user.updated_at.isoformat(),
     }

@@ -5,7 +5,10 @@ Fed from three sources, reconciled by a version (the time of the fact it records
 - `user.*` events (version: the event's `occurred_at`);
 - the one-off bootstrap sync from the auth service (version: the user's `updatedAt` there);
 - a verified access token of a user not yet known (version: the epoch, so any real fact wins).
-  It closes the gap between a signup and its event: a new user may act at once.
+  It closes the gap between a signup and its event: a new user may act at once;
+- a look-up in the auth service (`lookup`, its internal `GET /internal/users/:id`) when a user
+  is asked for and not known (version: the user's `updatedAt`): a recipient created a moment
+  ago, whose `user.registered` event has not arrived yet, can be messaged at once.
 
 Every request needs its caller, and every message its participants: entries read here are kept
 in memory for `CACHE_SECONDS`. A fact applied by this process replaces its entry at once; one
@@ -26,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.events import UserData, utcnow
 from workcity_common.tokens import TokenClaims
-from workcity_common.user_directory import MongoProcessedEvents
+from workcity_common.user_directory import MongoProcessedEvents, UserLookup
 
 from workcity_conversations.domain.model import Person
 
@@ -59,8 +62,10 @@ class UserDirectory:
         *,
         cache_seconds: float = CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        lookup: UserLookup | None = None,
     ) -> None:
         self.users = db["users"]
+        self._lookup = lookup
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
         # user id -> (entry, when it was read), least recently read first
@@ -77,8 +82,23 @@ class UserDirectory:
         )
 
     async def get(self, user_id: str) -> Person | None:
-        found = await self.get_many([user_id])
-        return found.get(user_id)
+        found = (await self.get_many([user_id])).get(user_id)
+        if found is None and self._lookup is not None:
+            found = await self._look_up(user_id)
+        return found
+
+    async def _look_up(self, user_id: str) -> Person | None:
+        assert self._lookup is not None
+        try:
+            fetched = await self._lookup.one(user_id)
+        except Exception as exc:  # auth unreachable: the user stays unknown for now
+            log.warning("user look-up failed", extra={"user_id": user_id, "error": repr(exc)})
+            return None
+        if fetched is None:
+            return None
+        user, version = fetched
+        await self.apply(user, version, source="auth.lookup")
+        return (await self.get_many([user_id])).get(user_id)
 
     async def get_many(self, user_ids: Iterable[str]) -> dict[str, Person]:
         found: dict[str, Person] = {}
