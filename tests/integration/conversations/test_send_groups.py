@@ -134,3 +134,54 @@ async def test_a_cancelled_send_does_not_hold_up_the_others(
     count = await mongo_db["messages"].count_documents({})
     seqs = sorted(d["seq"] for d in await mongo_db["messages"].find({}).to_list(None))
     assert seqs == list(range(1, count + 1))  # gapless whatever happened to the cancelled one
+
+
+async def test_two_processes_writing_one_conversation_keep_seqs_gapless(
+    mongo_db: AsyncDatabase, make_user: Callable[..., Any]
+) -> None:
+    # Two stores over one database: each remembers the conversation as it last wrote it, so
+    # every turn finds the other's writes and must read the conversation again.
+    services = []
+    for _ in range(2):
+        store = ConversationStore(mongo_db, Outbox(mongo_db["outbox"]))
+        await store.create_indexes()
+        services.append(ConversationService(store, UserDirectory(mongo_db)))
+    customer, agent = await make_user("customer"), await make_user("agent")
+    opened = await services[0].open_conversation(customer, agent.id)
+    conv_id = str(opened.conversation["_id"])
+    seqs = []
+    for turn in range(8):
+        who = customer if turn % 3 else agent
+        sent = await services[turn % 2].send(who, conv_id, f"turn {turn}")
+        seqs.append(sent.message["seq"])
+    assert seqs == list(range(1, 9))
+    # And concurrently, both at once.
+    both = await asyncio.gather(
+        *(services[i % 2].send(customer, conv_id, f"race {i}") for i in range(10))
+    )
+    assert sorted(s.message["seq"] for s in both) == list(range(9, 19))
+    conversation = await mongo_db["conversations"].find_one({})
+    assert conversation is not None and conversation["last_seq"] == 18
+    assert conversation["reads"][customer.id] == 18
+
+
+async def test_sends_to_many_conversations_share_a_transaction(
+    counted: tuple[ConversationService, CountingOutbox],
+    make_user: Callable[..., Any],
+    mongo_db: AsyncDatabase,
+) -> None:
+    service, outbox = counted
+    agent = await make_user("agent")
+    customers = [await make_user("customer") for _ in range(6)]
+    conv_ids = [
+        str((await service.open_conversation(c, agent.id)).conversation["_id"]) for c in customers
+    ]
+    before = outbox.transactions
+    sent = await asyncio.gather(
+        *(service.send(customers[i % 6], conv_ids[i % 6], f"m{i}") for i in range(24))
+    )
+    assert outbox.transactions - before < 24
+    for conv_id in conv_ids:
+        mine = sorted(s.message["seq"] for s in sent if s.message["conversation"] == conv_id)
+        assert mine == [1, 2, 3, 4]
+    assert await mongo_db["messages"].count_documents({}) == 24

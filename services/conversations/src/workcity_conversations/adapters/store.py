@@ -13,25 +13,29 @@ Documents:
 - messages `{_id, conversation, seq, sender, text, attachments, client_message_id?, edited,
   created_at, updated_at}`.
 
-Sends to one conversation are committed in groups: while a send's transaction runs, the sends that
-arrive for the same conversation queue up, and the next transaction stores them all (one update
-claims their seqs, one insert stores them, one insert their events). A busy conversation costs a
-handful of database requests per group instead of per message, and sends of one process never
-conflict with each other on the conversation document (which would abort and retry them).
+Sends are committed in groups: while one transaction runs, the sends that arrive (for any
+conversation) queue up, and the next transaction stores them all with three requests and a
+commit, however many messages and conversations it holds: one `bulk_write` claims every
+conversation's seqs and moves the senders' read positions, one insert stores the messages, one
+the events. The claim needs each conversation's `last_seq` and the senders' read positions before
+the write; the store keeps the last state it knows of each conversation and makes the claim
+conditional on it (`last_seq` and those read positions still as remembered). A conversation
+another process changed meanwhile fails the condition: the transaction is aborted, those
+conversations are read again, and the group is tried again. Sends of one process never conflict
+with each other on a conversation document.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -79,9 +83,11 @@ MESSAGE_INDEXES = [
 
 
 # Most sends stored by one transaction.
-MAX_SEND_GROUP = 64
-# Participants of this many conversations are remembered (they never change).
-PARTICIPANTS_CACHE_SIZE = 50_000
+MAX_SEND_GROUP = 128
+# The state of this many conversations is remembered (least recently used ones are dropped).
+STATE_CACHE_SIZE = 50_000
+# A group is tried this often when other processes keep changing its conversations.
+CLAIM_ATTEMPTS = 3
 
 
 class ConversationExists(Exception):
@@ -141,6 +147,7 @@ SendEvents = Callable[[Conversation, Message, int], Sequence[Event]]
 class _Send:
     """One queued send and where its outcome goes."""
 
+    conversation_id: str
     message_id: ObjectId
     sender_id: str
     text: str
@@ -162,25 +169,12 @@ class _Send:
             self.result.set_result(outcome)
 
 
-@dataclass
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+class _StaleState(Exception):
+    """A conversation changed since this process last saw it (another process wrote to it)."""
 
-    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+    def __init__(self, conversation_ids: Iterable[str]) -> None:
+        super().__init__("conversation state changed")
+        self.conversation_ids = list(conversation_ids)
 
 
 def _reuses_client_id(exc: DuplicateKeyError | BulkWriteError) -> bool:
@@ -218,14 +212,79 @@ def _message_doc(conversation: ObjectId, seq: int, send: _Send) -> Document:
     return doc
 
 
+def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
+    """The update that claims `len(sends)` seqs of a conversation and moves each sender's read
+    position to their last message, if the conversation is still as `state` says (its
+    `last_seq` and the senders' read positions); otherwise it changes nothing, which the caller
+    sees in the modified count. The condition is inside the update rather than in its filter:
+    a filter of `_id` alone is a point lookup on every server."""
+    offset: dict[str, int] = {}
+    last_of: dict[str, _Send] = {}
+    for index, send in enumerate(sends, start=1):
+        offset[send.sender_id] = index
+        last_of[send.sender_id] = send
+    unchanged: list[Document] = [{"$eq": ["$last_seq", state.last_seq]}]
+    for sender in offset:
+        # -1 stands for "no read position yet" (stored positions are never negative).
+        unchanged.append(
+            {"$eq": [{"$ifNull": [f"$reads.{sender}", -1]}, state.reads.get(sender, -1)]}
+        )
+    positions = [
+        {"$add": ["$last_seq", offset[p]]} if p in offset else {"$ifNull": [f"$reads.{p}", 0]}
+        for p in state.participants
+    ]
+    newest = sends[-1]
+
+    def when_unchanged(value: Any, field: str) -> Document:
+        return {"$cond": ["$_claimable", value, f"${field}"]}
+
+    # An update pipeline: the first stage decides, the second reads the document as it was
+    # before the update in every expression, the last removes the decision.
+    claim: Document = {
+        "last_seq": when_unchanged({"$add": ["$last_seq", len(sends)]}, "last_seq"),
+        "last_message_id": when_unchanged({"$literal": newest.message_id}, "last_message_id"),
+        "updated_at": when_unchanged({"$literal": newest.now}, "updated_at"),
+        "last_activity": when_unchanged(
+            {"$max": ["$last_activity", {"$literal": newest.message_id}]}, "last_activity"
+        ),
+        # Deleted seqs everyone has now read past no longer matter to any unread count.
+        "deleted_seqs": when_unchanged(
+            {
+                "$filter": {
+                    "input": {"$ifNull": ["$deleted_seqs", []]},
+                    "as": "seq",
+                    "cond": {"$gt": ["$$seq", {"$min": positions}]},
+                }
+            },
+            "deleted_seqs",
+        ),
+    }
+    for sender, index in offset.items():
+        claim[f"reads.{sender}"] = when_unchanged({"$add": ["$last_seq", index]}, f"reads.{sender}")
+        claim[f"read_at.{sender}"] = when_unchanged(
+            {"$literal": last_of[sender].now}, f"read_at.{sender}"
+        )
+    return UpdateOne(
+        {"_id": _oid(state.id)},
+        [
+            {"$set": {"_claimable": {"$and": unchanged}}},
+            {"$set": claim},
+            {"$unset": "_claimable"},
+        ],
+    )
+
+
 class ConversationStore:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self.conversations = db["conversations"]
         self.messages = db["messages"]
         self._outbox = outbox
-        self._locks = KeyedLocks()
-        self._queued: dict[str, list[_Send]] = {}
-        self._participants: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        # One transaction of this store at a time (sends in groups, read marks): they never
+        # conflict with each other on a conversation document.
+        self._write_lock = asyncio.Lock()
+        self._queued: list[_Send] = []
+        # conversation id -> its state as of this process's last read or write of it
+        self._known: OrderedDict[str, Conversation] = OrderedDict()
 
     async def create_indexes(self) -> None:
         await self.conversations.create_indexes(CONVERSATION_INDEXES)
@@ -235,33 +294,33 @@ class ConversationStore:
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
         doc = await self.conversations.find_one({"_id": _oid(conversation_id)})
-        if doc is None:
-            return None
-        conversation = conversation_from_doc(doc)
-        self._remember_participants(conversation.id, conversation.participants)
-        return conversation
+        return conversation_from_doc(doc) if doc else None
 
     async def participants(self, conversation_id: str) -> tuple[str, ...] | None:
         """Who is in a conversation (None: no such conversation). Participants never change, so
-        the answer is remembered; a deleted conversation is caught by the write that follows."""
-        known = self._participants.get(conversation_id)
-        if known is not None:
-            self._participants.move_to_end(conversation_id)
-            return known
-        doc = await self.conversations.find_one(
-            {"_id": _oid(conversation_id)}, projection={"participants": 1}
-        )
-        if doc is None:
-            return None
-        participants = tuple(doc["participants"])
-        self._remember_participants(conversation_id, participants)
-        return participants
+        the remembered state answers; a deleted conversation is caught by the write that
+        follows."""
+        known = self._known.get(conversation_id)
+        if known is None:
+            await self._load([conversation_id])
+            known = self._known.get(conversation_id)
+        return known.participants if known is not None else None
 
-    def _remember_participants(self, conversation_id: str, participants: tuple[str, ...]) -> None:
-        self._participants[conversation_id] = participants
-        self._participants.move_to_end(conversation_id)
-        while len(self._participants) > PARTICIPANTS_CACHE_SIZE:
-            self._participants.popitem(last=False)
+    async def _load(self, conversation_ids: Sequence[str]) -> None:
+        """Read the current state of conversations (one request) and remember it."""
+        ids = [_oid(c) for c in dict.fromkeys(conversation_ids)]
+        if not ids:
+            return
+        for conversation_id in conversation_ids:
+            self._known.pop(conversation_id, None)
+        async for doc in self.conversations.find({"_id": {"$in": ids}}):
+            self._remember(conversation_from_doc(doc))
+
+    def _remember(self, conversation: Conversation) -> None:
+        self._known[conversation.id] = conversation
+        self._known.move_to_end(conversation.id)
+        while len(self._known) > STATE_CACHE_SIZE:
+            self._known.popitem(last=False)
 
     async def conversation_of_pair(self, key: str) -> Conversation | None:
         doc = await self.conversations.find_one({"pair_key": key})
@@ -363,16 +422,16 @@ class ConversationStore:
         events: SendEvents,
         attachments: Sequence[Attachment] = (),
     ) -> tuple[Conversation, Message]:
-        """Store a message with the conversation's next seq. The seq comes from the conversation's
-        `last_seq`, claimed inside the transaction: concurrent writers conflict on that document
-        and are retried, so seqs are unique and gapless; an aborted send (a duplicate client id)
-        rolls its claim back with everything else. `events` also gets the sender's read position
-        before the send.
+        """Store a message with the conversation's next seq, in the same transaction as its
+        events. Seqs are unique and gapless: the claim of a seq is part of the transaction, and
+        an aborted send (a duplicate client id) gives its seq back with everything else.
+        `events` also gets the sender's read position before the send.
 
-        The send joins the conversation's queue; whoever holds the conversation's lock commits
-        everything queued (see the module docstring), so this returns once a transaction that
-        held this send has committed."""
+        The send joins the queue; whoever holds the write lock commits everything queued (see
+        the module docstring), so this returns once a transaction that held this send has
+        committed."""
         send = _Send(
+            conversation_id=conversation_id,
             message_id=_oid(message_id),
             sender_id=sender_id,
             text=text,
@@ -382,129 +441,105 @@ class ConversationStore:
             events=events,
             result=asyncio.get_running_loop().create_future(),
         )
-        queue = self._queued.setdefault(conversation_id, [])
-        queue.append(send)
+        self._queued.append(send)
         try:
-            async with self._locks.hold(conversation_id):
+            async with self._write_lock:
                 while not send.result.done():
-                    group = self._take_group(conversation_id)
+                    group = self._queued[:MAX_SEND_GROUP]
+                    del self._queued[:MAX_SEND_GROUP]
                     if not group:
                         break  # ours is in a group an interrupted holder left committing
                     # Shielded: the group's other senders wait for it even if we are cancelled.
-                    await asyncio.shield(
-                        asyncio.ensure_future(self._commit_group(conversation_id, group))
-                    )
+                    await asyncio.shield(asyncio.ensure_future(self._commit_group(group)))
         except BaseException:
             send.abandoned = True
-            pending = self._queued.get(conversation_id)
-            if pending is not None and send in pending:
-                pending.remove(send)
+            if send in self._queued:
+                self._queued.remove(send)
             raise
-        finally:
-            if not self._queued.get(conversation_id):
-                self._queued.pop(conversation_id, None)
         return await send.result
 
-    def _take_group(self, conversation_id: str) -> list[_Send]:
-        queue = self._queued.get(conversation_id) or []
-        group = queue[:MAX_SEND_GROUP]
-        del queue[:MAX_SEND_GROUP]
-        return group
-
-    async def _commit_group(self, conversation_id: str, group: list[_Send]) -> None:
-        """Commit `group` in one transaction and settle every send in it (never raises)."""
+    async def _commit_group(self, group: list[_Send]) -> None:
+        """Commit `group` in one transaction and settle every send in it (never raises). A group
+        of several that fails is tried again one send at a time, so only the send at fault (a
+        reused client id, a deleted conversation) fails."""
         try:
-            outcomes = await self._store_group(conversation_id, group)
-        except (DuplicateKeyError, BulkWriteError) as exc:
-            if not _reuses_client_id(exc):
-                for send in group:
-                    send.settle(exc)
-            elif len(group) > 1:
-                # One of them reuses a client id: store them one by one, only that one fails.
-                for send in group:
-                    await self._commit_group(conversation_id, [send])
-            else:
-                [send] = group
-                send.settle(DuplicateClientMessage(send.client_message_id or ""))
+            outcomes = await self._store_group(group)
         except Exception as exc:
-            for send in group:
+            # Whatever the transaction did, what this process remembers of these conversations
+            # may be wrong now.
+            for conversation_id in {send.conversation_id for send in group}:
+                self._known.pop(conversation_id, None)
+            if len(group) > 1:
+                for send in group:
+                    await self._commit_group([send])
+                return
+            [send] = group
+            if isinstance(exc, DuplicateKeyError | BulkWriteError) and _reuses_client_id(exc):
+                send.settle(DuplicateClientMessage(send.client_message_id or ""))
+            else:
                 send.settle(exc)
         else:
             for send, outcome in zip(group, outcomes, strict=True):
                 send.settle(outcome)
 
-    async def _store_group(
-        self, conversation_id: str, group: Sequence[_Send]
-    ) -> list[tuple[Conversation, Message]]:
-        oid = _oid(conversation_id)
-        participants = await self.participants(conversation_id)
-        if participants is None:
+    async def _store_group(self, group: Sequence[_Send]) -> list[tuple[Conversation, Message]]:
+        conversation_ids = list(dict.fromkeys(send.conversation_id for send in group))
+        await self._load([c for c in conversation_ids if c not in self._known])
+        missing = [c for c in conversation_ids if c not in self._known]
+        if missing:
             raise NotFound("Conversation not found")
-        # Each sender's read position moves to their last message of the group (1-based index
-        # past the current last_seq); everyone else's stays.
-        last_of: dict[str, _Send] = {}
-        offset: dict[str, int] = {}
-        for index, send in enumerate(group, start=1):
-            last_of[send.sender_id] = send
-            offset[send.sender_id] = index
-        positions = [
-            {"$add": ["$last_seq", offset[p]]} if p in offset else {"$ifNull": [f"$reads.{p}", 0]}
-            for p in participants
-        ]
-        newest = group[-1]
-        # One update claims the group's seqs and moves the senders' read positions; every
-        # expression reads the document as it was before, which is also what it returns.
-        claim: Document = {
-            "last_seq": {"$add": ["$last_seq", len(group)]},
-            "last_message_id": {"$literal": newest.message_id},
-            "updated_at": {"$literal": newest.now},
-            "last_activity": {"$max": ["$last_activity", {"$literal": newest.message_id}]},
-            # Deleted seqs everyone has now read past no longer matter to any unread count.
-            "deleted_seqs": {
-                "$filter": {
-                    "input": {"$ifNull": ["$deleted_seqs", []]},
-                    "as": "seq",
-                    "cond": {"$gt": ["$$seq", {"$min": positions}]},
-                }
-            },
-        }
-        for sender, index in offset.items():
-            claim[f"reads.{sender}"] = {"$add": ["$last_seq", index]}
-            claim[f"read_at.{sender}"] = {"$literal": last_of[sender].now}
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                outcomes, latest = await self._outbox.commit(self._claim_and_insert(group))
+            except _StaleState as stale:
+                if attempt == CLAIM_ATTEMPTS - 1:
+                    raise
+                await self._load(stale.conversation_ids)
+                if any(c not in self._known for c in conversation_ids):
+                    raise NotFound("Conversation not found") from None
+                continue
+            for conversation in latest:
+                self._remember(conversation)
+            return outcomes
+        raise AssertionError("unreachable")
 
-        async def work(
-            session: AsyncClientSession,
-        ) -> tuple[list[tuple[Conversation, Message]], Sequence[Event]]:
-            before = await self.conversations.find_one_and_update(
-                {"_id": oid},
-                [{"$set": claim}],
-                return_document=ReturnDocument.BEFORE,
-                session=session,
-            )
-            if before is None:
-                raise NotFound("Conversation not found")
-            members = tuple(before["participants"])
-            last_seq = int(before.get("last_seq", 0))
-            reads = {k: int(v) for k, v in (before.get("reads") or {}).items()}
-            read_at = dict(before.get("read_at") or {})
-            deleted = [int(x) for x in before.get("deleted_seqs") or ()]
-            docs: list[Document] = []
-            outcomes: list[tuple[Conversation, Message]] = []
-            events: list[Event] = []
-            for index, send in enumerate(group, start=1):
-                seq = last_seq + index
+    def _claim_and_insert(
+        self, group: Sequence[_Send]
+    ) -> Callable[
+        [AsyncClientSession],
+        Awaitable[
+            tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]
+        ],
+    ]:
+        """The transaction of a group, planned from the remembered state of its conversations."""
+        by_conversation: dict[str, list[_Send]] = {}
+        for send in group:
+            by_conversation.setdefault(send.conversation_id, []).append(send)
+        claims: list[UpdateOne] = []
+        states: dict[str, Conversation] = {}
+        outcome_of: dict[int, tuple[Conversation, Message]] = {}
+        docs: list[Document] = []
+        events_of: dict[int, Sequence[Event]] = {}
+        for conversation_id, sends in by_conversation.items():
+            state = self._known[conversation_id]
+            claims.append(_claim(state, sends))
+            reads = dict(state.reads)
+            read_at = dict(state.read_at)
+            deleted = list(state.deleted_seqs)
+            for index, send in enumerate(sends, start=1):
+                seq = state.last_seq + index
                 read_before = reads.get(send.sender_id, 0)
                 reads[send.sender_id] = seq
                 read_at[send.sender_id] = send.now
-                lowest = lowest_read_position(members, reads)
+                lowest = lowest_read_position(state.participants, reads)
                 deleted = [x for x in deleted if x > lowest]
-                doc = _message_doc(oid, seq, send)
+                doc = _message_doc(_oid(conversation_id), seq, send)
                 docs.append(doc)
                 after = Conversation(
                     id=conversation_id,
-                    participants=members,
+                    participants=state.participants,
                     last_seq=seq,
-                    created_at=before["created_at"],
+                    created_at=state.created_at,
                     updated_at=send.now,
                     last_message_id=str(send.message_id),
                     reads=dict(reads),
@@ -512,12 +547,25 @@ class ConversationStore:
                     deleted_seqs=tuple(deleted),
                 )
                 message = message_from_doc(doc)
-                outcomes.append((after, message))
-                events.extend(send.events(after, message, read_before))
-            await self.messages.insert_many(docs, ordered=True, session=session)
-            return outcomes, events
+                outcome_of[id(send)] = (after, message)
+                events_of[id(send)] = send.events(after, message, read_before)
+                states[conversation_id] = after
+        # Messages and events in arrival order (per conversation that is seq order).
+        outcomes = [outcome_of[id(send)] for send in group]
+        events = [event for send in group for event in events_of[id(send)]]
+        by_seq = sorted(docs, key=lambda d: (str(d["conversation"]), d["seq"]))
 
-        return await self._outbox.commit(work)
+        async def work(
+            session: AsyncClientSession,
+        ) -> tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]:
+            claimed = await self.conversations.bulk_write(claims, ordered=False, session=session)
+            # Every claim that held changes `last_seq`; one that did not changes nothing.
+            if claimed.modified_count != len(claims):
+                raise _StaleState(by_conversation)
+            await self.messages.insert_many(by_seq, ordered=True, session=session)
+            return (outcomes, list(states.values())), events
+
+        return work
 
     async def edit_message(
         self,
@@ -575,7 +623,10 @@ class ConversationStore:
                 )
             return message, events(conversation, message)
 
-        return await self._outbox.commit(work)
+        deleted = await self._outbox.commit(work)
+        # Its deleted seqs and last message changed: read the conversation again when needed.
+        self._known.pop(deleted.conversation_id, None)
+        return deleted
 
     async def mark_read(
         self,
@@ -614,10 +665,13 @@ class ConversationStore:
             )
             return (position, now), events(conversation, position, now)
 
-        # Under the conversation's lock: a concurrent send of this process would otherwise
-        # conflict with it on the conversation document.
-        async with self._locks.hold(conversation_id):
-            return await self._outbox.commit(work)
+        # Under the write lock: a send of this process would otherwise conflict with it on the
+        # conversation document.
+        async with self._write_lock:
+            try:
+                return await self._outbox.commit(work)
+            finally:
+                self._known.pop(conversation_id, None)
 
     async def delete_conversation(
         self, conversation_id: str, events: Callable[[Conversation], Sequence[Event]]
@@ -633,5 +687,5 @@ class ConversationStore:
             return conversation, events(conversation)
 
         deleted = await self._outbox.commit(work)
-        self._participants.pop(conversation_id, None)
+        self._known.pop(conversation_id, None)
         return deleted
