@@ -1,0 +1,109 @@
+"""The realtime service's client of the conversations API (aiohttp) against a stand-in server:
+bodies, the user's token, errors as the hub expects them, paging, an unreachable service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from workcity_realtime.adapters.conversations import (
+    ConversationsError,
+    ConversationsUnavailable,
+    HttpConversations,
+    HttpSession,
+)
+
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+CID = "0123456789abcdef01234567"
+SEEN = web.AppKey("seen", list)
+
+
+def stand_in() -> web.Application:
+    seen: list[dict[str, Any]] = []
+
+    async def post_message(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append({"auth": request.headers.get("Authorization"), "body": body})
+        if request.match_info["cid"] != CID:
+            return web.json_response(
+                {"msg": "Not a participant", "code": "not_participant"}, status=403
+            )
+        return web.json_response({"_id": "m1", "seq": 1, **body}, status=201)
+
+    async def broken(_: web.Request) -> web.Response:
+        return web.json_response({"msg": "boom", "code": "internal_error"}, status=500)
+
+    async def conversations(request: web.Request) -> web.Response:
+        # Two pages: the first names the second's cursor in a header.
+        if request.query.get("before") == "c2":
+            return web.json_response([{"_id": "b"}])
+        return web.json_response([{"_id": "a"}], headers={"X-Next-Cursor": "c2"})
+
+    async def messages(request: web.Request) -> web.Response:
+        after = int(request.query["after_seq"])
+        return web.json_response([{"seq": after + 1}, {"seq": after + 2}])
+
+    app = web.Application()
+    app[SEEN] = seen
+    app.router.add_post("/api/conversations/{cid}/messages", post_message)
+    app.router.add_post("/api/conversations/{cid}/read", broken)
+    app.router.add_get("/api/conversations", conversations)
+    app.router.add_get("/api/conversations/{cid}/messages", messages)
+    return app
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[TestServer]:
+    server = TestServer(stand_in(), host="127.0.0.1", port=free_port())
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def client(server: TestServer) -> AsyncIterator[HttpConversations]:
+    session = HttpSession(str(server.make_url("/")), timeout_s=5, max_connections=4)
+    yield HttpConversations(session)
+    await session.aclose()
+
+
+async def test_a_send_carries_the_users_token_and_returns_the_stored_message(
+    client: HttpConversations, server: TestServer
+) -> None:
+    stored = await client.post_message("tok-1", CID, {"text": "hi"})
+    assert stored == {"_id": "m1", "seq": 1, "text": "hi"}
+    again = await client.post_message("tok-2", CID, {"text": "again"})
+    assert again["text"] == "again"
+    assert server.app[SEEN] == [
+        {"auth": "Bearer tok-1", "body": {"text": "hi"}},
+        {"auth": "Bearer tok-2", "body": {"text": "again"}},
+    ]
+
+
+async def test_a_refusal_and_a_failure_are_told_apart(client: HttpConversations) -> None:
+    with pytest.raises(ConversationsError) as refused:
+        await client.post_message("tok", "f" * 24, {"text": "hi"})
+    assert (refused.value.status, refused.value.code) == (403, "not_participant")
+    assert refused.value.message == "Not a participant"
+    with pytest.raises(ConversationsUnavailable):
+        await client.mark_read("tok", CID, 3)
+
+
+async def test_pages_and_queries(client: HttpConversations) -> None:
+    assert [c["_id"] for c in await client.list_conversations("tok")] == ["a", "b"]
+    assert await client.messages_after("tok", CID, 7, 50) == [{"seq": 8}, {"seq": 9}]
+
+
+async def test_an_unreachable_service_is_unavailable() -> None:
+    session = HttpSession(f"http://127.0.0.1:{free_port()}", timeout_s=2, max_connections=1)
+    try:
+        with pytest.raises(ConversationsUnavailable):
+            await HttpConversations(session).post_message("tok", CID, {"text": "hi"})
+    finally:
+        await session.aclose()
