@@ -22,6 +22,8 @@ const ACK_TIMEOUT_MS = config.ackTimeoutMs ?? 10_000;
 const LOST_AFTER_MS = config.lostAfterMs ?? 5_000;
 
 const now = () => performance.now();
+// Latencies travel to run.py as JSON: a hundredth of a millisecond is plenty.
+const r2 = (ms) => Math.round(ms * 100) / 100;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`[load] ${line}\n`);
 const emit = (object) => process.stdout.write(`${JSON.stringify(object)}\n`);
@@ -409,14 +411,14 @@ async function messagesScenario() {
     for (let k = firstK; k < lastK; k++) {
       if (ackState[k] === 1) {
         ackOk += 1;
-        acks.push(ackAt[k] - sentAt[k]);
+        acks.push(r2(ackAt[k] - sentAt[k]));
       } else if (ackState[k] === 2) ackRefused += 1;
       else ackTimeout += 1;
       if (deliveredAt[k] !== 0) {
         const ms = deliveredAt[k] - sentAt[k];
         if (ms <= LOST_AFTER_MS) {
           delivered += 1;
-          recipient.push(ms);
+          recipient.push(r2(ms));
           lastDelivery = Math.max(lastDelivery, deliveredAt[k]);
         } else {
           deliveredLate += 1;
@@ -526,7 +528,7 @@ async function fanoutScenario() {
       if (windowOpen) windowDeliveries += 1;
       if (k >= stepFirstK && sentAt[k] > 0) {
         const ms = t - sentAt[k];
-        latencies.push(ms);
+        latencies.push(r2(ms));
         if (ms <= LOST_AFTER_MS) lastDelivery = t;
       }
     });
@@ -697,7 +699,7 @@ async function connectionsScenario() {
       notAttempted: level - outcomes.length,
       errors: errors.counts,
       openMs,
-      connectMs: outcomes.filter((o) => o.ok).map((o) => o.ms),
+      connectMs: outcomes.filter((o) => o.ok).map((o) => r2(o.ms)),
       perReplica,
       received: received.counts,
       receivedChars: bytes,
@@ -733,7 +735,7 @@ async function restScenario() {
         const request = step.kind === "login" ? loginRequest(i) : historyRequest(i);
         const t0 = now();
         const answer = await send(agents[i % agents.length], request);
-        latencies.push(now() - t0);
+        latencies.push(r2(now() - t0));
         statuses.add(answer.status);
         bytes += answer.bytes;
       }
@@ -825,13 +827,16 @@ async function main() {
   const run = SCENARIOS[config.scenario];
   if (!run) throw new Error(`unknown scenario ${config.scenario}`);
   const result = await run();
-  emit({ type: "result", scenario: config.scenario, result });
+  return { type: "result", scenario: config.scenario, result };
+}
+
+// Exit only once the last line has left: process.exit() drops what a pipe has not taken yet, and
+// the result line of a big run is megabytes long.
+function finish(object, code) {
+  process.stdout.write(`${JSON.stringify(object)}\n`, () => process.exit(code));
 }
 
 main().then(
-  () => process.exit(0),
-  (error) => {
-    emit({ type: "error", error: String(error?.stack ?? error) });
-    process.exit(1);
-  },
+  (result) => finish(result, 0),
+  (error) => finish({ type: "error", error: String(error?.stack ?? error) }, 1),
 );

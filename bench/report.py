@@ -48,8 +48,17 @@ def _refusals(step: dict[str, Any]) -> str:
 def _cpu_table(rows: list[tuple[str, dict[str, Any], float]], unit: str) -> str:
     """CPU ms per unit for each process group, one row per step; `rows` are (step, per-unit,
     share of the machine's CPU outside the stack and load generator)."""
-    present = [g for g in GROUPS if any(g in (r[1].get("cpu_ms") or {}) for r in rows)]
-    header = ["step", *present, "stack total", "db requests / stored msg", "other load (CPU s)"]
+    seen = {g for r in rows for g in (r[1].get("cpu_ms") or {})}
+    # Known groups in the order of the message path, then any other process of the stack.
+    present = [g for g in GROUPS if g in seen] + sorted(seen - set(GROUPS))
+    header = [
+        "step",
+        *present,
+        "stack total",
+        "db requests / stored msg",
+        "db operations by database",
+        "other load (CPU s)",
+    ]
     body = []
     for name, per, outside in rows:
         cpu = per.get("cpu_ms") or {}
@@ -59,10 +68,15 @@ def _cpu_table(rows: list[tuple[str, dict[str, Any], float]], unit: str) -> str:
                 *(_fmt(cpu.get(g), 3) for g in present),
                 _fmt(per.get("stack_cpu_ms"), 3),
                 _fmt(per.get("db_requests_per_stored"), 2),
+                _by_database(per.get("db_operations_per_stored_by_database") or {}),
                 _fmt(outside, 1),
             ]
         )
     return f"CPU milliseconds per {unit}:\n\n" + table(header, body)
+
+
+def _by_database(counts: dict[str, float]) -> str:
+    return ", ".join(f"{k.removeprefix('workcity_')} {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def messages_section(title: str, data: dict[str, Any]) -> str:
@@ -334,6 +348,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     if meta.get("label"):
         parts.append(f"- changed since the last run: {meta['label']}")
+    if meta.get("stopped_processes"):
+        parts.append(f"- not running during this run: {', '.join(meta['stopped_processes'])}")
     parts.append("")
     failed = {name: data["error"] for name, data in scenarios.items() if "error" in data}
     scenarios = {name: data for name, data in scenarios.items() if "error" not in data}
