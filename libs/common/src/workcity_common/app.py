@@ -3,11 +3,12 @@ metrics, health and readiness. Each service adds its routes and its lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 
 from workcity_common.errors import install_error_handlers
 from workcity_common.health import ReadinessCheck, health_router
@@ -21,9 +22,13 @@ def create_service_app(
     description: str,
     readiness: Mapping[str, ReadinessCheck],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+    metrics_collectors: Iterable[Collector] = (),
 ) -> FastAPI:
+    """`metrics_collectors` add to /metrics (e.g. `database.command_counters(client)`)."""
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     metrics = Metrics(service)
+    for collector in metrics_collectors:
+        metrics.registry.register(collector)
     install_error_handlers(app)
     app.include_router(health_router(readiness))
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)

@@ -5,9 +5,13 @@ Motor is deprecated (past its bug-fix support since May 2026); PyMongo's async c
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -19,8 +23,35 @@ Document = dict[str, Any]
 MAX_IDLE_MS = 240_000
 
 
+class CommandCounter(monitoring.CommandListener, Collector):
+    """Counts the commands a client sends to the database, by name (`find`, `insert`,
+    `commitTransaction`, ...), for the service's /metrics: how many database round trips a use
+    case costs shows there, transactions included."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.counts[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "mongodb_commands", "Commands sent to MongoDB, by command name", labels=["command"]
+        )
+        for name, count in sorted(self.counts.items()):
+            family.add_metric([name], count)
+        yield family
+
+
 def make_mongo_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
-    """A client for `uri`. Connecting is lazy: nothing touches the network until first use."""
+    """A client for `uri`, counting its commands (`command_counters`). Connecting is lazy:
+    nothing touches the network until first use."""
     return AsyncMongoClient(
         uri,
         appname=app_name,
@@ -28,7 +59,17 @@ def make_mongo_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
         serverSelectionTimeoutMS=5_000,
         connectTimeoutMS=5_000,
         maxIdleTimeMS=MAX_IDLE_MS,
+        event_listeners=[CommandCounter()],
     )
+
+
+def command_counters(client: AsyncMongoClient[Any]) -> list[CommandCounter]:
+    """The command counters of a client made by `make_mongo_client` (none for another)."""
+    return [
+        listener
+        for listener in client.options.event_listeners
+        if isinstance(listener, CommandCounter)
+    ]
 
 
 async def ping(db: AsyncDatabase[Document]) -> None:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker
-from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.database import Document, command_counters, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.tokens import KeySet, TokenVerifier
@@ -104,6 +104,7 @@ def create_app(
         description=DESCRIPTION,
         readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check},
         lifespan=lifespan,
+        metrics_collectors=command_counters(client),
     )
     app.state.settings = settings
     app.state.accounts = accounts

@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker
-from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.database import Document, command_counters, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.settings import TokenVerifierSettings
@@ -126,6 +126,7 @@ def create_app(
             "user_events": users.check,
         },
         lifespan=lifespan,
+        metrics_collectors=command_counters(client),
     )
     # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
     # gets a request id, an access-log line and a metric from the common middleware.
