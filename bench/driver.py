@@ -170,10 +170,10 @@ def wait_until_quiet(sampler: Sampler, limit_s: float = 90.0, idle_cores: float 
     """Wait until the stack uses less than `idle_cores` of CPU over half a second (its backlog
     is done); returns the seconds waited (at most `limit_s`)."""
     started = time.monotonic()
-    previous = sampler.sample()
+    previous = sampler.sample(counters=False)
     while time.monotonic() - started < limit_s:
         time.sleep(0.5)
-        current = sampler.sample()
+        current = sampler.sample(counters=False)
         busy = sum(
             current.cpu.get(k, 0.0) - previous.cpu.get(k, 0.0)
             for k in current.cpu
@@ -210,6 +210,7 @@ class Bench:
             "runTag": self.tag,
             "addresses": self.addresses,
             "maxRuntimeS": 600,
+            "deflate": not self.args.no_deflate,
             **config,
         }
         return LoadRun(self.sampler, config, self.workdir)
@@ -504,6 +505,7 @@ class Bench:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "uv run python bench/run.py " + " ".join(self.args.argv),
             "quick": self.args.quick,
+            "socket_compression": not self.args.no_deflate,
             "label": self.args.label,
             "gateway_url": self.gateway_url,
             "machine": machine(),
@@ -519,16 +521,29 @@ class Bench:
 
 def per_unit(usage: Usage, units: float, stored: int) -> dict[str, Any]:
     """CPU milliseconds per unit (a delivered message, 1000 deliveries, a request) for each
-    process group, and database requests per stored message."""
+    process group, and database round trips per stored message."""
     cpu_ms = {k: round(v * 1000 / units, 3) if units else None for k, v in usage.cpu.items()}
     stack = usage.stack_cpu * 1000 / units if units else None
-    db_requests = usage.db.get("requests")
+    # Database commands each service sent (its own count, transactions included), per stored
+    # message: the round trips a message costs.
+    by_service: dict[str, float] = {}
+    by_command: dict[str, float] = {}
+    for key, value in usage.db.items():
+        if key.startswith("cmd:") and value and stored:
+            _, service, command = key.split(":", 2)
+            by_service[service] = by_service.get(service, 0) + value / stored
+            by_command[f"{service}:{command}"] = round(value / stored, 3)
+    server_requests = usage.db.get("requests")
     return {
         "cpu_ms": cpu_ms,
         "stack_cpu_ms": round(stack, 3) if stack is not None else None,
-        "db_requests_per_stored": round(db_requests / stored, 2)
-        if db_requests and stored
-        else None,
+        "db_round_trips_per_stored": round(sum(by_service.values()), 2) if by_service else None,
+        "db_round_trips_per_stored_by_service": {k: round(v, 2) for k, v in by_service.items()},
+        "db_commands_per_stored": by_command,
+        # SecantusDB's own count; it leaves out the statements of transactions.
+        "db_server_requests_per_stored": (
+            round(server_requests / stored, 2) if server_requests and stored else None
+        ),
     }
 
 
@@ -633,6 +648,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=DEFAULT_ADDRESSES,
         help="source addresses 127.0.0.2.. to spread sockets over the replicas",
+    )
+    parser.add_argument(
+        "--no-deflate",
+        action="store_true",
+        help="sockets do not offer permessage-deflate (as if the server had it switched off)",
     )
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "out")
     parser.add_argument(

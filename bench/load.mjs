@@ -103,6 +103,9 @@ function openSocket(token, localAddress, url = config.gatewayUrl) {
     forceNew: true,
     timeout: CONNECT_TIMEOUT_MS,
     localAddress,
+    // Browsers offer permessage-deflate, and so does this client unless told not to
+    // (--no-deflate): then the server never compresses.
+    perMessageDeflate: config.deflate === false ? false : { threshold: 1024 },
   });
 }
 

@@ -55,8 +55,8 @@ def _cpu_table(rows: list[tuple[str, dict[str, Any], float]], unit: str) -> str:
         "step",
         *present,
         "stack total",
-        "db requests / stored msg",
-        "db operations by database",
+        "db round trips / stored msg",
+        "by service",
         "other load (CPU s)",
     ]
     body = []
@@ -67,8 +67,8 @@ def _cpu_table(rows: list[tuple[str, dict[str, Any], float]], unit: str) -> str:
                 name,
                 *(_fmt(cpu.get(g), 3) for g in present),
                 _fmt(per.get("stack_cpu_ms"), 3),
-                _fmt(per.get("db_requests_per_stored"), 2),
-                _by_database(per.get("db_operations_per_stored_by_database") or {}),
+                _fmt(per.get("db_round_trips_per_stored"), 2),
+                _by_database(per.get("db_round_trips_per_stored_by_service") or {}),
                 _fmt(outside, 1),
             ]
         )
@@ -253,6 +253,16 @@ def targets(scenarios: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     latency = scenarios.get("latency")
     if latency:
         step = latency["steps"][0]
+        trips = step["per_message"].get("db_round_trips_per_stored")
+        if trips is not None:
+            found.append(
+                (
+                    "fewer database round trips per message than the original",
+                    "5",
+                    f"{_fmt(trips, 2)}",
+                    met(trips < 5),
+                )
+            )
         p99 = step["recipient_ms"]["p99"]
         found.append(
             (
@@ -345,6 +355,7 @@ def render(results: dict[str, Any]) -> str:
         f"Python {machine['python']}, Node {machine['node']}; load average at the end "
         f"{machine['load_average_at_end']}",
         f"- run time: {meta['elapsed_s']} s",
+        f"- sockets offer permessage-deflate: {_fmt(meta.get('socket_compression', True))}",
     ]
     if meta.get("label"):
         parts.append(f"- changed since the last run: {meta['label']}")

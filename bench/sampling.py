@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,9 @@ from scripts.devstack.processes import ProcessRecord
 
 _PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# `mongodb_commands_total{command="insert"} 12.0` in a service's /metrics.
+_COMMAND_LINE = re.compile(r'^mongodb_commands_total\{command="([^"]+)"\} ([0-9.e+]+)$', re.M)
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -130,17 +135,35 @@ class Sampler:
         if self._mongo is not None:
             self._mongo.close()
 
-    def sample(self) -> Sample:
+    def sample(self, *, counters: bool = True) -> Sample:
+        """CPU and memory of every process; with `counters`, also the database's counters and
+        each service's count of database commands (from its /metrics)."""
         groups = self._stack.pids()
         groups.update({name: [pid] for name, pid in self.extra.items()})
         busy, total = machine_busy_seconds()
+        db = {**self._db_counters(), **self._command_counters()} if counters else {}
         return Sample(
             cpu={name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()},
             rss_kib={name: sum(rss_kib(p) for p in pids) for name, pids in groups.items()},
             machine_busy=busy,
             machine_total=total,
-            db=self._db_counters(),
+            db=db,
         )
+
+    def _command_counters(self) -> dict[str, int]:
+        """`cmd:<service>:<command>` -> commands that service has sent to the database."""
+        found: dict[str, int] = {}
+        for name, record in self._stack.records.items():
+            if record.port is None or not record.health_url:
+                continue
+            try:
+                with _NO_PROXY.open(f"http://127.0.0.1:{record.port}/metrics", timeout=2) as answer:
+                    text = answer.read().decode()
+            except OSError:
+                continue
+            for command, value in _COMMAND_LINE.findall(text):
+                found[f"cmd:{name}:{command}"] = int(float(value))
+        return found
 
     def _db_counters(self) -> dict[str, int]:
         if self._mongo is None:
