@@ -160,6 +160,7 @@ def create_app(
             await asyncio.gather(beating, return_exceptions=True)
             await hub.goodbye()
             await hub.close()
+            await manager.drain()
             await _close_manager(manager)
             await broker.close()
             await http.aclose()
