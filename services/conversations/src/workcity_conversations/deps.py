@@ -14,7 +14,7 @@ from workcity_conversations.domain.rules import parse_id
 from workcity_conversations.service import ConversationService
 
 
-def _service(request: Request) -> ConversationService:
+async def _service(request: Request) -> ConversationService:
     service: ConversationService = request.app.state.service
     return service
 
