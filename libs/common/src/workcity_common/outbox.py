@@ -1,13 +1,13 @@
 """Transactional outbox: an event is stored in the same transaction as the write that causes it,
-and a relay publishes stored events to RabbitMQ and marks them published.
+and a relay publishes stored events to RabbitMQ and deletes them (published: done).
 
 RabbitMQ being down, or the process dying between the write and the publish, delays events;
 it never drops them. Events of one writer go out in the order they were committed. Several
 replicas running relays at once may publish an event twice; consumers skip duplicates by event id.
 
 The relay's fast path costs no database read: `commit` hands the entries it just committed to the
-relay in memory, and the relay publishes them (confirms pipelined) and marks a whole batch
-published with one update. The database stays the source of truth: the relay also polls it for
+relay in memory, and the relay publishes them (confirms pipelined) and deletes a whole batch
+with one request. The database stays the source of truth: the relay also polls it for
 unpublished entries (at start, every poll interval, and whenever the fast path fails or overflows),
 which covers a crashed process, another replica's leftovers and writes made with `add` directly.
 """
@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DeleteOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -39,8 +39,6 @@ T = TypeVar("T")
 # report those writes.
 UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event]]]]
 
-# Published entries are kept this long (for inspection), then MongoDB's TTL monitor removes them.
-PUBLISHED_RETENTION = timedelta(days=7)
 # Committed entries waiting in memory for the relay; beyond this they are left to the poll.
 MAX_COMMITTED_IN_MEMORY = 10_000
 # An unpublished entry this old is taken by the routine poll of any relay.
@@ -57,10 +55,9 @@ class Outbox:
         self._poll_wanted = True
 
     async def create_indexes(self) -> None:
+        # The relay's scan for what is left to publish. (Published entries are deleted, so no
+        # retention index: an outbox entry is a write and a delete, the cheapest pair there is.)
         await self.collection.create_index([("published", ASCENDING), ("_id", ASCENDING)])
-        await self.collection.create_index(
-            "published_at", expireAfterSeconds=int(PUBLISHED_RETENTION.total_seconds())
-        )
 
     async def add(self, events: Sequence[Event], session: AsyncClientSession | None) -> None:
         """Store `events`; pass the session of the transaction that makes the write they report."""
@@ -164,13 +161,14 @@ class Outbox:
         return await cursor.to_list(length=limit)
 
     async def mark_published(self, ids: Sequence[ObjectId]) -> None:
+        """Done with these entries: they are deleted (the consumers have the events; keeping a
+        copy would cost every event an update now and a delete later)."""
         if not ids:
             return
-        # One request of single-document updates by `_id` rather than one update with `$in`:
+        # One request of single-document deletes by `_id` rather than one delete with `$in`:
         # each is a point lookup on every server (SecantusDB scans the collection for `$in`).
-        update = {"$set": {"published": True, "published_at": utcnow()}}
         await self.collection.bulk_write(
-            [UpdateOne({"_id": entry_id}, update) for entry_id in ids], ordered=False
+            [DeleteOne({"_id": entry_id}) for entry_id in ids], ordered=False
         )
 
     async def count_pending(self) -> int:
