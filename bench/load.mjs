@@ -468,6 +468,12 @@ async function messagesScenario() {
       durationS: step.durationS,
       p99: p99(recipient),
     });
+    // run.py answered once the stack's backlog was done: what reached its recipient by now,
+    // however late, was not dropped.
+    let eventually = 0;
+    for (let k = firstK; k < lastK; k++) if (deliveredAt[k] !== 0) eventually += 1;
+    steps.at(-1).eventuallyDelivered = eventually;
+    steps.at(-1).storedOrUnanswered = lastK - firstK - ackRefused;
     if (reply === "stop") break;
     await sleep(config.pauseMs ?? 1000);
   }
@@ -636,6 +642,11 @@ async function fanoutScenario() {
       durationS: step.durationS,
       p99: p99(latencies.filter((ms) => ms <= LOST_AFTER_MS)),
     });
+    let eventually = 0;
+    for (let k = firstK; k < lastK; k++) {
+      if (ackState[k] !== 2) eventually += Math.min(deliveries[k], sockets.length);
+    }
+    steps.at(-1).eventualDeliveries = eventually;
     if (reply === "stop") break;
     await sleep(config.pauseMs ?? 1000);
   }
