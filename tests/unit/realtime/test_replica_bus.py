@@ -57,3 +57,29 @@ async def test_a_replica_unpacks_others_batches_and_skips_its_own() -> None:
     assert bus._unpack(json.dumps(emit(4)).encode()) == [emit(4)]  # a replica without batches
     assert bus._unpack(b"not json") == []
     await asyncio.sleep(0)
+
+
+async def test_an_emit_reaches_the_rooms_sockets_once_each_but_the_skipped() -> None:
+    bus = ReplicaBus(url="amqp://unused/", channel="test")
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=bus)
+    sent: list[tuple[str, Any]] = []
+
+    async def send(eio_sid: str, pkt: Any) -> None:
+        sent.append((eio_sid, pkt.data))
+
+    server._send_eio_packet = send  # type: ignore[method-assign]
+    sids = {}
+    for eio_sid in ("e1", "e2", "e3"):
+        sids[eio_sid] = await bus.connect(eio_sid, "/")
+    await bus.enter_room(sids["e1"], "/", "conversation:c")
+    await bus.enter_room(sids["e2"], "/", "conversation:c")
+    await bus.enter_room(sids["e2"], "/", "user:b")
+    await bus.enter_room(sids["e3"], "/", "user:b")
+
+    message = {"method": "emit", "event": "newMessage", "data": [{"seq": 1}], "namespace": "/"}
+    await bus._handle_emit({**message, "room": "conversation:c", "skip_sid": sids["e1"]})
+    assert sent == [("e2", '2["newMessage",{"seq":1}]')]
+    sent.clear()
+    # Several rooms: a socket in two of them gets the emit once.
+    await bus._handle_emit({**message, "room": ["conversation:c", "user:b"], "skip_sid": None})
+    assert sorted(e for e, _ in sent) == ["e1", "e2", "e3"]

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import aio_pika
 import orjson
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 
 class Emitter(Protocol):
@@ -114,6 +116,40 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
         self._max_batch = max_batch
         self._outgoing: list[dict[str, Any]] = []
         self._flusher: asyncio.Task[None] | None = None
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Deliver an emit to this replica's sockets (our own emits and the other replicas').
+
+        The packet is encoded once and queued on each socket in turn: python-socketio makes a
+        task per recipient and waits for them all, though queueing a packet on a socket never
+        waits (the socket's writer sends it), and in a fan-out that bookkeeping cost more than
+        the queueing itself. Emits with an ack callback or binary data take python-socketio's
+        own path."""
+        if message.get("callback") is not None or message.get("binary"):
+            await super()._handle_emit(message)
+            return
+        namespace = message.get("namespace") or "/"
+        if namespace not in self.rooms:
+            return
+        args = message.get("data")
+        if not isinstance(args, list):
+            args = [args]
+        if args == [None]:
+            args = []  # an emit without data, as python-socketio encodes it
+        skip = message.get("skip_sid")
+        skipped = set(skip) if isinstance(skip, list) else {skip}
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[message["event"], *args]
+        ).encode()
+        packets = [
+            eio_packet.Packet(eio_packet.MESSAGE, part)
+            for part in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        for sid, eio_sid in self.get_participants(namespace, message.get("room")):
+            if sid in skipped:
+                continue
+            for part in packets:
+                await self.server._send_eio_packet(eio_sid, part)
 
     async def _publish(self, data: dict[str, Any]) -> None:
         self._outgoing.append(data)
