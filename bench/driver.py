@@ -343,6 +343,7 @@ class Bench:
             )
         return {
             "sockets": raw["sockets"],
+            "disconnects": raw.get("disconnects", 0),
             "sockets_per_replica": raw["socketsPerReplica"],
             "cross_replica_conversations": raw["crossReplicaConversations"],
             "duplicates": raw["duplicates"],
@@ -415,7 +416,12 @@ class Bench:
                     ),
                 }
             )
-        return {"sockets": raw["sockets"], "out_of_order": raw["outOfOrder"], "steps": out_steps}
+        return {
+            "sockets": raw["sockets"],
+            "disconnects": raw.get("disconnects", 0),
+            "out_of_order": raw["outOfOrder"],
+            "steps": out_steps,
+        }
 
     async def _connections(self, api: Api, population: Population) -> dict[str, Any]:
         plan = self.plan

@@ -262,6 +262,25 @@ async function openLoop(rate, durationS, send) {
   return { sent: k, elapsedMs: now() - start, maxLagMs };
 }
 
+// Wait until `count()` has not changed for `quietMs` (the generator has read what its sockets hold),
+// at most `timeoutMs`.
+async function waitUntilStill(count, quietMs, timeoutMs) {
+  const end = now() + timeoutMs;
+  let last = count();
+  let since = now();
+  while (now() < end) {
+    checkDeadline();
+    await sleep(100);
+    const current = count();
+    if (current !== last) {
+      last = current;
+      since = now();
+    } else if (now() - since >= quietMs) {
+      return;
+    }
+  }
+}
+
 async function waitUntil(done, timeoutMs) {
   const end = now() + timeoutMs;
   while (!done() && now() < end) {
@@ -312,6 +331,9 @@ async function messagesScenario() {
   const received = new Counter();
   const lastSeq = new Map(); // socket index -> last seq seen in its conversation
   let windowDeliveries = 0;
+  let allDeliveries = 0;
+  let disconnects = 0;
+  let closing = false;
   let windowOpen = false;
 
   sockets.forEach((socket, i) => {
@@ -330,7 +352,11 @@ async function messagesScenario() {
         return;
       }
       deliveredAt[k] = t;
+      allDeliveries += 1;
       if (windowOpen) windowDeliveries += 1;
+    });
+    socket.on("disconnect", () => {
+      if (!closing) disconnects += 1; // the server (or the network) ended it
     });
     for (const event of ["messageNotification", "messageRead", "presence", "onlineUsers"]) {
       socket.on(event, () => received.add(event));
@@ -469,7 +495,8 @@ async function messagesScenario() {
       p99: p99(recipient),
     });
     // run.py answered once the stack's backlog was done: what reached its recipient by now,
-    // however late, was not dropped.
+    // however late, was not dropped (once this process has read what its sockets hold).
+    await waitUntilStill(() => allDeliveries, 2_000, 30_000);
     let eventually = 0;
     for (let k = firstK; k < lastK; k++) if (deliveredAt[k] !== 0) eventually += 1;
     steps.at(-1).eventuallyDelivered = eventually;
@@ -477,6 +504,7 @@ async function messagesScenario() {
     if (reply === "stop") break;
     await sleep(config.pauseMs ?? 1000);
   }
+  closing = true;
   await closeAll(sockets);
   const perReplica = {};
   for (const r of replicaOf) perReplica[r] = (perReplica[r] ?? 0) + 1;
@@ -486,6 +514,7 @@ async function messagesScenario() {
   }
   return {
     sockets: sockets.length,
+    disconnects,
     socketsPerReplica: perReplica,
     crossReplicaConversations: crossPairs,
     duplicates: duplicates.count,
@@ -525,6 +554,9 @@ async function fanoutScenario() {
   let windowDeliveries = 0;
   let stepFirstK = 0;
   let lastDelivery = 0;
+  let allDeliveries = 0;
+  let disconnects = 0;
+  let closing = false;
 
   sockets.forEach((socket, i) => {
     socket.on("newMessage", (message) => {
@@ -534,6 +566,7 @@ async function fanoutScenario() {
       if (message.seq <= lastSeq[i]) outOfOrder += 1;
       else lastSeq[i] = message.seq;
       deliveries[k] += 1;
+      allDeliveries += 1;
       if (windowOpen) windowDeliveries += 1;
       if (k >= stepFirstK && sentAt[k] > 0) {
         const ms = t - sentAt[k];
@@ -544,6 +577,9 @@ async function fanoutScenario() {
     for (const event of ["messageNotification", "messageRead", "presence", "onlineUsers"]) {
       socket.on(event, () => received.add(event));
     }
+    socket.on("disconnect", () => {
+      if (!closing) disconnects += 1; // the server (or the network) ended it
+    });
   });
 
   let nextK = 0;
@@ -642,6 +678,7 @@ async function fanoutScenario() {
       durationS: step.durationS,
       p99: p99(latencies.filter((ms) => ms <= LOST_AFTER_MS)),
     });
+    await waitUntilStill(() => allDeliveries, 2_000, 30_000);
     let eventually = 0;
     for (let k = firstK; k < lastK; k++) {
       if (ackState[k] !== 2) eventually += Math.min(deliveries[k], sockets.length);
@@ -650,8 +687,9 @@ async function fanoutScenario() {
     if (reply === "stop") break;
     await sleep(config.pauseMs ?? 1000);
   }
+  closing = true;
   await closeAll(sockets);
-  return { sockets: sockets.length, outOfOrder, steps };
+  return { sockets: sockets.length, disconnects, outOfOrder, steps };
 }
 
 // ------------------------------------------------------------------------------ connections

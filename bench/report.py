@@ -123,7 +123,8 @@ def messages_section(title: str, data: dict[str, Any]) -> str:
     where = (
         f"{data['sockets']} sockets ({_per_replica(data['sockets_per_replica'])}), "
         f"{data['cross_replica_conversations']} of {data['sockets'] // 2} conversations across "
-        f"the two replicas; duplicates {data['duplicates']}, out of order {data['out_of_order']}."
+        f"the two replicas; duplicates {data['duplicates']}, out of order {data['out_of_order']}, "
+        f"sockets disconnected during the run {data.get('disconnects', 0)}."
     )
     return f"### {title}\n\n{where}\n\n{table(header, rows)}\n\n{cpu}\n"
 
@@ -169,7 +170,10 @@ def fanout_section(data: dict[str, Any]) -> str:
         [(s["name"], s["per_1000_deliveries"], s["usage"]["outside_cpu_s"]) for s in steps],
         "1000 deliveries",
     )
-    where = f"{data['sockets']} sockets of the two participants in one room; out of order {data['out_of_order']}."
+    where = (
+        f"{data['sockets']} sockets of the two participants in one room; out of order "
+        f"{data['out_of_order']}, sockets disconnected during the run {data.get('disconnects', 0)}."
+    )
     return f"### fan-out\n\n{where}\n\n{table(header, rows)}\n\n{cpu}\n"
 
 
