@@ -238,7 +238,7 @@ class ConversationService:
         )
         conversation = await self._conversation(conversation_key)
         rules.require_viewer(caller, conversation)
-        messages = await self._store.history(conversation.id, page)
+        messages = await self._store.history(conversation.id, page, conversation.last_seq)
         people = await self._people(m.sender_id for m in messages)
         return [message_data(m, conversation, people).to_api() for m in messages]
 

@@ -177,6 +177,19 @@ class _StaleState(Exception):
         self.conversation_ids = list(conversation_ids)
 
 
+def _page_span(page: MessagePage, last_seq: int) -> tuple[int, int] | None:
+    """The seqs a page holds when no message in it was deleted (None: an empty page)."""
+    if page.after_seq is None:
+        high = last_seq if page.before_seq is None else min(page.before_seq - 1, last_seq)
+        low = max(1, high - page.limit + 1)
+    else:
+        low = page.after_seq + 1
+        high = min(last_seq, page.after_seq + page.limit)
+        if page.before_seq is not None:
+            high = min(high, page.before_seq - 1)
+    return (low, high) if low <= high else None
+
+
 def _reuses_client_id(exc: DuplicateKeyError | BulkWriteError) -> bool:
     """Whether a failed insert broke the idempotency index (a send repeating a client id)."""
     if isinstance(exc, BulkWriteError):
@@ -362,8 +375,30 @@ class ConversationStore:
         )
         return message_from_doc(doc) if doc else None
 
-    async def history(self, conversation_id: str, page: MessagePage) -> list[Message]:
-        """Oldest first, whichever end the page is taken from."""
+    async def history(
+        self, conversation_id: str, page: MessagePage, last_seq: int | None = None
+    ) -> list[Message]:
+        """Oldest first, whichever end the page is taken from.
+
+        With the conversation's `last_seq`, the page's seqs are known in advance (seqs are
+        gapless until messages are deleted): one bounded range is read, never more than the page.
+        (Without it, "the latest 50" is an index walk from the end, which SecantusDB does by
+        reading the whole conversation.) A range with deleted messages in it comes back short;
+        then the general query finds the page."""
+        if last_seq is not None:
+            span = _page_span(page, last_seq)
+            if span is None:
+                return []
+            low, high = span
+            docs = await (
+                self.messages.find(
+                    {"conversation": _oid(conversation_id), "seq": {"$gte": low, "$lte": high}}
+                )
+                .sort("seq", ASCENDING)
+                .to_list(length=high - low + 1)
+            )
+            if len(docs) == high - low + 1:
+                return [message_from_doc(d) for d in docs]
         query: Document = {"conversation": _oid(conversation_id)}
         seq_range: dict[str, int] = {}
         if page.after_seq is not None:

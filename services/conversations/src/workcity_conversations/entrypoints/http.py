@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -33,6 +34,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "Not allowed (not a participant, disabled account)"},
     404: {"model": ErrorOut, "description": "Unknown conversation, message or user"},
 }
+
+
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer encoded by orjson, for the busiest routes: the content is already the
+    contract's JSON shape (`to_api()`), so FastAPI's walk over it (jsonable_encoder) and the
+    standard library's encoder would only cost time (a history page is 50 messages)."""
+    return Response(
+        orjson.dumps(content), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def _answer(model: Any, status: int = 200, description: str = "Success") -> dict[str, Any]:
@@ -120,7 +130,8 @@ async def _history(
     after_seq: Seq = None,
     before_seq: Seq = None,
 ) -> Any:
-    return await service.history(caller, conversation_id, limit, after_seq, before_seq)
+    messages = await service.history(caller, conversation_id, limit, after_seq, before_seq)
+    return _json(messages)
 
 
 _HISTORY_DOC = {
@@ -147,7 +158,7 @@ async def send_message(
         caller, conversation_id, body.text, body.clientMessageId, body.attachments
     )
     headers = {REPLAYED_HEADER: "true"} if sent.replayed else None
-    return JSONResponse(sent.message, status_code=201, headers=headers)
+    return _json(sent.message, status=201, headers=headers)
 
 
 @conversations.post(
