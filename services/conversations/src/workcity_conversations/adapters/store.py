@@ -20,16 +20,17 @@ conversation's seqs and moves the senders' read positions, one insert stores the
 the events. The claim needs each conversation's `last_seq` and the senders' read positions before
 the write; the store keeps the last state it knows of each conversation and makes the claim
 conditional on it (`last_seq` and those read positions still as remembered). A conversation
-another process changed meanwhile fails the condition: the transaction is aborted, those
-conversations are read again, and the group is tried again. Sends of one process never conflict
-with each other on a conversation document.
+another process changed meanwhile fails the condition: the transaction is aborted and the group
+is tried again, planned this time from those conversations as read inside the transaction (a
+later write by the other process is then a write conflict, which the transaction retry handles).
+Sends of one process never conflict with each other on a conversation document.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -172,9 +173,8 @@ class _Send:
 class _StaleState(Exception):
     """A conversation changed since this process last saw it (another process wrote to it)."""
 
-    def __init__(self, conversation_ids: Iterable[str]) -> None:
+    def __init__(self) -> None:
         super().__init__("conversation state changed")
-        self.conversation_ids = list(conversation_ids)
 
 
 def _page_span(page: MessagePage, last_seq: int) -> tuple[int, int] | None:
@@ -524,14 +524,18 @@ class ConversationStore:
         if missing:
             raise NotFound("Conversation not found")
         for attempt in range(CLAIM_ATTEMPTS):
+            # The first attempt plans from what this process remembers (no read). Once that was
+            # stale, another process is writing these conversations too: plan from a read inside
+            # the transaction, so a write that lands after it is a write conflict, which
+            # with_transaction retries, instead of a lost race (rereading outside the
+            # transaction can lose to the other process every time).
             try:
-                outcomes, latest = await self._outbox.commit(self._claim_and_insert(group))
-            except _StaleState as stale:
+                outcomes, latest = await self._outbox.commit(
+                    self._claim_and_insert(group, reread=attempt > 0)
+                )
+            except _StaleState:
                 if attempt == CLAIM_ATTEMPTS - 1:
                     raise
-                await self._load(stale.conversation_ids)
-                if any(c not in self._known for c in conversation_ids):
-                    raise NotFound("Conversation not found") from None
                 continue
             for conversation in latest:
                 self._remember(conversation)
@@ -539,24 +543,62 @@ class ConversationStore:
         raise AssertionError("unreachable")
 
     def _claim_and_insert(
-        self, group: Sequence[_Send]
+        self, group: Sequence[_Send], *, reread: bool
     ) -> Callable[
         [AsyncClientSession],
         Awaitable[
             tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]
         ],
     ]:
-        """The transaction of a group, planned from the remembered state of its conversations."""
+        """The transaction of a group: planned from the remembered state of its conversations,
+        or with `reread` from their state read in the transaction."""
         by_conversation: dict[str, list[_Send]] = {}
         for send in group:
             by_conversation.setdefault(send.conversation_id, []).append(send)
+
+        async def work(
+            session: AsyncClientSession,
+        ) -> tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]:
+            known: Mapping[str, Conversation] = self._known
+            if reread:
+                ids = [_oid(c) for c in by_conversation]
+                docs = await self.conversations.find(
+                    {"_id": {"$in": ids}}, session=session
+                ).to_list()
+                known = {str(d["_id"]): conversation_from_doc(d) for d in docs}
+                if len(known) != len(by_conversation):
+                    raise NotFound("Conversation not found")
+            claims, outcomes, states, events, by_seq = self._plan(group, by_conversation, known)
+            claimed = await self.conversations.bulk_write(claims, ordered=False, session=session)
+            # Every claim that held changes `last_seq`; one that did not changes nothing.
+            if claimed.modified_count != len(claims):
+                raise _StaleState
+            await self.messages.insert_many(by_seq, ordered=True, session=session)
+            return (outcomes, states), events
+
+        return work
+
+    @staticmethod
+    def _plan(
+        group: Sequence[_Send],
+        by_conversation: Mapping[str, Sequence[_Send]],
+        known: Mapping[str, Conversation],
+    ) -> tuple[
+        list[UpdateOne],
+        list[tuple[Conversation, Message]],
+        list[Conversation],
+        list[Event],
+        list[Document],
+    ]:
+        """The claims, outcomes, new conversation states, events and message documents of a
+        group, from the state of its conversations before it."""
         claims: list[UpdateOne] = []
         states: dict[str, Conversation] = {}
         outcome_of: dict[int, tuple[Conversation, Message]] = {}
         docs: list[Document] = []
         events_of: dict[int, Sequence[Event]] = {}
         for conversation_id, sends in by_conversation.items():
-            state = self._known[conversation_id]
+            state = known[conversation_id]
             claims.append(_claim(state, sends))
             reads = dict(state.reads)
             read_at = dict(state.read_at)
@@ -589,18 +631,7 @@ class ConversationStore:
         outcomes = [outcome_of[id(send)] for send in group]
         events = [event for send in group for event in events_of[id(send)]]
         by_seq = sorted(docs, key=lambda d: (str(d["conversation"]), d["seq"]))
-
-        async def work(
-            session: AsyncClientSession,
-        ) -> tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]:
-            claimed = await self.conversations.bulk_write(claims, ordered=False, session=session)
-            # Every claim that held changes `last_seq`; one that did not changes nothing.
-            if claimed.modified_count != len(claims):
-                raise _StaleState(by_conversation)
-            await self.messages.insert_many(by_seq, ordered=True, session=session)
-            return (outcomes, list(states.values())), events
-
-        return work
+        return claims, outcomes, list(states.values()), events, by_seq
 
     async def edit_message(
         self,
