@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -21,15 +20,6 @@ def user_event(n: int) -> UserRegistered:
     return UserRegistered(
         producer="test", data=UserData(id=f"u{n}", email=f"u{n}@example.com", role="customer")
     )
-
-
-@pytest.fixture
-async def broker(rabbit_url: str, unique_name: str) -> AsyncIterator[Broker]:
-    broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    broker.start()
-    await broker.wait_ready(10)
-    yield broker
-    await broker.close()
 
 
 async def raw_publish(rabbit_url: str, exchange: str, body: bytes, key: str) -> None:

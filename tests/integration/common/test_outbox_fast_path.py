@@ -4,7 +4,7 @@ the real RabbitMQ and SecantusDB: every event once, in commit order, marked publ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,15 +32,6 @@ def user_event(n: int) -> UserRegistered:
     return UserRegistered(
         producer="test", data=UserData(id=f"u{n}", email=f"u{n}@example.com", role="customer")
     )
-
-
-@pytest.fixture
-async def broker(rabbit_url: str, unique_name: str) -> AsyncIterator[Broker]:
-    broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    broker.start()
-    await broker.wait_ready(10)
-    yield broker
-    await broker.close()
 
 
 async def commit(outbox: Outbox, db: AsyncDatabase, events: Sequence[Event]) -> None:
@@ -110,4 +101,7 @@ async def test_with_the_broker_gone_the_events_wait_in_the_outbox(
     with pytest.raises(Exception, match="not connected"):
         await relay.publish_committed()
     assert await outbox.count_pending() == 2
+    # One document per transaction, its events in order.
+    [doc] = await mongo_db["outbox"].find({}).to_list(None)
+    assert [e["data"]["id"] for e in doc["events"]] == ["u1", "u2"]
     assert outbox.poll_wanted() is True

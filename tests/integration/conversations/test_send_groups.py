@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
-from workcity_common.events import MessageCreated, MessageRead, parse_event
+from workcity_common.events import MessageCreated, MessageRead
 from workcity_common.outbox import Outbox
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.service import ConversationService
+
+from tests.support.outbox import stored_events
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +38,7 @@ async def counted(mongo_db: AsyncDatabase) -> tuple[ConversationService, Countin
 
 
 async def outbox_events(db: AsyncDatabase) -> list[Any]:
-    docs = await db["outbox"].find({}).sort("_id", 1).to_list(None)
-    return [parse_event(d["event"]) for d in docs]
+    return await stored_events(db)
 
 
 async def test_concurrent_sends_share_transactions_and_keep_every_per_message_fact(

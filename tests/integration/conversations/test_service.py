@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.errors import ApiError
-from workcity_common.events import parse_event
 from workcity_conversations.domain.model import Person
 from workcity_conversations.service import ConversationService
+
+from tests.support.outbox import stored_events
 
 pytestmark = pytest.mark.integration
 
 
 async def outbox_events(db: AsyncDatabase, event_type: str | None = None) -> list[Any]:
-    query = {"type": event_type} if event_type else {}
-    docs = await db["outbox"].find(query).sort("_id", 1).to_list(None)
-    return [parse_event(d["event"]) for d in docs]
+    return await stored_events(db, event_type)
 
 
 async def expect_error(status: int, code: str, call: Any) -> ApiError:

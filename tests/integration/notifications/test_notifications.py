@@ -336,3 +336,55 @@ async def test_a_failing_smtp_server_is_retried_and_nothing_lost(
         mail.refuse = False
         [received] = await mail.wait_for(AGENT.email, timeout_s=20)
     assert "keep me" in received.body("plain")
+
+
+async def test_events_queued_while_stopped_are_applied_as_a_batch_with_the_same_outcome(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):  # declares the queues
+        await publish(publisher, agent_registered())
+        await asyncio.sleep(0.3)
+    # While the service is down: unread messages, messages read in time, a deleted message,
+    # interleaved across conversations. They are one batch when it starts again.
+    unread, read, partly_deleted = (Conversation(publisher) for _ in range(3))
+    for n in range(3):
+        await unread.send(f"unread {n}")
+        await read.send(f"read {n}")
+        await partly_deleted.send(f"kept {n}" if n < 2 else "deleted 2")
+    await read.read(AGENT.id, 3)
+    await partly_deleted.delete(2)
+    async with running(settings, mongo_db):
+        emails = await mail.wait_for(AGENT.email, count=2)
+        await asyncio.sleep(1.0)
+    emails = mail.to(AGENT.email)
+    assert len(emails) == 2
+    by_link = {
+        chat.id: [e for e in emails if f"/chat/{chat.id}" in e.body("plain")]
+        for chat in (unread, read, partly_deleted)
+    }
+    assert len(by_link[unread.id]) == 1 and len(by_link[partly_deleted.id]) == 1
+    assert by_link[read.id] == []
+    unread_text = by_link[unread.id][0].body("plain")
+    assert all(f"unread {n}" in unread_text for n in range(3))
+    kept_text = by_link[partly_deleted.id][0].body("plain")
+    assert "kept 0" in kept_text and "kept 1" in kept_text and "deleted 2" not in kept_text
+    assert await mongo_db["pending"].count_documents({}) == 0
+    positions = {d["_id"]: d.get("seq") async for d in mongo_db["read_positions"].find({})}
+    assert positions[f"{read.id}:{AGENT.id}"] == 3
+    assert positions[f"{unread.id}:{CUSTOMER.id}"] == 3  # a sender has read their own messages
+
+
+async def test_a_message_event_redelivered_after_its_email_is_not_emailed_again(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    chat = Conversation(publisher)
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        event = await chat.send("only once")
+        await mail.wait_for(AGENT.email)
+    # A new process (nothing in memory): the same event again, as after a redelivery.
+    async with running(settings, mongo_db):
+        await publish(publisher, event)
+        await asyncio.sleep(DELAY_S + 1.5)
+    assert len(mail.to(AGENT.email)) == 1
+    assert await mongo_db["pending"].count_documents({}) == 0

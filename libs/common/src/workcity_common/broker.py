@@ -7,6 +7,8 @@ restores channels, queues and consumers after a later outage.
 `EventConsumer` is the one consumer base: a durable queue bound to the event types it handles,
 prefetch, a per-event timeout, ack after success, duplicates skipped by event id, a failing event
 retried once and then parked in the queue's dead-letter queue, with the event id in the log.
+`OrderedBatchConsumer` is the same for a handler that takes the events in publish order, many at
+a time (its database work is per batch, not per event).
 """
 
 from __future__ import annotations
@@ -198,6 +200,10 @@ class ProcessedEvents(Protocol):
 
     async def remember(self, event_id: str) -> None: ...
 
+    async def seen_many(self, event_ids: Sequence[str]) -> set[str]: ...
+
+    async def remember_many(self, event_ids: Sequence[str]) -> None: ...
+
 
 class InMemoryProcessedEvents:
     """For consumers without a database (realtime): the last `size` event ids."""
@@ -214,8 +220,16 @@ class InMemoryProcessedEvents:
         while len(self._ids) > self._size:
             self._ids.popitem(last=False)
 
+    async def seen_many(self, event_ids: Sequence[str]) -> set[str]:
+        return {i for i in event_ids if i in self._ids}
+
+    async def remember_many(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            await self.remember(event_id)
+
 
 EventHandler = Callable[[Event], Awaitable[None]]
+BatchEventHandler = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class EventConsumer:
@@ -316,3 +330,141 @@ class EventConsumer:
         finally:
             self._in_flight.discard(event.id)
         await message.ack()
+
+
+class OrderedBatchConsumer(EventConsumer):
+    """Events handed to `batch_handler` in publish order, up to `max_batch` at a time.
+
+    For a queue whose events must be applied in order (with `x-single-active-consumer`, one
+    replica at a time) by a handler whose cost is its database round trips: one event at a time
+    pays them per event, a batch pays them once. Deliveries are buffered as they arrive (up to
+    `max_batch` unacknowledged, the prefetch) and one worker hands everything buffered to the
+    handler; a batch is acked once handled and its event ids remembered. A batch that fails is
+    handled again one event at a time, so only the event at fault is retried (and then parked in
+    the dead-letter queue, as `EventConsumer` does).
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        queue_name: str,
+        event_types: Iterable[str],
+        batch_handler: BatchEventHandler,
+        processed: ProcessedEvents,
+        max_batch: int = 256,
+        handler_timeout_s: float = 30.0,
+        queue_arguments: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            broker,
+            queue_name=queue_name,
+            event_types=event_types,
+            handler=self._handle_one,
+            processed=processed,
+            prefetch=max_batch,
+            handler_timeout_s=handler_timeout_s,
+            queue_arguments=queue_arguments,
+        )
+        self._batch_handler = batch_handler
+        self._max_batch = max_batch
+        self._buffer: list[tuple[AbstractIncomingMessage, Event]] = []
+        self._arrived = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name=f"consume-{self.queue_name}")
+
+    async def close(self) -> None:
+        """Stop handing out batches (the unacknowledged ones are redelivered to the next
+        consumer)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    async def _handle_one(self, event: Event) -> None:
+        await self._batch_handler([event])
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except UnknownEvent as exc:
+            log.warning(
+                "dropping an event this service cannot read",
+                extra={"message_id": message.message_id, "error": str(exc)},
+            )
+            await message.reject(requeue=False)
+            return
+        # Appended before any await: the buffer is in delivery order.
+        self._buffer.append((message, event))
+        self._arrived.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._buffer:
+                batch = self._buffer[: self._max_batch]
+                del self._buffer[: self._max_batch]
+                await self._handle_batch(batch)
+
+    async def _handle_batch(self, batch: Sequence[tuple[AbstractIncomingMessage, Event]]) -> None:
+        try:
+            seen = await self._processed.seen_many([event.id for _, event in batch])
+        except Exception:
+            log.exception("could not read processed event ids; the batch is redelivered")
+            for message, _ in batch:
+                await _settle(message.nack(requeue=True))
+            return
+        fresh: list[tuple[AbstractIncomingMessage, Event]] = []
+        taken: set[str] = set()
+        for message, event in batch:
+            if event.id in seen or event.id in taken:
+                log.info(
+                    "duplicate event ignored", extra={"event_id": event.id, "type": event.type}
+                )
+                await _settle(message.ack())
+            else:
+                taken.add(event.id)
+                fresh.append((message, event))
+        if not fresh:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._batch_handler([event for _, event in fresh])
+            await self._processed.remember_many([event.id for _, event in fresh])
+        except Exception:
+            if len(fresh) == 1:
+                [(message, event)] = fresh
+                log.exception(
+                    "event handler failed",
+                    extra={
+                        "event_id": event.id,
+                        "type": event.type,
+                        "redelivered": message.redelivered,
+                    },
+                )
+                await _settle(message.nack(requeue=not message.redelivered))
+                return
+            log.warning(
+                "event batch failed; handling its events one at a time",
+                extra={"events": len(fresh)},
+                exc_info=True,
+            )
+            for one in fresh:
+                await self._handle_batch([one])
+            return
+        for message, _ in fresh:
+            await _settle(message.ack())
+
+
+async def _settle(answer: Awaitable[None]) -> None:
+    """Ack or nack; on a channel that has closed meanwhile there is nothing to answer (the
+    broker redelivers the message, and the processed ids make that harmless)."""
+    try:
+        await answer
+    except Exception as exc:
+        log.warning("could not answer a delivery", extra={"error": repr(exc)})

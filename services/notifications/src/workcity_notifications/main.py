@@ -14,7 +14,7 @@ import httpx
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from workcity_common.app import create_service_app
-from workcity_common.broker import Broker, EventConsumer
+from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
 from workcity_common.database import Document, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
@@ -87,15 +87,18 @@ def create_app(
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
-    schedule_consumer = EventConsumer(
+    schedule_consumer = OrderedBatchConsumer(
         broker,
         queue_name=settings.events_queue,
         event_types=SCHEDULE_EVENT_TYPES,
-        handler=schedule_handler(notifier),
-        processed=processed,
-        # In publish order, one at a time, one replica at a time: a read or a delete must never
-        # be applied before the message it cancels. Each event is a few small writes.
-        prefetch=1,
+        batch_handler=schedule_handler(notifier),
+        # The schedule's writes are idempotent (see adapters/store.py): a redelivered event
+        # changes nothing, so no stored event ids (two writes per event saved); the memory
+        # only skips copies that arrive while the first is being handled.
+        processed=InMemoryProcessedEvents(),
+        # In publish order, one replica at a time: a read or a delete must never be applied
+        # before the message it cancels. In batches: a few bulk writes per batch, not per event.
+        max_batch=settings.event_batch_max,
         handler_timeout_s=settings.event_handler_timeout_s,
         queue_arguments={"x-single-active-consumer": True},
     )
@@ -123,6 +126,7 @@ def create_app(
             yield
         finally:
             await scheduler.close()
+            await schedule_consumer.close()
             await users.close()
             await broker.close()
             await http_client.aclose()

@@ -4,23 +4,16 @@ batch. Adapters are passed in (tests use the real store with a fake or real SMTP
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from workcity_common.events import (
-    Event,
-    MessageCreated,
-    MessageDeleted,
-    MessageRead,
-    PresenceChanged,
-    utcnow,
-)
+from workcity_common.events import Event, utcnow
 
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender
 from workcity_notifications.adapters.store import Claimed, NotificationStore
-from workcity_notifications.domain import rules
+from workcity_notifications.domain import batch, rules
 from workcity_notifications.domain.email import compose
 
 log = logging.getLogger(__name__)
@@ -59,40 +52,20 @@ class Notifier:
 
     # --- events -------------------------------------------------------------------------------
 
-    async def handle_event(self, event: Event) -> None:
-        match event:
-            case MessageCreated():
-                await self.message_created(event)
-            case MessageRead():
-                read = event.data
-                await self._store.apply_read(read.conversation_id, read.user_id, read.seq)
-            case MessageDeleted():
-                await self._store.apply_delete(event.data.conversation_id, event.data.message_id)
-            case PresenceChanged():
-                presence = event.data
-                await self._directory.apply_presence(
-                    presence.user_id, presence.online, event.occurred_at
-                )
-            case _:
-                log.warning(
-                    "unexpected event on the notifications queue", extra={"type": event.type}
-                )
-
-    async def message_created(self, event: MessageCreated) -> None:
-        m = event.data.message
-        await self._directory.learn_sender(m.sender)
-        # Sending implies the sender has seen the conversation up to here.
-        await self._store.apply_read(m.conversation_id, m.sender.id, m.seq)
-        pending = rules.PendingMessage(
-            id=m.id, seq=m.seq, sender_email=m.sender.email, text=m.text, created_at=m.created_at
-        )
+    async def handle_events(self, events: Sequence[Event]) -> None:
+        """Apply a batch of events, in publish order (see domain/batch.py): a few bulk requests
+        whatever the batch's size."""
         t = self._timing
-        for recipient_id in rules.recipients(event.data.participant_ids, m.sender.id):
-            if m.seq <= await self._store.read_seq(m.conversation_id, recipient_id):
-                continue  # read before its event reached us
-            last_sent = await self._store.last_sent_at(m.conversation_id, recipient_id)
-            due = rules.due_at(m.created_at, t.delay, last_sent, t.window)
-            await self._store.add_message(m.conversation_id, recipient_id, pending, due)
+        keys = batch.recipient_keys(events)
+        handled = await self._store.handled_seqs(keys) if keys else {}
+        last_sent = await self._store.last_sent_many(keys) if keys else {}
+        plan = batch.plan(events, handled, last_sent, delay=t.delay, window=t.window)
+        for event_type in plan.unexpected:
+            log.warning("unexpected event on the notifications queue", extra={"type": event_type})
+        await self._directory.learn_senders(plan.senders.values())
+        await self._store.apply(plan)
+        for user_id, (online, at) in plan.presence.items():
+            await self._directory.apply_presence(user_id, online, at)
 
     # --- the scheduler ------------------------------------------------------------------------
 

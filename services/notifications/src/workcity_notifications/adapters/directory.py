@@ -9,11 +9,12 @@ latest `occurred_at` wins, so duplicates and late events are harmless.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.events import UserData, UserRef, utcnow
 
@@ -22,6 +23,7 @@ from workcity_notifications.domain.rules import Recipient
 log = logging.getLogger(__name__)
 
 SENDER_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
+DUPLICATE_KEY = 11000
 
 
 class Directory:
@@ -72,10 +74,11 @@ class Directory:
             },
         )
 
-    async def learn_sender(self, sender: UserRef) -> None:
-        """A message's sender, if not known yet (any event or copy overrides it)."""
-        try:
-            await self.users.update_one(
+    async def learn_senders(self, senders: Iterable[UserRef]) -> None:
+        """Message senders not known yet (any event or copy overrides them)."""
+        now = utcnow()
+        ops = [
+            UpdateOne(
                 {"_id": sender.id},
                 {
                     "$setOnInsert": {
@@ -83,13 +86,21 @@ class Directory:
                         "disabled": False,
                         "version": SENDER_VERSION,
                         "source": "message",
-                        "synced_at": utcnow(),
+                        "synced_at": now,
                     }
                 },
                 upsert=True,
             )
-        except DuplicateKeyError:
-            pass
+            for sender in senders
+        ]
+        if not ops:
+            return
+        try:
+            await self.users.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # Inserted concurrently by the user events: known now, which is all this wanted.
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def recipient(self, user_id: str) -> Recipient | None:
         doc = await self.users.find_one({"_id": user_id})

@@ -1,8 +1,11 @@
 """This service's MongoDB: scheduled emails (`pending`), read positions, the sent log.
 
 `pending` has one document per (conversation, recipient): the unread messages of that batch and
-when its email is due. Every change is a single-document update (upserts, `$push`, `$pull`), so
-concurrent events and replicas never lose a message; the scheduler claims a due document with
+when its email is due. Events arrive in batches (see `domain/batch.py`) and are written with one
+bulk request per collection; every change is idempotent (`$max`, upserts with `$addToSet`,
+`$pull`; a message already emailed or dropped is below the pair's `done_seq` and not scheduled
+again), so a redelivered event changes nothing and no event ids are stored; the scheduler claims a
+due document with
 `find_one_and_update` (a lease, `claimed_until`), so two replicas never send the same email, and a
 replica that dies mid-send leaves it to another once the lease ends.
 """
@@ -10,15 +13,16 @@ replica that dies mid-send leaves it to another once the lease ends.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DeleteMany, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
 
+from workcity_notifications.domain.batch import SchedulePlan, pair_key
 from workcity_notifications.domain.rules import PendingMessage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,17 +30,16 @@ IDX_DUE = "due_claimed"
 IDX_CONVERSATION = "conversation"
 
 
-def pair_key(conversation_id: str, user_id: str) -> str:
-    return f"{conversation_id}:{user_id}"
-
-
 def _message_doc(m: PendingMessage) -> Document:
+    # Milliseconds, as MongoDB keeps them: a redelivered message then equals the stored one
+    # and `$addToSet` does not add it twice.
+    created_at = m.created_at.replace(microsecond=m.created_at.microsecond // 1000 * 1000)
     return {
         "id": m.id,
         "seq": m.seq,
         "sender_email": m.sender_email,
         "text": m.text,
-        "created_at": m.created_at,
+        "created_at": created_at,
     }
 
 
@@ -82,52 +85,76 @@ class NotificationStore:
 
     async def read_seq(self, conversation_id: str, user_id: str) -> int:
         doc = await self.reads.find_one({"_id": pair_key(conversation_id, user_id)})
-        return int(doc["seq"]) if doc else 0
+        return int(doc.get("seq", 0)) if doc else 0
 
     async def last_sent_at(self, conversation_id: str, user_id: str) -> datetime | None:
         doc = await self.sent.find_one({"_id": pair_key(conversation_id, user_id)})
         return doc["sent_at"] if doc else None
 
-    async def add_message(
-        self, conversation_id: str, recipient_id: str, message: PendingMessage, due: datetime
-    ) -> bool:
-        """Put `message` into the recipient's batch for the conversation (a new batch is due at
-        `due`; an existing one keeps its time). False if it was there already."""
-        key = pair_key(conversation_id, recipient_id)
-        try:
-            result = await self.pending.update_one(
-                {"_id": key, "messages.id": {"$ne": message.id}},
+    async def handled_seqs(self, keys: Iterable[str]) -> dict[str, int]:
+        """For these pair keys, the seq up to which no message needs an email any more: read
+        by the recipient, or already in an email that was sent or dropped (absent: none)."""
+        docs = self.reads.find({"_id": {"$in": sorted(keys)}})
+        return {
+            doc["_id"]: max(int(doc.get("seq", 0)), int(doc.get("done_seq", 0)))
+            async for doc in docs
+        }
+
+    async def last_sent_many(self, keys: Iterable[str]) -> dict[str, datetime]:
+        docs = self.sent.find({"_id": {"$in": sorted(keys)}})
+        return {doc["_id"]: doc["sent_at"] async for doc in docs}
+
+    async def apply(self, plan: SchedulePlan) -> None:
+        """Write a batch's plan: read positions, then the pending emails (pulls, adds, and the
+        batches left empty), each one bulk request."""
+        if plan.reads:
+            await self.reads.bulk_write(
+                [
+                    UpdateOne({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+                    for key, seq in plan.reads.items()
+                ],
+                ordered=False,
+            )
+        ops: list[UpdateOne | UpdateMany | DeleteMany] = [
+            UpdateOne({"_id": key}, {"$pull": {"messages": {"seq": {"$lte": seq}}}})
+            for key, seq in plan.reads.items()
+        ]
+        ops += [
+            UpdateMany(
+                {"conversation_id": conversation_id},
+                {"$pull": {"messages": {"id": {"$in": sorted(ids)}}}},
+            )
+            for conversation_id, ids in plan.deleted.items()
+        ]
+        ops += [
+            UpdateOne(
+                {"_id": key},
                 {
                     "$setOnInsert": {
-                        "conversation_id": conversation_id,
-                        "recipient_id": recipient_id,
-                        "due_at": due,
+                        "conversation_id": batch.conversation_id,
+                        "recipient_id": batch.recipient_id,
+                        "due_at": batch.due_at,
                         "claimed_until": EPOCH,
                         "claim": None,
                         "attempts": 0,
                     },
-                    "$push": {"messages": _message_doc(message)},
+                    "$addToSet": {"messages": {"$each": [_message_doc(m) for m in batch.messages]}},
                 },
                 upsert=True,
             )
-        except DuplicateKeyError:
-            return False  # the batch exists and already holds this message (a replay)
-        return result.modified_count > 0 or result.upserted_id is not None
-
-    async def apply_read(self, conversation_id: str, user_id: str, seq: int) -> None:
-        key = pair_key(conversation_id, user_id)
-        # Kept apart from the batch: a read that overtakes its message's event still counts.
-        await self.reads.update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
-        await self.pending.update_one({"_id": key}, {"$pull": {"messages": {"seq": {"$lte": seq}}}})
-        await self.pending.delete_one({"_id": key, "messages": {"$size": 0}})
-
-    async def apply_delete(self, conversation_id: str, message_id: str) -> None:
-        await self.pending.update_many(
-            {"conversation_id": conversation_id}, {"$pull": {"messages": {"id": message_id}}}
-        )
-        await self.pending.delete_many(
-            {"conversation_id": conversation_id, "messages": {"$size": 0}}
-        )
+            for key, batch in plan.adds.items()
+        ]
+        if plan.reads:
+            ops.append(DeleteMany({"_id": {"$in": sorted(plan.reads)}, "messages": {"$size": 0}}))
+        if plan.deleted:
+            ops.append(
+                DeleteMany(
+                    {"conversation_id": {"$in": sorted(plan.deleted)}, "messages": {"$size": 0}}
+                )
+            )
+        if ops:
+            # In order: a batch's adds are never covered by its own pulls (see domain/batch.py).
+            await self.pending.bulk_write(ops, ordered=True)
 
     async def pending_for(self, conversation_id: str, recipient_id: str) -> Document | None:
         return await self.pending.find_one({"_id": pair_key(conversation_id, recipient_id)})
@@ -160,8 +187,15 @@ class NotificationStore:
 
     async def finish(self, claimed: Claimed, next_due: datetime) -> None:
         """Remove the messages this batch covered (sent or dropped). Messages that joined while it
-        was being sent stay, due at `next_due`."""
+        was being sent stay, due at `next_due`. Their seqs are remembered as handled, so a
+        redelivered event of one of them does not schedule it again."""
         ids = [m.id for m in claimed.messages]
+        if claimed.messages:
+            await self.reads.update_one(
+                {"_id": claimed.key},
+                {"$max": {"done_seq": max(m.seq for m in claimed.messages)}},
+                upsert=True,
+            )
         release: dict[str, Any] = {
             "due_at": next_due,
             "claimed_until": EPOCH,

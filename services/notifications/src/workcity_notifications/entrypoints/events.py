@@ -3,12 +3,12 @@ through workcity_common.user_directory.UserDirectoryCopy)."""
 
 from __future__ import annotations
 
-from workcity_common.broker import EventHandler
+from workcity_common.broker import BatchEventHandler
 
 from workcity_notifications.notifier import Notifier
 
 SCHEDULE_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "presence.changed")
 
 
-def schedule_handler(notifier: Notifier) -> EventHandler:
-    return notifier.handle_event
+def schedule_handler(notifier: Notifier) -> BatchEventHandler:
+    return notifier.handle_events
