@@ -1,0 +1,159 @@
+"""What the database server spends on each kind of write the services make, per document.
+
+Runs against the SecantusDB of a running local stack (its pid and port from the run directory's
+state.json), in a scratch database it drops afterwards, and reads the server's CPU time from
+/proc before and after each kind of request. It explains the "secantus" column of the benchmark:
+the server's cost is per document written (and per request), so fewer documents per message is
+what makes a message cheaper.
+
+    uv run python bench/dbcost.py --run-dir .dev/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bson import ObjectId
+from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+DOCS = 2000  # per kind: enough for /proc's 10 ms ticks to give two significant digits
+BATCH = 50  # documents per bulk request, like a send group or an event batch under load
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    pid: int, label: str, count: int, run: Callable[[], Awaitable[object]]
+) -> tuple[str, float]:
+    before = cpu_seconds(pid)
+    await run()
+    return label, (cpu_seconds(pid) - before) / count * 1000
+
+
+async def in_batches(requests: list[Callable[[], Awaitable[object]]]) -> None:
+    for request in requests:
+        await request()
+
+
+async def kinds(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
+    messages, conversations, positions = db["messages"], db["conversations"], db["positions"]
+    # The conversations service's indexes on the two collections that take most writes.
+    await messages.create_index([("conversation", 1), ("seq", 1)], unique=True)
+    await conversations.create_index([("participants", 1), ("last_activity", -1)])
+    conversation = ObjectId()
+    results = [
+        await measure(
+            pid,
+            "insert a message (2 secondary indexes)",
+            DOCS,
+            lambda: messages.insert_many(
+                [
+                    {"conversation": conversation, "seq": i, "sender": "a", "text": "hello " * 8}
+                    for i in range(DOCS)
+                ]
+            ),
+        ),
+        await measure(
+            pid,
+            "insert a small document (_id only)",
+            DOCS,
+            lambda: positions.bulk_write(
+                [InsertOne({"_id": f"x{i}", "seq": 1}) for i in range(DOCS)]
+            ),
+        ),
+    ]
+    await conversations.insert_many(
+        [{"_id": f"c{i}", "participants": ["a", "b"], "last_seq": 0} for i in range(BATCH)]
+    )
+
+    def claims() -> list[Callable[[], Awaitable[object]]]:
+        return [
+            lambda: conversations.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"c{i}"},
+                        {"$inc": {"last_seq": 1}, "$set": {"last_activity": ObjectId()}},
+                    )
+                    for i in range(BATCH)
+                ],
+                ordered=False,
+            )
+            for _ in range(DOCS // BATCH)
+        ]
+
+    results.append(
+        await measure(
+            pid,
+            "update a conversation (multikey inbox index)",
+            DOCS,
+            lambda: in_batches(claims()),
+        )
+    )
+    results.append(
+        await measure(
+            pid,
+            "upsert $max a read position",
+            DOCS,
+            lambda: positions.bulk_write(
+                [
+                    UpdateOne({"_id": f"x{i}"}, {"$max": {"seq": 2}}, upsert=True)
+                    for i in range(DOCS)
+                ],
+                ordered=False,
+            ),
+        )
+    )
+    results.append(
+        await measure(
+            pid,
+            "delete by _id",
+            DOCS,
+            lambda: positions.bulk_write(
+                [DeleteOne({"_id": f"x{i}"}) for i in range(DOCS)], ordered=False
+            ),
+        )
+    )
+    results.append(
+        await measure(
+            pid,
+            "a request that reads one document by _id",
+            DOCS // 10,
+            lambda: in_batches(
+                [lambda: conversations.find_one({"_id": "c1"}) for _ in range(DOCS // 10)]
+            ),
+        )
+    )
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", type=Path, default=Path(".dev"))
+    args = parser.parse_args()
+    state = json.loads((args.run_dir / "state.json").read_text())
+    [server] = [p for p in state["processes"] if p["name"] == "secantus"]
+    client: AsyncMongoClient = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{server['port']}/?retryWrites=false"
+    )
+    db = client[f"bench_dbcost_{os.getpid()}"]
+    try:
+        results = await kinds(db, server["pid"])
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+    print("| SecantusDB CPU per document | ms |\n| --- | --- |")
+    for label, ms in results:
+        print(f"| {label} | {ms:.2f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
