@@ -40,10 +40,10 @@ class Plan:
     pairs: int = 50
     latency_rate: int = 200
     latency_s: float = 20.0
-    throughput_rates: tuple[int, ...] = (100, 200, 500, 600, 1000, 2000)
+    throughput_rates: tuple[int, ...] = (100, 150, 200, 500, 600, 1000, 2000)
     throughput_s: float = 10.0
     fanout_sockets: int = 200
-    fanout_rates: tuple[int, ...] = (50, 100, 150, 200)
+    fanout_rates: tuple[int, ...] = (50, 100, 125, 150, 200)
     fanout_s: float = 10.0
     connection_levels: tuple[int, ...] = (1000, 2000, 5000)
     connections_time_bound_s: float = 60.0
@@ -666,7 +666,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rates",
-        help="throughput steps, comma-separated messages/s (default 100,200,500,600,1000,2000)",
+        help="throughput steps, comma-separated messages/s (default 100,150,200,500,600,1000,2000)",
     )
     parser.add_argument(
         "--no-deflate",

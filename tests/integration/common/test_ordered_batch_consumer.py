@@ -5,7 +5,7 @@ fails alone and is dead-lettered, the rest of its batch handled once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aio_pika
 import pytest
@@ -15,6 +15,32 @@ from workcity_common.events import Event, UserData, UserRegistered
 from tests.integration.common.test_broker_and_outbox import delete_queues, user_event
 
 pytestmark = pytest.mark.integration
+
+
+async def start(
+    rabbit_url: str,
+    unique_name: str,
+    queue: str,
+    handler: Callable[[Sequence[Event]], Awaitable[None]],
+    max_batch: int,
+    linger_s: float = 0.0,
+) -> tuple[Broker, OrderedBatchConsumer]:
+    consumer_broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
+    consumer = OrderedBatchConsumer(
+        consumer_broker,
+        queue_name=queue,
+        event_types=["user.*"],
+        batch_handler=handler,
+        processed=InMemoryProcessedEvents(),
+        max_batch=max_batch,
+        linger_s=linger_s,
+        handler_timeout_s=10,
+    )
+    consumer.start()
+    consumer_broker.start()
+    await consumer_broker.wait_ready(10)
+    await asyncio.sleep(0.3)  # subscription declared
+    return consumer_broker, consumer
 
 
 async def test_batches_keep_publish_order_skip_duplicates_and_park_the_poison(
@@ -37,21 +63,8 @@ async def test_batches_keep_publish_order_skip_duplicates_and_park_the_poison(
         batches.append(ids)
 
     queue = f"{unique_name}.batched"
-    consumer_broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    consumer = OrderedBatchConsumer(
-        consumer_broker,
-        queue_name=queue,
-        event_types=["user.*"],
-        batch_handler=handler,
-        processed=InMemoryProcessedEvents(),
-        max_batch=64,
-        handler_timeout_s=10,
-    )
-    consumer.start()
-    consumer_broker.start()
-    await consumer_broker.wait_ready(10)
+    consumer_broker, consumer = await start(rabbit_url, unique_name, queue, handler, 64)
     try:
-        await asyncio.sleep(0.3)  # subscription declared
         await broker.publish(user_event(0))
         for _ in range(100):
             if attempts.get("u0"):
@@ -106,21 +119,8 @@ async def test_a_clean_burst_is_one_batch(
         batches.append(ids)
 
     queue = f"{unique_name}.burst"
-    consumer_broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    consumer = OrderedBatchConsumer(
-        consumer_broker,
-        queue_name=queue,
-        event_types=["user.*"],
-        batch_handler=handler,
-        processed=InMemoryProcessedEvents(),
-        max_batch=16,
-        handler_timeout_s=10,
-    )
-    consumer.start()
-    consumer_broker.start()
-    await consumer_broker.wait_ready(10)
+    consumer_broker, consumer = await start(rabbit_url, unique_name, queue, handler, 16)
     try:
-        await asyncio.sleep(0.3)
         await broker.publish(user_event(0))
         await asyncio.sleep(0.3)
         await broker.publish_many([user_event(n) for n in range(1, 41)])
@@ -137,6 +137,32 @@ async def test_a_clean_burst_is_one_batch(
         assert batches[1] == [f"u{n}" for n in range(1, 16)]
         assert max(len(b) for b in batches) <= 16
         assert len(batches) < 41  # batched, not one by one
+    finally:
+        await consumer.close()
+        await consumer_broker.close()
+        await delete_queues(rabbit_url, queue, f"{queue}.dead")
+
+
+async def test_with_a_linger_events_a_moment_apart_are_one_batch(
+    rabbit_url: str, unique_name: str, broker: Broker
+) -> None:
+    batches: list[list[str]] = []
+
+    async def handler(events: Sequence[Event]) -> None:
+        batches.append([e.data.id for e in events])
+
+    queue = f"{unique_name}.linger"
+    consumer_broker, consumer = await start(rabbit_url, unique_name, queue, handler, 100, 1.0)
+    try:
+        for n in range(5):
+            await broker.publish(user_event(n))
+            await asyncio.sleep(0.1)
+        for _ in range(100):
+            if batches:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        assert batches == [[f"u{n}" for n in range(5)]]
     finally:
         await consumer.close()
         await consumer_broker.close()

@@ -99,6 +99,7 @@ def create_app(
         # In publish order, one replica at a time: a read or a delete must never be applied
         # before the message it cancels. In batches: a few bulk writes per batch, not per event.
         max_batch=settings.event_batch_max,
+        linger_s=settings.event_batch_linger_s,
         handler_timeout_s=settings.event_handler_timeout_s,
         queue_arguments={"x-single-active-consumer": True},
     )

@@ -31,8 +31,12 @@ class NotificationsSettings(UserDirectorySettings):
         default=600.0, gt=0, le=86_400, validation_alias="NOTIFY_RETRY_MAX_SECONDS"
     )
     # Events of the schedule queue handled per batch (also its prefetch): a batch costs a few
-    # bulk writes whatever its size.
-    event_batch_max: int = Field(default=256, ge=1, le=10_000, validation_alias="EVENT_BATCH_MAX")
+    # bulk writes whatever its size, and writes to the same documents coalesce within it.
+    event_batch_max: int = Field(default=1000, ge=1, le=10_000, validation_alias="EVENT_BATCH_MAX")
+    # How long a batch waits for more events after its first: emails wait minutes anyway.
+    event_batch_linger_s: float = Field(
+        default=1.0, ge=0, le=60, validation_alias="EVENT_BATCH_LINGER_SECONDS"
+    )
     # "Online" older than this is not believed (a realtime cluster that died without saying so).
     presence_max_age_s: float = Field(
         default=12 * 3_600, gt=0, validation_alias="PRESENCE_MAX_AGE_SECONDS"
