@@ -16,11 +16,17 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
+# The store's claim, so what is measured is what a send group sends (private: bench only).
+from workcity_conversations.adapters.store import _claim, _Send
+from workcity_conversations.domain.model import Conversation
 
 DOCS = 2000  # per kind: enough for /proc's 10 ms ticks to give two significant digits
 BATCH = 50  # documents per bulk request, like a send group or an event batch under load
@@ -42,6 +48,46 @@ async def measure(
 async def in_batches(requests: list[Callable[[], Awaitable[object]]]) -> None:
     for request in requests:
         await request()
+
+
+def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[object]]]:
+    """Requests of BATCH claims each, built by the store itself (`_claim`: the update that a send
+    group makes per conversation), every one of which holds."""
+    now = datetime.now(UTC)
+    requests: list[Callable[[], Awaitable[object]]] = []
+    for round_ in range(DOCS // BATCH):
+        sender = "a" if round_ % 2 == 0 else "b"
+        claims = []
+        for i in range(BATCH):
+            state = Conversation(
+                id=str(ObjectId(f"{i:024x}")),
+                participants=("a", "b"),
+                last_seq=round_,
+                created_at=now,
+                updated_at=now,
+                # Each sender's read position is where their previous claim put it.
+                reads={sender: round_ - 1} if round_ >= 2 else {},
+            )
+            send = _Send(
+                conversation_id=state.id,
+                message_id=ObjectId(),
+                sender_id=sender,
+                text="",
+                client_message_id=None,
+                now=now,
+                attachments=(),
+                events=None,  # type: ignore[arg-type]  # not called here
+                result=None,  # type: ignore[arg-type]
+            )
+            claims.append(_claim(state, [send]))
+        requests.append(lambda claims=claims: claim_all(conversations, claims))
+    return requests
+
+
+async def claim_all(conversations: AsyncCollection, claims: list[UpdateOne]) -> None:
+    result = await conversations.bulk_write(claims, ordered=False)
+    if result.modified_count != len(claims):
+        raise SystemExit("a claim did not hold: the measurement would be of no-op updates")
 
 
 async def kinds(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
@@ -73,6 +119,10 @@ async def kinds(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
     ]
     await conversations.insert_many(
         [{"_id": f"c{i}", "participants": ["a", "b"], "last_seq": 0} for i in range(BATCH)]
+        + [
+            {"_id": ObjectId(f"{i:024x}"), "participants": ["a", "b"], "last_seq": 0, "reads": {}}
+            for i in range(BATCH)
+        ]
     )
 
     def claims() -> list[Callable[[], Awaitable[object]]]:
@@ -96,6 +146,14 @@ async def kinds(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
             "update a conversation (multikey inbox index)",
             DOCS,
             lambda: in_batches(claims()),
+        )
+    )
+    results.append(
+        await measure(
+            pid,
+            "claim a seq (the conversations store's own update pipeline)",
+            DOCS,
+            lambda: in_batches(store_claims(conversations)),
         )
     )
     results.append(
