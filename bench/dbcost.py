@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -80,7 +81,7 @@ def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[
                 result=None,  # type: ignore[arg-type]
             )
             claims.append(_claim(state, [send]))
-        requests.append(lambda claims=claims: claim_all(conversations, claims))
+        requests.append(functools.partial(claim_all, conversations, claims))
     return requests
 
 
