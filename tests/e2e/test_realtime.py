@@ -18,6 +18,7 @@ import httpx
 import pytest
 import socketio
 
+from tests.support.rabbit import broker_stopped
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, admin_token, new_user
 
@@ -668,3 +669,42 @@ async def test_a_fresh_token_can_be_swapped_in(
     other = await new_user(http, stack, "customer")
     wrong = await peer.call("authenticate", {"token": other.token})
     assert wrong["code"] == "wrong_user"
+
+
+# --- RabbitMQ going away ---------------------------------------------------------------------
+
+
+@pytest.mark.broker_fault
+async def test_after_rabbitmq_comes_back_the_replicas_deliver_again(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    # Services log their lost broker connection (with the driver's traceback) while it is down.
+    for expected in ("CONNECTION_FORCED", "AMQPConnectionError", "ConnectionClosed", "rabbitmq"):
+        stack.forgive_tracebacks(expected)
+    customer = peers("customer@1")
+    agent = peers("agent@2")
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    for peer in (customer, agent):
+        await peer.call("joinConversation", chat.conversation_id)
+
+    with broker_stopped():
+        # Sockets do not depend on RabbitMQ, nor does storing a message: the send is acked.
+        down = await customer.call(
+            "sendMessage", {"conversationId": chat.conversation_id, "text": "while it is down"}
+        )
+        assert down["seq"] == 1
+        assert customer.sio.connected and agent.sio.connected
+
+    # Once it is back, the stored message's event goes out and crosses to the other replica...
+    [message] = await agent.wait_for("newMessage", lambda m: m["_id"] == down["_id"], timeout=60)
+    assert message == down
+    # ...and new traffic flows both ways, typing included (python-socketio's RabbitMQ manager).
+    up = await agent.call(
+        "sendMessage", {"conversationId": chat.conversation_id, "text": "and after"}
+    )
+    assert up["seq"] == 2
+    await customer.wait_for("newMessage", lambda m: m["_id"] == up["_id"], timeout=30)
+    await agent.call("typing", {"conversationId": chat.conversation_id})
+    await customer.wait_for("typing", timeout=30)
+    assert customer.events("newMessage") == [down, up]

@@ -19,7 +19,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     async def publish(self: Any, data: dict[str, Any]) -> None:
         published.append(data)
 
-    monkeypatch.setattr(socketio.AsyncAioPikaManager, "_publish", publish)
+    monkeypatch.setattr(ReplicaBus, "_send_batch", publish)
     return published
 
 

@@ -14,7 +14,6 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import socketio
@@ -161,7 +160,7 @@ def create_app(
             await hub.goodbye()
             await hub.close()
             await manager.drain()
-            await _close_manager(manager)
+            await manager.close()
             await broker.close()
             await http.aclose()
             await jwks_http.aclose()
@@ -174,14 +173,3 @@ def create_app(
         lifespan=lifespan,
     )
     return RealtimeApp(server, api, hub)
-
-
-async def _close_manager(manager: Any) -> None:
-    thread = getattr(manager, "thread", None)
-    if isinstance(thread, asyncio.Task):
-        thread.cancel()
-        await asyncio.gather(thread, return_exceptions=True)
-    connection = getattr(manager, "publisher_connection", None)
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            await connection.close()

@@ -106,16 +106,29 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
       replica also skips its own batches whole instead of decoding each emit to find it is its own.
     - The listener has a prefetch of its own: the stock one takes one message at a time, so every
       emit waited for the previous one's acknowledgement to reach RabbitMQ.
+    - Plain connections, rebuilt after a loss, instead of aio-pika's robust ones: after RabbitMQ
+      restarts, the robust restore of the stock listener's server-named queue left it
+      consuming nothing (no error either), so a replica no longer heard the others. The
+      listener's queue is exclusive (it goes with its connection) and a new one is declared on
+      every reconnect; a publish that fails drops its connection and the next one reconnects.
     """
 
     def __init__(
-        self, *args: Any, prefetch: int = 256, max_batch: int = 500, **kwargs: Any
+        self,
+        *args: Any,
+        prefetch: int = 256,
+        max_batch: int = 500,
+        max_retry_s: float = 5.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.prefetch = prefetch
         self._max_batch = max_batch
+        self._max_retry_s = max_retry_s
         self._outgoing: list[dict[str, Any]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._publisher: tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractExchange]
+        self._publisher = None  # type: ignore[assignment]
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         """Deliver an emit to this replica's sockets (our own emits and the other replicas').
@@ -162,7 +175,7 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
             batch = self._outgoing[: self._max_batch]
             del self._outgoing[: self._max_batch]
             try:
-                await super()._publish(
+                await self._send_batch(
                     {"method": "batch", "host_id": self.host_id, "messages": batch}
                 )
             except asyncio.CancelledError:
@@ -175,6 +188,39 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
                     extra={"error": repr(exc), "emits": len(batch)},
                 )
 
+    async def _send_batch(self, data: dict[str, Any]) -> None:
+        """Publish one batch; on a failure, once more on a new connection."""
+        body = self.json.dumps(data)
+        message = aio_pika.Message(body=body if isinstance(body, bytes) else body.encode())
+        for attempt in (1, 2):
+            try:
+                if self._publisher is None:
+                    connection = await aio_pika.connect(self.url, timeout=5)
+                    channel = await connection.channel()
+                    self._publisher = (connection, await self._exchange(channel))
+                await self._publisher[1].publish(message, routing_key="*")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await self._drop_publisher()
+                if attempt == 2:
+                    raise
+
+    async def close(self) -> None:
+        """Stop listening and close the publishing connection (shutdown)."""
+        listener = getattr(self, "thread", None)  # python-socketio's listening task
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        await self._drop_publisher()
+
+    async def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            connection, self._publisher = self._publisher[0], None  # type: ignore[assignment]
+            with contextlib.suppress(Exception):
+                await connection.close()
+
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait (a bounded time) for queued emits to leave, at shutdown."""
         if self._flusher is not None and not self._flusher.done():
@@ -182,11 +228,16 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
                 async with asyncio.timeout(timeout_s):
                     await asyncio.shield(self._flusher)
 
+    async def _queue(self, channel: Any, exchange: Any) -> Any:
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange)
+        return queue
+
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
-        retry_sleep = 1
+        retry_sleep = 1.0
         while True:
             try:
-                async with await self._connection() as connection:
+                async with await aio_pika.connect(self.url, timeout=5) as connection:
                     channel = await self._channel(connection)
                     await channel.set_qos(prefetch_count=self.prefetch)
                     exchange = await self._exchange(channel)
@@ -196,7 +247,10 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
                             async with message.process():
                                 for data in self._unpack(message.body):
                                     yield data
-                                retry_sleep = 1
+                                retry_sleep = 1.0
+                # The iteration ends when the connection is lost: connect again.
+                self._get_logger().warning("rabbitmq listener closed, reconnecting")
+                await asyncio.sleep(retry_sleep)
             except aio_pika.exceptions.ChannelInvalidStateError:
                 # aio-pika raises this when the listening task is cancelled (shutdown).
                 raise asyncio.CancelledError() from None
@@ -206,7 +260,7 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
                     extra={"error": repr(exc), "retry_in_s": retry_sleep},
                 )
                 await asyncio.sleep(retry_sleep)
-                retry_sleep = min(retry_sleep * 2, 60)
+                retry_sleep = min(retry_sleep * 2, self._max_retry_s)
 
     def _unpack(self, body: bytes) -> list[dict[str, Any]]:
         try:
