@@ -708,3 +708,8 @@ async def test_after_rabbitmq_comes_back_the_replicas_deliver_again(
     await agent.call("typing", {"conversationId": chat.conversation_id})
     await customer.wait_for("typing", timeout=30)
     assert customer.events("newMessage") == [down, up]
+    # Presence crosses replicas too (their cluster bus): the agent leaving replica 2 is seen on 1.
+    await agent.disconnect()
+    await customer.wait_for(
+        "presence", lambda p: p["userId"] == chat.agent.id and p["online"] is False, timeout=30
+    )
