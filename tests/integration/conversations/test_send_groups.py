@@ -14,6 +14,7 @@ from workcity_common.events import MessageCreated, MessageRead
 from workcity_common.outbox import Outbox
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.domain.errors import Busy
 from workcity_conversations.service import ConversationService
 
 from tests.support.outbox import stored_events
@@ -190,3 +191,28 @@ async def test_sends_to_many_conversations_share_a_transaction(
         mine = sorted(s.message["seq"] for s in sent if s.message["conversation"] == conv_id)
         assert mine == [1, 2, 3, 4]
     assert await mongo_db["messages"].count_documents({}) == 24
+
+
+async def test_sends_beyond_the_queue_limit_are_refused_busy_and_nothing_else_changes(
+    mongo_db: AsyncDatabase, make_user: Callable[..., Any]
+) -> None:
+    store = ConversationStore(mongo_db, Outbox(mongo_db["outbox"]), max_queued_sends=1)
+    await store.create_indexes()
+    service = ConversationService(store, UserDirectory(mongo_db))
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv_id = str((await service.open_conversation(customer, agent.id)).conversation["_id"])
+    results = await asyncio.gather(
+        *(service.send(customer, conv_id, f"m{i}") for i in range(12)), return_exceptions=True
+    )
+    busy = [r for r in results if isinstance(r, Busy)]
+    sent = [r for r in results if not isinstance(r, BaseException)]
+    assert len(busy) + len(sent) == 12 and busy and sent
+    assert all((b.status, b.code) == (503, "busy") for b in busy)
+    # What was accepted is stored with gapless seqs; what was refused left no trace.
+    assert sorted(s.message["seq"] for s in sent) == list(range(1, len(sent) + 1))
+    assert await mongo_db["messages"].count_documents({}) == len(sent)
+    created = [e for e in await stored_events(mongo_db) if e.type == "message.created"]
+    assert len(created) == len(sent)
+    # And once the queue has room, sends go through again.
+    again = await service.send(customer, conv_id, "later")
+    assert again.message["seq"] == len(sent) + 1

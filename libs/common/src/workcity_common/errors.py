@@ -64,6 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 503:
+            headers = {"Retry-After": "1"}  # load shed: a moment later it may well succeed
         return JSONResponse(error_body(exc.code, exc.msg, **exc.extra), exc.status, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -78,7 +78,7 @@ def create_app(
 
     outbox = Outbox(db["outbox"])
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
-    store = ConversationStore(db, outbox)
+    store = ConversationStore(db, outbox, max_queued_sends=settings.send_queue_max)
     files = AttachmentStore(db)
     source = user_source or auth_user_source(settings, http_client)
     directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)

@@ -44,6 +44,9 @@ class ConversationsSettings(UserDirectorySettings):
         le=1024 * 1024 * 1024,
         validation_alias="ATTACHMENT_MAX_BYTES",
     )
+    # Sends waiting for their transaction in this process; beyond, a send is refused with 503
+    # `busy` (Retry-After: 1) at once rather than queued for longer than a client would wait.
+    send_queue_max: int = Field(default=1000, ge=1, le=100_000, validation_alias="SEND_QUEUE_MAX")
     # Attachment ids one message may carry (same name and default as the realtime service).
     max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
 

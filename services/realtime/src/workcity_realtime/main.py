@@ -103,7 +103,7 @@ def create_app(
     cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
     hub = Hub(
         SocketIOEmitter(server),
-        conversations or HttpConversations(http),
+        conversations or HttpConversations(http, config.send_max_in_flight),
         cluster,
         HubOptions(
             limits=Limits(

@@ -20,6 +20,11 @@ class RealtimeSettings(ServiceSettings):
     conversations_max_connections: int = Field(
         default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_MAX_CONNECTIONS"
     )
+    # `sendMessage`s of this replica waiting for the conversations service; beyond, a send is
+    # answered `{error, code: "busy"}` at once (the client retries with its clientMessageId).
+    send_max_in_flight: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="SEND_MAX_IN_FLIGHT"
+    )
 
     # Browsers' origins allowed to open a socket: "*" or a comma-separated list. Unset: any
     # origin in development and test, only the gateway's own origin in production.

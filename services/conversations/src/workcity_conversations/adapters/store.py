@@ -44,7 +44,7 @@ from workcity_common.database import Document
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
-from workcity_conversations.domain.errors import NotFound
+from workcity_conversations.domain.errors import Busy, NotFound
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage
 from workcity_conversations.domain.reads import (
@@ -288,7 +288,9 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
 
 
 class ConversationStore:
-    def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], outbox: Outbox, *, max_queued_sends: int = 1000
+    ) -> None:
         self.conversations = db["conversations"]
         self.messages = db["messages"]
         self._outbox = outbox
@@ -296,6 +298,7 @@ class ConversationStore:
         # conflict with each other on a conversation document.
         self._write_lock = asyncio.Lock()
         self._queued: list[_Send] = []
+        self._max_queued = max_queued_sends
         # conversation id -> its state as of this process's last read or write of it
         self._known: OrderedDict[str, Conversation] = OrderedDict()
 
@@ -464,7 +467,9 @@ class ConversationStore:
 
         The send joins the queue; whoever holds the write lock commits everything queued (see
         the module docstring), so this returns once a transaction that held this send has
-        committed."""
+        committed. Raises `Busy` when `max_queued_sends` are waiting already."""
+        if len(self._queued) >= self._max_queued:
+            raise Busy
         send = _Send(
             conversation_id=conversation_id,
             message_id=_oid(message_id),

@@ -29,3 +29,12 @@ class FileTypeRefused(ApiError):
 class TooLarge(ApiError):
     def __init__(self, msg: str, code: str = "payload_too_large") -> None:
         super().__init__(413, code, msg)
+
+
+class Busy(ApiError):
+    """Too much waiting already: the client should try again in a moment."""
+
+    def __init__(
+        self, msg: str = "The chat service is busy, try again", code: str = "busy"
+    ) -> None:
+        super().__init__(503, code, msg)

@@ -33,6 +33,10 @@ class ConversationsUnavailable(Exception):
     """No answer, or a 5xx: the client may retry (with the same clientMessageId)."""
 
 
+class ConversationsBusy(ConversationsUnavailable):
+    """Shed, not tried (or shed by the conversations service): retry in a moment."""
+
+
 class ConversationsPort(Protocol):
     async def post_message(
         self, token: str, conversation_id: str, body: dict[str, Any]
@@ -85,8 +89,13 @@ def make_http_client(base_url: str, timeout_s: float, max_connections: int) -> H
 
 
 class HttpConversations:
-    def __init__(self, http: HttpSession) -> None:
+    def __init__(self, http: HttpSession, max_sends_in_flight: int = 100) -> None:
         self._http = http
+        # Sends beyond this would wait for a pooled connection, behind the others: they are
+        # refused at once (`busy`) instead, so an overloaded cluster slows its clients down
+        # rather than answering everyone late.
+        self._max_sends = max_sends_in_flight
+        self._sends = 0
 
     async def _call(
         self,
@@ -116,12 +125,14 @@ class HttpConversations:
                 raw = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ConversationsUnavailable(f"{method} {path}: {exc!r}") from exc
-        if status >= 500:
-            raise ConversationsUnavailable(f"{method} {path}: {status}")
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
+        if status >= 500:
+            if status == 503 and isinstance(body, dict) and body.get("code") == "busy":
+                raise ConversationsBusy(f"{method} {path}: busy")
+            raise ConversationsUnavailable(f"{method} {path}: {status}")
         if cursor_into is not None and cursor:
             cursor_into.append(cursor)
         if status >= 400:
@@ -137,9 +148,15 @@ class HttpConversations:
     async def post_message(
         self, token: str, conversation_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST", f"/api/conversations/{conversation_id}/messages", token, json=body
-        )
+        if self._sends >= self._max_sends:
+            raise ConversationsBusy(f"{self._sends} sends in flight")
+        self._sends += 1
+        try:
+            result: dict[str, Any] = await self._call(
+                "POST", f"/api/conversations/{conversation_id}/messages", token, json=body
+            )
+        finally:
+            self._sends -= 1
         return result
 
     async def mark_read(self, token: str, conversation_id: str, seq: int | None) -> dict[str, Any]:

@@ -15,7 +15,11 @@ from aio_pika.exceptions import AMQPError
 from workcity_common.broker import BrokerUnavailable
 from workcity_common.tokens import InvalidToken, TokenVerifier
 
-from workcity_realtime.adapters.conversations import ConversationsError, ConversationsUnavailable
+from workcity_realtime.adapters.conversations import (
+    ConversationsBusy,
+    ConversationsError,
+    ConversationsUnavailable,
+)
 from workcity_realtime.domain import payloads
 from workcity_realtime.domain.ordering import QueueFull
 from workcity_realtime.hub import Hub, Refused
@@ -59,6 +63,8 @@ def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str
                 return error(exc.message, exc.code)
             except QueueFull:
                 return error("Too many messages waiting, slow down", "too_many_pending")
+            except ConversationsBusy:
+                return error("The chat service is busy, try again", "busy")
             except ConversationsUnavailable as exc:
                 log.warning(
                     "conversations service unavailable", extra={"event": event, "error": str(exc)}
