@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from workcity_realtime.domain.membership import MembershipCache
-from workcity_realtime.domain.ordering import KeyedSequencer, QueueFull
+from workcity_realtime.domain.ordering import KeyedSequencer, Overloaded, QueueFull
 
 
 async def test_same_key_runs_in_arrival_order_even_when_the_first_is_slow() -> None:
@@ -90,3 +90,23 @@ def test_membership_cache_expires_and_forgets() -> None:
     cache.forget_conversation("c3")
     assert cache.get("u1", "c3", 1.0) is None
     assert MembershipCache(ttl_s=0).get("u1", "c1", 0.0) is None
+
+
+async def test_beyond_the_total_new_commands_are_refused_at_once_whatever_the_key() -> None:
+    sequencer = KeyedSequencer(max_pending=10, max_total=3)
+    release = asyncio.Event()
+
+    async def command(key: str) -> str:
+        async with sequencer.turn(key):
+            await release.wait()
+        return key
+
+    held = [asyncio.create_task(command(k)) for k in ("s1", "s1", "s2")]
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded):
+        async with sequencer.turn("s3"):
+            pass
+    release.set()
+    assert await asyncio.gather(*held) == ["s1", "s1", "s2"]
+    async with sequencer.turn("s3"):  # room again
+        pass

@@ -76,6 +76,7 @@ class HubOptions:
     limits: payloads.Limits = field(default_factory=payloads.Limits)
     membership_cache_s: float = 30.0
     max_pending_per_socket: int = 100
+    max_pending_per_replica: int | None = None
     presence_ttl_s: float = 15.0
     disabled_user_memory_s: float = 3600.0
     contacts_load_attempts: int = 3
@@ -124,7 +125,9 @@ class Hub:
         self.contacts = ContactBook()
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
         self._membership = MembershipCache(options.membership_cache_s)
-        self._sequencer = KeyedSequencer(options.max_pending_per_socket)
+        self._sequencer = KeyedSequencer(
+            options.max_pending_per_socket, options.max_pending_per_replica
+        )
         # (socket, conversation) -> when its last `typing` was passed on
         self._typing_sent: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()

@@ -103,7 +103,7 @@ def create_app(
     cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
     hub = Hub(
         SocketIOEmitter(server),
-        conversations or HttpConversations(http, config.send_max_in_flight),
+        conversations or HttpConversations(http),
         cluster,
         HubOptions(
             limits=Limits(
@@ -114,6 +114,7 @@ def create_app(
             ),
             membership_cache_s=config.membership_cache_s,
             max_pending_per_socket=config.max_pending_per_socket,
+            max_pending_per_replica=config.max_pending_per_replica,
             presence_ttl_s=config.presence_ttl_s,
             disabled_user_memory_s=config.disabled_user_memory_s,
             typing_throttle_s=config.typing_throttle_s,

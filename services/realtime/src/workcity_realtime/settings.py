@@ -20,11 +20,6 @@ class RealtimeSettings(ServiceSettings):
     conversations_max_connections: int = Field(
         default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_MAX_CONNECTIONS"
     )
-    # `sendMessage`s of this replica waiting for the conversations service; beyond, a send is
-    # answered `{error, code: "busy"}` at once (the client retries with its clientMessageId).
-    send_max_in_flight: int = Field(
-        default=100, ge=1, le=10_000, validation_alias="SEND_MAX_IN_FLIGHT"
-    )
 
     # Browsers' origins allowed to open a socket: "*" or a comma-separated list. Unset: any
     # origin in development and test, only the gateway's own origin in production.
@@ -55,6 +50,11 @@ class RealtimeSettings(ServiceSettings):
     # to slow down instead of queueing without bound.
     max_pending_per_socket: int = Field(
         default=100, ge=1, le=10_000, validation_alias="SOCKET_MAX_PENDING_COMMANDS"
+    )
+    # Sends and read marks waiting or running on this whole replica; beyond, a new one is
+    # answered `{error, code: "busy"}` at once (the client retries with its clientMessageId).
+    max_pending_per_replica: int = Field(
+        default=200, ge=1, le=100_000, validation_alias="REPLICA_MAX_PENDING_COMMANDS"
     )
     # A granted `joinConversation` is remembered this long per user and conversation.
     membership_cache_s: float = Field(

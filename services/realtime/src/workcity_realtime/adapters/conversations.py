@@ -34,7 +34,7 @@ class ConversationsUnavailable(Exception):
 
 
 class ConversationsBusy(ConversationsUnavailable):
-    """Shed, not tried (or shed by the conversations service): retry in a moment."""
+    """The conversations service shed the request (503 `busy`): retry in a moment."""
 
 
 class ConversationsPort(Protocol):
@@ -89,13 +89,8 @@ def make_http_client(base_url: str, timeout_s: float, max_connections: int) -> H
 
 
 class HttpConversations:
-    def __init__(self, http: HttpSession, max_sends_in_flight: int = 100) -> None:
+    def __init__(self, http: HttpSession) -> None:
         self._http = http
-        # Sends beyond this would wait for a pooled connection, behind the others: they are
-        # refused at once (`busy`) instead, so an overloaded cluster slows its clients down
-        # rather than answering everyone late.
-        self._max_sends = max_sends_in_flight
-        self._sends = 0
 
     async def _call(
         self,
@@ -148,15 +143,9 @@ class HttpConversations:
     async def post_message(
         self, token: str, conversation_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        if self._sends >= self._max_sends:
-            raise ConversationsBusy(f"{self._sends} sends in flight")
-        self._sends += 1
-        try:
-            result: dict[str, Any] = await self._call(
-                "POST", f"/api/conversations/{conversation_id}/messages", token, json=body
-            )
-        finally:
-            self._sends -= 1
+        result: dict[str, Any] = await self._call(
+            "POST", f"/api/conversations/{conversation_id}/messages", token, json=body
+        )
         return result
 
     async def mark_read(self, token: str, conversation_id: str, seq: int | None) -> dict[str, Any]:

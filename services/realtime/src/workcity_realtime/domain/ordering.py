@@ -18,9 +18,17 @@ class QueueFull(Exception):
     """The key already has as many commands waiting as allowed."""
 
 
+class Overloaded(Exception):
+    """All keys together already have as many commands waiting as allowed."""
+
+
 class KeyedSequencer:
-    def __init__(self, max_pending: int) -> None:
+    def __init__(self, max_pending: int, max_total: int | None = None) -> None:
         self._max_pending = max_pending
+        # Commands waiting or running over all keys: beyond, new ones are refused at once
+        # (a replica past saturation would otherwise queue everyone's for longer and longer).
+        self._max_total = max_total
+        self._total = 0
         self._tails: dict[str, asyncio.Future[None]] = {}
         self._pending: dict[str, int] = {}
 
@@ -29,10 +37,13 @@ class KeyedSequencer:
         # Everything up to the first await runs synchronously: the chain order is fixed here.
         if self._pending.get(key, 0) >= self._max_pending:
             raise QueueFull(key)
+        if self._max_total is not None and self._total >= self._max_total:
+            raise Overloaded(key)
         previous = self._tails.get(key)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._tails[key] = done
         self._pending[key] = self._pending.get(key, 0) + 1
+        self._total += 1
         try:
             if previous is not None and not previous.done():
                 # Shielded: if this task is cancelled, `previous` must still complete normally.
@@ -40,6 +51,7 @@ class KeyedSequencer:
             yield
         finally:
             done.set_result(None)
+            self._total -= 1
             self._pending[key] -= 1
             if self._tails.get(key) is done:
                 del self._tails[key]

@@ -21,7 +21,7 @@ from workcity_realtime.adapters.conversations import (
     ConversationsUnavailable,
 )
 from workcity_realtime.domain import payloads
-from workcity_realtime.domain.ordering import QueueFull
+from workcity_realtime.domain.ordering import Overloaded, QueueFull
 from workcity_realtime.hub import Hub, Refused
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str
                 return error(exc.message, exc.code)
             except QueueFull:
                 return error("Too many messages waiting, slow down", "too_many_pending")
-            except ConversationsBusy:
+            except (ConversationsBusy, Overloaded):
                 return error("The chat service is busy, try again", "busy")
             except ConversationsUnavailable as exc:
                 log.warning(
