@@ -127,8 +127,10 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
         self._max_retry_s = max_retry_s
         self._outgoing: list[dict[str, Any]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._publisher: tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractExchange]
-        self._publisher = None  # type: ignore[assignment]
+        # The publishing connection and its exchange, made on first use and after a failure.
+        self._publisher: (
+            tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractExchange] | None
+        ) = None
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         """Deliver an emit to this replica's sockets (our own emits and the other replicas').
@@ -198,7 +200,8 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
                     connection = await aio_pika.connect(self.url, timeout=5)
                     channel = await connection.channel()
                     self._publisher = (connection, await self._exchange(channel))
-                await self._publisher[1].publish(message, routing_key="*")
+                _, exchange = self._publisher
+                await exchange.publish(message, routing_key="*")
                 return
             except asyncio.CancelledError:
                 raise
@@ -217,7 +220,8 @@ class ReplicaBus(socketio.AsyncAioPikaManager):
 
     async def _drop_publisher(self) -> None:
         if self._publisher is not None:
-            connection, self._publisher = self._publisher[0], None  # type: ignore[assignment]
+            connection, _ = self._publisher
+            self._publisher = None
             with contextlib.suppress(Exception):
                 await connection.close()
 
