@@ -45,7 +45,13 @@ TRACEBACK_MARK = "Traceback (most recent call last)"
 
 # Environment every test stack's services get: fast password hashing and limits that one
 # client address (the test runner) does not hit. Anything else comes from the caller's shell.
-TEST_SERVICE_ENV = {"ENVIRONMENT": "test", "BCRYPT_ROUNDS": "4", "NOTIFY_DELAY_SECONDS": "2"}
+TEST_SERVICE_ENV = {
+    "ENVIRONMENT": "test",
+    "BCRYPT_ROUNDS": "4",
+    "NOTIFY_DELAY_SECONDS": "2",
+    # Short, like the delay: the tests' quiet periods are counted in seconds.
+    "EVENT_BATCH_LINGER_SECONDS": "0.2",
+}
 TEST_GATEWAY = {"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"}
 
 

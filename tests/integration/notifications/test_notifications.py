@@ -61,6 +61,7 @@ async def settings(
         NOTIFY_DELAY_SECONDS=DELAY_S,
         NOTIFY_WINDOW_SECONDS=600,
         NOTIFY_POLL_INTERVAL_SECONDS=0.2,
+        EVENT_BATCH_LINGER_SECONDS=0.2,
         SMTP_PORT=mail.port,
         FRONTEND_URL="https://chat.example",
     )
@@ -387,4 +388,21 @@ async def test_a_message_event_redelivered_after_its_email_is_not_emailed_again(
         await publish(publisher, event)
         await asyncio.sleep(DELAY_S + 1.5)
     assert len(mail.to(AGENT.email)) == 1
+    assert await mongo_db["pending"].count_documents({}) == 0
+
+
+async def test_a_read_before_the_due_time_cancels_though_its_batch_lingers_past_it(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    # Due 2 s after the message; batches linger 1 s. The read (at 1.5 s) is applied at about
+    # 2.5 s, after the due time: the scheduler waits the linger out before deciding.
+    lingering = settings.model_copy(update={"notify_delay_s": 2.0, "event_batch_linger_s": 1.0})
+    async with running(lingering, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("read just in time")
+        await asyncio.sleep(1.5)
+        await chat.read(AGENT.id, 1)
+        await asyncio.sleep(3.0)
+    assert mail.to(AGENT.email) == []
     assert await mongo_db["pending"].count_documents({}) == 0

@@ -42,6 +42,7 @@ def timing_from(settings: NotificationsSettings) -> Timing:
         claim=timedelta(seconds=settings.notify_claim_s),
         retry_max=timedelta(seconds=settings.notify_retry_max_s),
         presence_max_age=timedelta(seconds=settings.presence_max_age_s),
+        settle=timedelta(seconds=settings.event_batch_linger_s),
     )
 
 

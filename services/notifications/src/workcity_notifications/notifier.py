@@ -26,6 +26,9 @@ class Timing:
     claim: timedelta = timedelta(seconds=120)
     retry_max: timedelta = timedelta(seconds=600)
     presence_max_age: timedelta = timedelta(hours=12)
+    # A due email waits this much longer (the event batches' linger): a read or a deletion made
+    # before the due time has then been applied, though its batch lingered.
+    settle: timedelta = timedelta(0)
     # A recipient not in the directory yet (their user.* event is late): look again after this,
     # at most `unknown_attempts` times, then give up with a warning.
     unknown_retry: timedelta = timedelta(seconds=10)
@@ -73,7 +76,10 @@ class Notifier:
         """Handle due batches until none is left (at most `limit`); returns how many were claimed."""
         handled = 0
         while handled < limit:
-            claimed = await self._store.claim_due(self._now(), self._timing.claim)
+            now = self._now()
+            claimed = await self._store.claim_due(
+                now, self._timing.claim, due_by=now - self._timing.settle
+            )
             if claimed is None:
                 break
             handled += 1

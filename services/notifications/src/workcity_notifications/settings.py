@@ -33,9 +33,10 @@ class NotificationsSettings(UserDirectorySettings):
     # Events of the schedule queue handled per batch (also its prefetch): a batch costs a few
     # bulk writes whatever its size, and writes to the same documents coalesce within it.
     event_batch_max: int = Field(default=1000, ge=1, le=10_000, validation_alias="EVENT_BATCH_MAX")
-    # How long a batch waits for more events after its first: emails wait minutes anyway.
+    # How long a batch waits for more events after its first (emails wait minutes anyway; a
+    # due email waits this much longer, so reads made before its time are applied first).
     event_batch_linger_s: float = Field(
-        default=1.0, ge=0, le=60, validation_alias="EVENT_BATCH_LINGER_SECONDS"
+        default=5.0, ge=0, le=60, validation_alias="EVENT_BATCH_LINGER_SECONDS"
     )
     # "Online" older than this is not believed (a realtime cluster that died without saying so).
     presence_max_age_s: float = Field(

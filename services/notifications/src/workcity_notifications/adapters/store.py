@@ -13,12 +13,13 @@ replica that dies mid-send leaves it to another once the lease ends.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DeleteMany, ReturnDocument, UpdateMany, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 
@@ -28,6 +29,16 @@ from workcity_notifications.domain.rules import PendingMessage
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IDX_DUE = "due_claimed"
 IDX_CONVERSATION = "conversation"
+
+
+# Writes per request: a big batch goes as several requests, in order, so the database server
+# (one process for every service) takes the others' requests in between instead of stalling them.
+BULK_CHUNK = 64
+
+
+async def _bulk_in_chunks(collection: AsyncCollection[Document], ops: Sequence[Any]) -> None:
+    for start in range(0, len(ops), BULK_CHUNK):
+        await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=True)
 
 
 def _message_doc(m: PendingMessage) -> Document:
@@ -107,14 +118,13 @@ class NotificationStore:
     async def apply(self, plan: SchedulePlan) -> None:
         """Write a batch's plan: read positions, then the pending emails (pulls, adds, and the
         batches left empty), each one bulk request."""
-        if plan.reads:
-            await self.reads.bulk_write(
-                [
-                    UpdateOne({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
-                    for key, seq in plan.reads.items()
-                ],
-                ordered=False,
-            )
+        await _bulk_in_chunks(
+            self.reads,
+            [
+                UpdateOne({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+                for key, seq in plan.reads.items()
+            ],
+        )
         ops: list[UpdateOne | UpdateMany | DeleteMany] = [
             UpdateOne({"_id": key}, {"$pull": {"messages": {"seq": {"$lte": seq}}}})
             for key, seq in plan.reads.items()
@@ -152,20 +162,22 @@ class NotificationStore:
                     {"conversation_id": {"$in": sorted(plan.deleted)}, "messages": {"$size": 0}}
                 )
             )
-        if ops:
-            # In order: a batch's adds are never covered by its own pulls (see domain/batch.py).
-            await self.pending.bulk_write(ops, ordered=True)
+        # In order: a batch's adds are never covered by its own pulls (see domain/batch.py).
+        await _bulk_in_chunks(self.pending, ops)
 
     async def pending_for(self, conversation_id: str, recipient_id: str) -> Document | None:
         return await self.pending.find_one({"_id": pair_key(conversation_id, recipient_id)})
 
     # --- the scheduler ------------------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, lease: timedelta) -> Claimed | None:
-        """Take one due batch that no live replica holds, for `lease`."""
+    async def claim_due(
+        self, now: datetime, lease: timedelta, *, due_by: datetime | None = None
+    ) -> Claimed | None:
+        """Take one batch due by `due_by` (default: now) that no live replica holds, for
+        `lease`."""
         token = uuid.uuid4().hex
         doc = await self.pending.find_one_and_update(
-            {"due_at": {"$lte": now}, "claimed_until": {"$lte": now}},
+            {"due_at": {"$lte": due_by or now}, "claimed_until": {"$lte": now}},
             {"$set": {"claimed_until": now + lease, "claim": token}},
             sort=[("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
