@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 import aio_pika
 import pytest
@@ -30,23 +32,37 @@ async def raw_publish(rabbit_url: str, exchange: str, body: bytes, key: str) -> 
         await ex.publish(aio_pika.Message(body), routing_key=key)
 
 
-async def start_consumer(
-    rabbit_url: str, unique_name: str, handler, queue: str
-) -> tuple[Broker, EventConsumer]:
+ConsumerT = TypeVar("ConsumerT", bound=EventConsumer)
+
+
+async def started(
+    rabbit_url: str, unique_name: str, make: Callable[[Broker], ConsumerT]
+) -> tuple[Broker, ConsumerT]:
+    """A consumer (made by `make` on a broker of its own) subscribed to the test's exchange."""
     broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    consumer = EventConsumer(
-        broker,
-        queue_name=queue,
-        event_types=["user.*"],
-        handler=handler,
-        processed=InMemoryProcessedEvents(),
-        handler_timeout_s=5,
-    )
+    consumer = make(broker)
     consumer.start()
     broker.start()
     await broker.wait_ready(10)
     await asyncio.sleep(0.3)  # subscription declared
     return broker, consumer
+
+
+async def start_consumer(
+    rabbit_url: str, unique_name: str, handler, queue: str
+) -> tuple[Broker, EventConsumer]:
+    return await started(
+        rabbit_url,
+        unique_name,
+        lambda broker: EventConsumer(
+            broker,
+            queue_name=queue,
+            event_types=["user.*"],
+            handler=handler,
+            processed=InMemoryProcessedEvents(),
+            handler_timeout_s=5,
+        ),
+    )
 
 
 async def delete_queues(rabbit_url: str, *names: str) -> None:

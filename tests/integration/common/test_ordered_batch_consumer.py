@@ -12,7 +12,7 @@ import pytest
 from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
 from workcity_common.events import Event, UserData, UserRegistered
 
-from tests.integration.common.test_broker_and_outbox import delete_queues, user_event
+from tests.integration.common.test_broker_and_outbox import delete_queues, started, user_event
 
 pytestmark = pytest.mark.integration
 
@@ -25,22 +25,20 @@ async def start(
     max_batch: int,
     linger_s: float = 0.0,
 ) -> tuple[Broker, OrderedBatchConsumer]:
-    consumer_broker = Broker(rabbit_url, f"{unique_name}.events", reconnect_interval_s=0.2)
-    consumer = OrderedBatchConsumer(
-        consumer_broker,
-        queue_name=queue,
-        event_types=["user.*"],
-        batch_handler=handler,
-        processed=InMemoryProcessedEvents(),
-        max_batch=max_batch,
-        linger_s=linger_s,
-        handler_timeout_s=10,
+    return await started(
+        rabbit_url,
+        unique_name,
+        lambda broker: OrderedBatchConsumer(
+            broker,
+            queue_name=queue,
+            event_types=["user.*"],
+            batch_handler=handler,
+            processed=InMemoryProcessedEvents(),
+            max_batch=max_batch,
+            linger_s=linger_s,
+            handler_timeout_s=10,
+        ),
     )
-    consumer.start()
-    consumer_broker.start()
-    await consumer_broker.wait_ready(10)
-    await asyncio.sleep(0.3)  # subscription declared
-    return consumer_broker, consumer
 
 
 async def test_batches_keep_publish_order_skip_duplicates_and_park_the_poison(
