@@ -38,10 +38,6 @@ async def counted(mongo_db: AsyncDatabase) -> tuple[ConversationService, Countin
     return ConversationService(store, UserDirectory(mongo_db)), outbox
 
 
-async def outbox_events(db: AsyncDatabase) -> list[Any]:
-    return await stored_events(db)
-
-
 async def test_concurrent_sends_share_transactions_and_keep_every_per_message_fact(
     counted: tuple[ConversationService, CountingOutbox],
     make_user: Callable[..., Any],
@@ -79,7 +75,7 @@ async def test_concurrent_sends_share_transactions_and_keep_every_per_message_fa
         assert conversation["reads"][person.id] == max(mine)
     assert last["seq"] == 30
 
-    events = await outbox_events(mongo_db)
+    events = await stored_events(mongo_db)
     created = [e for e in events if isinstance(e, MessageCreated)]
     assert [e.data.message.seq for e in created] == list(range(1, 31))
     # A reply after the other side's messages reports the read receipt it implies, once per

@@ -18,10 +18,6 @@ from tests.support.outbox import stored_events
 pytestmark = pytest.mark.integration
 
 
-async def outbox_events(db: AsyncDatabase, event_type: str | None = None) -> list[Any]:
-    return await stored_events(db, event_type)
-
-
 async def expect_error(status: int, code: str, call: Any) -> ApiError:
     with pytest.raises(ApiError) as caught:
         await call
@@ -50,7 +46,7 @@ async def test_open_creates_once_and_returns_the_existing_one(
     assert not again.created
     assert again.conversation["_id"] == conv["_id"]
 
-    created = await outbox_events(mongo_db, "conversation.created")
+    created = await stored_events(mongo_db, "conversation.created")
     assert len(created) == 1
     assert created[0].data.conversation.to_api() == {
         k: conv[k] for k in ("_id", "participants", "lastSeq", "createdAt", "updatedAt")
@@ -70,7 +66,7 @@ async def test_racing_creates_make_one_conversation(
     assert len({r.conversation["_id"] for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert await mongo_db["conversations"].count_documents({}) == 1
-    assert len(await outbox_events(mongo_db, "conversation.created")) == 1
+    assert len(await stored_events(mongo_db, "conversation.created")) == 1
 
 
 async def test_who_may_open_a_conversation(
@@ -103,7 +99,7 @@ async def test_concurrent_sends_get_unique_gapless_seqs_and_events_in_seq_order(
         *(service.send(who, conv_id, f"message {i}") for i, who in enumerate(senders))
     )
     assert sorted(s.message["seq"] for s in sent) == list(range(1, 13))
-    created = await outbox_events(mongo_db, "message.created")
+    created = await stored_events(mongo_db, "message.created")
     # Outbox order (the relay's publish order) is seq order.
     assert [e.data.message.seq for e in created] == list(range(1, 13))
     assert all(e.data.participant_ids == [customer.id, agent.id] for e in created)
@@ -128,7 +124,7 @@ async def test_message_answer_shape_matches_the_event(
     assert message["attachments"] == []
     assert message["edited"] is False
     assert message["createdAt"].endswith("Z")
-    [event] = await outbox_events(mongo_db, "message.created")
+    [event] = await stored_events(mongo_db, "message.created")
     assert event.data.message.to_api() == message
     assert event.producer == "conversations"
 
@@ -144,7 +140,7 @@ async def test_concurrent_retries_with_one_client_id_store_one_message(
     assert len({r.message["_id"] for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     assert await mongo_db["messages"].count_documents({}) == 1
-    assert len(await outbox_events(mongo_db, "message.created")) == 1
+    assert len(await stored_events(mongo_db, "message.created")) == 1
     # The losers' transactions were rolled back with their seq: no gap.
     nxt = await service.send(customer, conv_id, "next")
     assert nxt.message["seq"] == 2
@@ -240,7 +236,7 @@ async def test_read_positions_unread_counts_and_read_by(
     assert (await service.mark_read(agent, conv_id, None))["seq"] == 6
     assert await unread(agent) == 0
 
-    reads = await outbox_events(mongo_db, "message.read")
+    reads = await stored_events(mongo_db, "message.read")
     assert [e.data.seq for e in reads] == [3, 5, 6]
     assert reads[0].data.to_api()["userId"] == agent.id
 
@@ -270,7 +266,7 @@ async def test_deleted_messages_do_not_count_as_unread(
     await service.mark_read(agent, conv_id, None)
     doc = await mongo_db["conversations"].find_one({})
     assert doc is not None and doc["deleted_seqs"] == []
-    deleted = await outbox_events(mongo_db, "message.deleted")
+    deleted = await stored_events(mongo_db, "message.deleted")
     assert [(e.data.message_id, e.data.seq) for e in deleted] == [(ids[1], 2), (ids[3], 4)]
 
 
@@ -306,7 +302,7 @@ async def test_edit_message(
     await expect_error(403, "not_sender", service.edit_message(agent, sent["_id"], "x"))
     await expect_error(403, "not_sender", service.edit_message(admin, sent["_id"], "x"))
     await expect_error(400, "empty_text", service.edit_message(customer, sent["_id"], "  "))
-    [event] = await outbox_events(mongo_db, "message.updated")
+    [event] = await stored_events(mongo_db, "message.updated")
     assert event.data.message.to_api() == edited
     history = await service.history(agent, conv_id, None, None, None)
     assert history[0]["text"] == "hello"
@@ -324,7 +320,7 @@ async def test_delete_conversation_removes_messages_and_frees_the_pair(
     await service.send(customer, conv_id, "bye")
     assert await service.delete_conversation(customer, conv_id) == conv_id
     assert await mongo_db["messages"].count_documents({}) == 0
-    [event] = await outbox_events(mongo_db, "conversation.deleted")
+    [event] = await stored_events(mongo_db, "conversation.deleted")
     assert event.data.conversation_id == conv_id
     assert event.data.participant_ids == [customer.id, agent.id]
     await expect_error(404, "not_found", service.delete_conversation(customer, conv_id))
@@ -398,11 +394,11 @@ async def test_replying_reads_what_came_before_and_reports_it(
     both = sorted([customer.id, agent.id])
     assert [sorted(m["readBy"]) for m in history] == [both, both, [agent.id]]
     # ...and the customer hears of it, right after the new message.
-    events = await outbox_events(mongo_db)
+    events = await stored_events(mongo_db)
     assert [e.type for e in events[-2:]] == ["message.created", "message.read"]
     receipt = events[-1].data.to_api()
     assert (receipt["userId"], receipt["seq"]) == (agent.id, 3)
     assert receipt["readAt"] == reply.message["createdAt"]
     # A sender continuing their own run reads nothing new: no receipt.
     await service.send(agent, conv_id, "more")
-    assert [e.type for e in await outbox_events(mongo_db)][-1] == "message.created"
+    assert [e.type for e in await stored_events(mongo_db)][-1] == "message.created"

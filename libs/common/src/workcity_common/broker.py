@@ -201,10 +201,6 @@ class ProcessedEvents(Protocol):
 
     async def remember(self, event_id: str) -> None: ...
 
-    async def seen_many(self, event_ids: Sequence[str]) -> set[str]: ...
-
-    async def remember_many(self, event_ids: Sequence[str]) -> None: ...
-
 
 class InMemoryProcessedEvents:
     """For consumers without a database (realtime): the last `size` event ids."""
@@ -220,13 +216,6 @@ class InMemoryProcessedEvents:
         self._ids[event_id] = None
         while len(self._ids) > self._size:
             self._ids.popitem(last=False)
-
-    async def seen_many(self, event_ids: Sequence[str]) -> set[str]:
-        return {i for i in event_ids if i in self._ids}
-
-    async def remember_many(self, event_ids: Sequence[str]) -> None:
-        for event_id in event_ids:
-            await self.remember(event_id)
 
 
 EventHandler = Callable[[Event], Awaitable[None]]
@@ -435,7 +424,9 @@ class OrderedBatchConsumer(EventConsumer):
 
     async def _handle_batch(self, batch: Sequence[tuple[AbstractIncomingMessage, Event]]) -> None:
         try:
-            seen = await self._processed.seen_many([event.id for _, event in batch])
+            # One call per id: cheap with the in-memory ids; a database store would pay a round
+            # trip per event here (notifications needs none: its writes are idempotent).
+            seen = {event.id for _, event in batch if await self._processed.seen(event.id)}
         except Exception:
             log.exception("could not read processed event ids; the batch is redelivered")
             for message, _ in batch:
@@ -457,7 +448,8 @@ class OrderedBatchConsumer(EventConsumer):
         try:
             async with asyncio.timeout(self._timeout):
                 await self._batch_handler([event for _, event in fresh])
-            await self._processed.remember_many([event.id for _, event in fresh])
+            for _, event in fresh:
+                await self._processed.remember(event.id)
         except Exception:
             if len(fresh) == 1:
                 [(message, event)] = fresh

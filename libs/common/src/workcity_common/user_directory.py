@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -224,21 +223,6 @@ class MongoProcessedEvents:
         await self._collection.update_one(
             {"_id": event_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True
         )
-
-    async def seen_many(self, event_ids: Sequence[str]) -> set[str]:
-        docs = self._collection.find({"_id": {"$in": list(event_ids)}}, projection={"_id": 1})
-        return {doc["_id"] async for doc in docs}
-
-    async def remember_many(self, event_ids: Sequence[str]) -> None:
-        if event_ids:
-            at = utcnow()
-            await self._collection.bulk_write(
-                [
-                    UpdateOne({"_id": i}, {"$setOnInsert": {"at": at}}, upsert=True)
-                    for i in event_ids
-                ],
-                ordered=False,
-            )
 
 
 USER_EVENT_TYPES = ("user.registered", "user.updated", "user.disabled")

@@ -91,11 +91,12 @@ class Notifier:
         online, at = await self._directory.presence_of(claimed.recipient_id)
         last_sent = await self._store.last_sent_at(claimed.conversation_id, claimed.recipient_id)
         recipient = await self._directory.recipient(claimed.recipient_id)
+        read_seq = await self._store.read_seq(claimed.conversation_id, claimed.recipient_id)
         decision = rules.decide(
             claimed.messages,
             recipient,
             online=rules.is_online(online, at, now, t.presence_max_age),
-            read_seq=await self._store.read_seq(claimed.conversation_id, claimed.recipient_id),
+            read_seq=read_seq,
             last_sent_at=last_sent,
             window=t.window,
             now=now,
@@ -122,10 +123,7 @@ class Notifier:
             await self._store.postpone(claimed, decision.retry_at, attempts)
             return
         assert recipient is not None
-        unread = rules.unread_after_read(
-            claimed.messages,
-            await self._store.read_seq(claimed.conversation_id, claimed.recipient_id),
-        )
+        unread = rules.unread_after_read(claimed.messages, read_seq)
         email = compose(recipient.email, claimed.conversation_id, unread, self._frontend_url)
         try:
             await self._sender.send(email)

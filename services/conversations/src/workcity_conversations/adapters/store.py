@@ -324,13 +324,20 @@ class ConversationStore:
 
     async def _load(self, conversation_ids: Sequence[str]) -> None:
         """Read the current state of conversations (one request) and remember it."""
-        ids = [_oid(c) for c in dict.fromkeys(conversation_ids)]
-        if not ids:
+        if not conversation_ids:
             return
         for conversation_id in conversation_ids:
             self._known.pop(conversation_id, None)
-        async for doc in self.conversations.find({"_id": {"$in": ids}}):
-            self._remember(conversation_from_doc(doc))
+        for conversation in (await self._read_states(conversation_ids)).values():
+            self._remember(conversation)
+
+    async def _read_states(
+        self, conversation_ids: Iterable[str], session: AsyncClientSession | None = None
+    ) -> dict[str, Conversation]:
+        """The current state of these conversations (absent: no such conversation)."""
+        ids = [_oid(c) for c in dict.fromkeys(conversation_ids)]
+        docs = self.conversations.find({"_id": {"$in": ids}}, session=session)
+        return {str(d["_id"]): conversation_from_doc(d) async for d in docs}
 
     def _remember(self, conversation: Conversation) -> None:
         self._known[conversation.id] = conversation
@@ -566,11 +573,7 @@ class ConversationStore:
         ) -> tuple[tuple[list[tuple[Conversation, Message]], list[Conversation]], Sequence[Event]]:
             known: Mapping[str, Conversation] = self._known
             if reread:
-                ids = [_oid(c) for c in by_conversation]
-                docs = await self.conversations.find(
-                    {"_id": {"$in": ids}}, session=session
-                ).to_list()
-                known = {str(d["_id"]): conversation_from_doc(d) for d in docs}
+                known = await self._read_states(by_conversation, session)
                 if len(known) != len(by_conversation):
                     raise NotFound("Conversation not found")
             claims, outcomes, states, events, by_seq = self._plan(group, by_conversation, known)

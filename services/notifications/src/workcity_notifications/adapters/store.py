@@ -165,9 +165,6 @@ class NotificationStore:
         # In order: a batch's adds are never covered by its own pulls (see domain/batch.py).
         await _bulk_in_chunks(self.pending, ops)
 
-    async def pending_for(self, conversation_id: str, recipient_id: str) -> Document | None:
-        return await self.pending.find_one({"_id": pair_key(conversation_id, recipient_id)})
-
     # --- the scheduler ------------------------------------------------------------------------
 
     async def claim_due(
