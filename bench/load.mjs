@@ -241,6 +241,30 @@ class Counter {
 
 // Open loop: message k of a step is due at start + k / rate, whatever happened to the earlier
 // ones; the loop sends everything due on each tick. `send(k)` must not wait for anything.
+// What every message step records, fanout or not: the step, what the open loop sent and its
+// own lag, the acks, and the socket events the clients received during the step.
+function stepRecord(step, loop, c) {
+  const receivedDelta = {};
+  for (const [key, value] of Object.entries(c.received.counts)) {
+    receivedDelta[key] = value - (c.receivedBefore[key] ?? 0);
+  }
+  return {
+    name: step.name,
+    offeredRate: step.rate,
+    durationS: step.durationS,
+    sent: loop.sent,
+    sendElapsedMs: loop.elapsedMs,
+    generatorMaxLagMs: loop.maxLagMs,
+    windowDeliveries: c.windowCount,
+    spanMs: c.spanMs,
+    ackOk: c.ackOk,
+    ackRefused: c.ackRefused,
+    ackTimeout: c.ackTimeout,
+    refusals: c.refusals.counts,
+    received: receivedDelta,
+  };
+}
+
 async function openLoop(rate, durationS, send) {
   const total = Math.round(rate * durationS);
   const start = now();
@@ -458,23 +482,17 @@ async function messagesScenario() {
         lost += 1; // stored (or unanswered) and never delivered
       }
     }
-    const receivedDelta = {};
-    for (const [key, value] of Object.entries(received.counts)) {
-      receivedDelta[key] = value - (receivedBefore[key] ?? 0);
-    }
     steps.push({
-      name: step.name,
-      offeredRate: step.rate,
-      durationS: step.durationS,
-      sent: loop.sent,
-      sendElapsedMs: loop.elapsedMs,
-      generatorMaxLagMs: loop.maxLagMs,
-      windowDeliveries: windowCount,
-      spanMs: lastDelivery - stepStart,
-      ackOk,
-      ackRefused,
-      ackTimeout,
-      refusals: refusals.counts,
+      ...stepRecord(step, loop, {
+        windowCount,
+        spanMs: lastDelivery - stepStart,
+        ackOk,
+        ackRefused,
+        ackTimeout,
+        refusals,
+        received,
+        receivedBefore,
+      }),
       delivered,
       deliveredLate,
       lost,
@@ -482,7 +500,6 @@ async function messagesScenario() {
       drainMs,
       recipientMs: recipient,
       ackMs: acks,
-      received: receivedDelta,
     });
     log(
       `${step.name}: sent ${loop.sent}, delivered ${delivered}, lost ${lost}, refused ${ackRefused}, window ${windowCount}`,
@@ -647,28 +664,21 @@ async function fanoutScenario() {
       }
     }
     const late = latencies.filter((ms) => ms > LOST_AFTER_MS).length;
-    const receivedDelta = {};
-    for (const [key, value] of Object.entries(received.counts)) {
-      receivedDelta[key] = value - (receivedBefore[key] ?? 0);
-    }
     steps.push({
-      name: step.name,
-      offeredRate: step.rate,
-      durationS: step.durationS,
-      sent: loop.sent,
-      sendElapsedMs: loop.elapsedMs,
-      generatorMaxLagMs: loop.maxLagMs,
-      windowDeliveries: windowCount,
-      spanMs: lastDelivery - stepStart,
-      ackOk,
-      ackRefused,
-      ackTimeout,
-      refusals: refusals.counts,
+      ...stepRecord(step, loop, {
+        windowCount,
+        spanMs: lastDelivery - stepStart,
+        ackOk,
+        ackRefused,
+        ackTimeout,
+        refusals,
+        received,
+        receivedBefore,
+      }),
       expectedDeliveries: expected,
       deliveries: got,
       lostDeliveries: expected - got + late,
       deliveryMs: latencies.filter((ms) => ms <= LOST_AFTER_MS),
-      received: receivedDelta,
     });
     log(`${step.name}: sent ${loop.sent}, deliveries ${got}/${expected}, window ${windowCount}`);
     const reply = await endStep(step.name, {
