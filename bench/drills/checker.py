@@ -1,0 +1,252 @@
+"""The drill checker: accounts for every message of a drill, from three records that never trust
+each other — what the clients were acknowledged, what the conversations' histories hold at the
+end, and what each client's socket received (live or by catch-up).
+
+Pure: no I/O, so its rules are unit-tested with hand-made records (tests/unit/bench/).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.stats import percentile
+
+# After a fault, the stack has recovered once every send is acknowledged within this long again
+# (and every client is connected and caught up).
+PROMPT_ACK_S = 1.0
+
+
+@dataclass
+class SendRecord:
+    """One message a client wanted to send (one `clientMessageId`, however many attempts)."""
+
+    client_id: str
+    conversation_id: str
+    sender_id: str
+    first_at: float
+    attempts: int = 0
+    acked_at: float | None = None
+    message_id: str | None = None
+    seq: int | None = None
+    # An acknowledgement naming another message than the first one did: idempotency broken.
+    conflicting_acks: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message a participant's client received: `live` (newMessage) or by catch-up (sync)."""
+
+    user_id: str
+    conversation_id: str
+    message_id: str
+    seq: int
+    at: float
+    live: bool
+    # Which connection of that client got it (a reconnect starts a new one).
+    connection: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    conversation_id: str
+    seq: int
+    sender_id: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A client's connection lost at `lost_at`, back and caught up at `back_at` (None: never)."""
+
+    user_id: str
+    lost_at: float
+    back_at: float | None
+
+
+@dataclass
+class Figures:
+    acknowledged: int
+    unacknowledged: int
+    stored: int
+    expected_deliveries: int
+    delivered_live: int
+    delivered_catch_up: int
+    lost_not_stored: int
+    lost_not_delivered: int
+    duplicated_stored: int
+    shown_twice: int
+    out_of_order: int
+    seq_gaps: int
+    conflicting_acks: int
+    recovered_s: float | None
+    ack_p50_ms: float | None
+    ack_p99_ms: float | None
+    delivery_p50_ms: float | None
+    delivery_p99_ms: float | None
+    retried_sends: int
+    reconnects: int
+    errors: dict[str, int]
+    lost_examples: list[str]
+
+    @property
+    def lost(self) -> int:
+        return self.lost_not_stored + self.lost_not_delivered
+
+    @property
+    def duplicated(self) -> int:
+        return self.duplicated_stored + self.shown_twice
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.out_of_order == 0
+            and self.seq_gaps == 0
+            and self.conflicting_acks == 0
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.update(lost=self.lost, duplicated=self.duplicated, passed=self.passed)
+        return data
+
+
+def check(
+    sends: Sequence[SendRecord],
+    stored: Sequence[StoredMessage],
+    deliveries: Sequence[Delivery],
+    participants: dict[str, Sequence[str]],
+    outages: Sequence[Outage] = (),
+    fault_at: float | None = None,
+) -> Figures:
+    """`participants`: conversation id -> the user ids whose clients must end up with every
+    message of it (each was connected, or reconnected, to the end of the drill)."""
+    acked = [s for s in sends if s.message_id is not None]
+    by_client_id: dict[str, list[StoredMessage]] = defaultdict(list)
+    for message in stored:
+        if message.client_id is not None:
+            by_client_id[message.client_id].append(message)
+    stored_ids = {m.message_id for m in stored}
+
+    lost_not_stored = [s for s in acked if s.message_id not in stored_ids]
+    duplicated_stored = sum(len(found) - 1 for found in by_client_id.values() if len(found) > 1)
+
+    received: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        received[(delivery.user_id, delivery.message_id)].append(delivery)
+
+    live = catch_up = 0
+    missing: list[str] = []
+    for message in stored:
+        for user_id in participants.get(message.conversation_id, ()):
+            got = received.get((user_id, message.message_id), [])
+            if any(d.live for d in got):
+                live += 1
+            elif got:
+                catch_up += 1
+            else:
+                missing.append(f"{message.conversation_id}#{message.seq} never reached {user_id}")
+
+    shown_twice = sum(
+        sum(1 for d in got if d.live) - 1
+        for got in received.values()
+        if sum(1 for d in got if d.live) > 1
+    )
+    first_emit = {s.message_id: s.first_at for s in acked}
+    delivery_ms = [
+        (d.at - first_emit[d.message_id]) * 1000
+        for d in deliveries
+        if d.live and d.message_id in first_emit
+    ]
+    ack_ms = [(s.acked_at - s.first_at) * 1000 for s in acked if s.acked_at is not None]
+    errors: Counter[str] = Counter()
+    for send in sends:
+        errors.update(send.errors)
+
+    return Figures(
+        acknowledged=len(acked),
+        unacknowledged=len(sends) - len(acked),
+        stored=len(stored),
+        expected_deliveries=sum(len(participants.get(m.conversation_id, ())) for m in stored),
+        delivered_live=live,
+        delivered_catch_up=catch_up,
+        lost_not_stored=len(lost_not_stored),
+        lost_not_delivered=len(missing),
+        duplicated_stored=duplicated_stored,
+        shown_twice=shown_twice,
+        out_of_order=out_of_order(deliveries),
+        seq_gaps=seq_gaps(stored),
+        conflicting_acks=sum(s.conflicting_acks for s in sends),
+        recovered_s=recovery_time(sends, outages, fault_at),
+        ack_p50_ms=percentile(ack_ms, 50),
+        ack_p99_ms=percentile(ack_ms, 99),
+        delivery_p50_ms=percentile(delivery_ms, 50),
+        delivery_p99_ms=percentile(delivery_ms, 99),
+        retried_sends=sum(1 for s in sends if s.attempts > 1),
+        reconnects=len(outages),
+        errors=dict(errors),
+        lost_examples=[
+            f"{s.conversation_id}: {s.client_id} acknowledged as {s.message_id}, not stored"
+            for s in lost_not_stored[:5]
+        ]
+        + missing[:5],
+    )
+
+
+def out_of_order(deliveries: Iterable[Delivery]) -> int:
+    """Live deliveries on one connection whose `seq` is below one that connection already got
+    for the same conversation."""
+    highest: dict[tuple[str, int, str], int] = {}
+    count = 0
+    for delivery in sorted(deliveries, key=lambda d: d.at):
+        if not delivery.live:
+            continue
+        key = (delivery.user_id, delivery.connection, delivery.conversation_id)
+        if delivery.seq < highest.get(key, 0):
+            count += 1
+        highest[key] = max(highest.get(key, 0), delivery.seq)
+    return count
+
+
+def seq_gaps(stored: Iterable[StoredMessage]) -> int:
+    """Positions missing or taken twice in each conversation's 1, 2, 3, ... (nothing is deleted
+    during a drill, so the history must be exactly that)."""
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for message in stored:
+        seqs[message.conversation_id].append(message.seq)
+    gaps = 0
+    for values in seqs.values():
+        distinct = set(values)
+        gaps += len(values) - len(distinct)  # a seq taken twice
+        gaps += max(distinct) - len(distinct)  # a seq never taken
+    return gaps
+
+
+def recovery_time(
+    sends: Sequence[SendRecord], outages: Sequence[Outage], fault_at: float | None
+) -> float | None:
+    """Seconds from the fault until the stack served as before: the last send first tried after
+    the fault that was not acknowledged within PROMPT_ACK_S has been acknowledged, and every
+    client that lost its connection is back and caught up. 0 when nothing was slowed; None when
+    it never recovered (a send never acknowledged, a client never back)."""
+    if fault_at is None:
+        return None
+    back = fault_at
+    for send in sends:
+        if send.acked_at is None:
+            return None
+        if send.acked_at > fault_at and send.acked_at - send.first_at > PROMPT_ACK_S:
+            back = max(back, send.acked_at)
+    for outage in outages:
+        if outage.lost_at < fault_at:
+            continue
+        if outage.back_at is None:
+            return None
+        back = max(back, outage.back_at)
+    return back - fault_at

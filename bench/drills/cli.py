@@ -1,0 +1,137 @@
+"""`uv run python bench/drill.py DRILL [options]`: one fault drill against a local stack of its
+own (started here with scripts/devstack, in .dev/drill, stopped at the end), its figures printed
+as a RELIABILITY.md table row and written to bench/out/drill-<name>-<time>.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.drills import report
+from bench.drills.faults import BrokerStop, Fault, ProcessCrash
+from bench.drills.messages import Load, run_message_drill
+from scripts.devstack import DEFAULT_AMQP_URL, DevStack, StackConfig, ports_from_env
+from scripts.devstack.gateway import REPO_ROOT
+
+OUT_DIR = REPO_ROOT / "bench" / "out"
+
+
+@dataclass(frozen=True)
+class Drill:
+    fault: Fault | None
+    persist: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+DRILLS: dict[str, Drill] = {
+    "baseline": Drill(None),
+    "realtime-kill": Drill(ProcessCrash("realtime-1", down_s=10)),
+    "conversations-kill": Drill(ProcessCrash("conversations", down_s=5)),
+    "rabbitmq-stop": Drill(BrokerStop(down_s=10)),
+    "database-stop": Drill(ProcessCrash("secantus", down_s=5, kill=False), persist=True),
+}
+
+
+def say(line: str) -> None:
+    print(f"[drill {datetime.now().strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/drill.py", description=__doc__)
+    parser.add_argument("drills", nargs="+", choices=[*DRILLS, "all"], help="which drill(s)")
+    parser.add_argument("--conversations", type=int, default=20, help="two sockets each")
+    parser.add_argument("--rate", type=float, default=50.0, help="messages/s, all together")
+    parser.add_argument("--duration", type=float, default=40.0, help="seconds of load")
+    parser.add_argument("--fault-at", type=float, default=10.0, help="seconds into the load")
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=int(os.environ.get("DEV_PORT_OFFSET") or 0),
+        help="shift every port of the drill's stack (DEV_PORT_OFFSET)",
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=REPO_ROOT / ".dev" / "drill", help="default .dev/drill"
+    )
+    return parser.parse_args(argv)
+
+
+def stack_for(drill: Drill, args: argparse.Namespace) -> DevStack:
+    run_dir = args.run_dir.resolve()
+    shutil.rmtree(run_dir / "data", ignore_errors=True)  # a fresh database every drill
+    config = StackConfig(
+        run_dir=run_dir,
+        ports=ports_from_env(args.port_offset),
+        persist=drill.persist,
+        amqp_url=os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL,
+        private_vhost=f"workcity-drill-{uuid.uuid4().hex[:8]}",
+        # Preparation logs in 80 users from a few addresses: the login limit is not under test.
+        gateway={"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"},
+        extra_env={"BCRYPT_ROUNDS": "4", **drill.env},
+    )
+    return DevStack(config, say=lambda line: say(f"stack: {line}"))
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    drill = DRILLS[name]
+    load = Load(
+        conversations=args.conversations,
+        rate=args.rate,
+        duration_s=args.duration,
+        fault_at_s=args.fault_at,
+    )
+    stack = stack_for(drill, args)
+    stack.up()
+    try:
+        result = asyncio.run(
+            run_message_drill(stack, name=name, fault=drill.fault, load=load, say=say)
+        )
+    finally:
+        stack.down(quiet=True)
+    return result.to_json()
+
+
+def git_revision() -> str:
+    import subprocess
+
+    answer = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return answer.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_one) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    names = list(DRILLS) if "all" in args.drills else args.drills
+    commit = git_revision()
+    results = []
+    for name in names:
+        result = runner(name, args)
+        results.append(result)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / f"drill-{name}-{stamp}.json").write_text(
+            json.dumps({**result, "commit": commit}, indent=1)
+        )
+        print(report.details(result), flush=True)
+    print()
+    print(report.table(results, commit))
+    return 0 if all(r["figures"]["passed"] for r in results) else 1
