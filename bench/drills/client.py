@@ -17,6 +17,7 @@ Every loop is bounded in attempts or time; the only address is the gateway's, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -119,7 +120,7 @@ class DrillClient:
                 if self.connect_failures <= 3 or self.connect_failures % 20 == 0:
                     self._say(f"{self.user_id}: connect failed ({type(exc).__name__}: {exc})")
                 await self._drop()
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
                 delay = min(1.0, delay * 2)
                 continue
             delay = 0.1
@@ -183,10 +184,9 @@ class DrillClient:
     async def _drop(self) -> None:
         sio = self._sio
         if sio is not None and sio.connected:
-            try:
+            # Already half gone: nothing is left to close cleanly if this fails.
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(sio.disconnect(), 5)
-            except Exception:  # already half gone: nothing left to close cleanly
-                pass
 
     def _record(self, message: Any, *, live: bool, connection: int) -> None:
         if not isinstance(message, dict) or message.get("conversation") != self.conversation_id:
@@ -194,7 +194,13 @@ class DrillClient:
         message_id, seq = str(message.get("_id")), int(message.get("seq") or 0)
         self._deliveries.append(
             Delivery(
-                self.user_id, self.conversation_id, message_id, seq, time.monotonic(), live, connection
+                self.user_id,
+                self.conversation_id,
+                message_id,
+                seq,
+                time.monotonic(),
+                live,
+                connection,
             )
         )
         self._seen.add(message_id)
@@ -226,7 +232,11 @@ class DrillClient:
         def on_ack(*answer: Any) -> None:
             self._on_ack(client_id, answer[0] if answer else None)
 
-        payload = {"conversationId": self.conversation_id, "text": text, "clientMessageId": client_id}
+        payload = {
+            "conversationId": self.conversation_id,
+            "text": text,
+            "clientMessageId": client_id,
+        }
         task = asyncio.ensure_future(sio.emit("sendMessage", payload, callback=on_ack))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
@@ -255,7 +265,7 @@ class DrillClient:
         record.errors[code] += 1
         if code in RETRYABLE:
             backoff = min(2.0, 0.25 * 2 ** min(record.attempts, 3))
-            self._next_try[client_id] = time.monotonic() + backoff * random.uniform(0.5, 1.0)
+            self._next_try[client_id] = time.monotonic() + backoff * random.uniform(0.5, 1.0)  # noqa: S311
         else:
             # A final refusal: the contract says this send will never succeed as it is.
             del self._pending[client_id]

@@ -27,7 +27,8 @@ class Timeline:
 
 
 class Fault(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def run(self, stack: DevStack, say: Say) -> Timeline: ...
 

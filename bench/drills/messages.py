@@ -13,11 +13,20 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.drills.checker import Delivery, Figures, Outage, SendRecord, StoredMessage, check
+from bench.drills.checker import (
+    Delivery,
+    Figures,
+    Outage,
+    SendRecord,
+    StoredMessage,
+    check,
+    per_second,
+)
 from bench.drills.client import DrillClient
 from bench.drills.faults import Fault, Timeline
 from bench.prepare import Api, Population, prepare
@@ -52,7 +61,7 @@ def replica_spread(ports: dict[str, int]) -> dict[str, int]:
     counts = dict.fromkeys(ports, 0)
     by_port = {port: name for name, port in ports.items()}
     try:
-        lines = open("/proc/net/tcp").read().splitlines()[1:]  # noqa: SIM115 - a one-off read
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return counts
     for line in lines:
@@ -165,7 +174,9 @@ async def run_message_drill(
             side = (k // load.conversations) % 2
             clients[2 * pair + side].send(f"drill message {k}")
         lag = time.monotonic() - (started + total / load.rate)
-        say(f"sent {total} messages in {time.monotonic() - started:.1f} s (schedule lag {lag:.2f} s)")
+        say(
+            f"sent {total} messages in {time.monotonic() - started:.1f} s (schedule lag {lag:.2f} s)"
+        )
         if fault_task is not None:
             timeline = await fault_task
 
@@ -178,8 +189,7 @@ async def run_message_drill(
         acked = {s.message_id for s in sends if s.message_id}
         await _wait(
             lambda: all(
-                {s.message_id for s in sends if s.conversation_id == c.conversation_id}
-                & acked
+                {s.message_id for s in sends if s.conversation_id == c.conversation_id} & acked
                 <= c.seen
                 for c in clients
             ),
@@ -213,6 +223,7 @@ async def run_message_drill(
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "cores": os.cpu_count(),
+        "per_second": per_second(sends, started),
     }
     if timeline is not None:
         conditions["fault_at_s"] = round(timeline.struck_at - started, 2)
