@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.drills import report
+from bench.drills.emails import EMAIL_DRILL_ENV, run_email_drill
 from bench.drills.faults import BrokerStop, Fault, ProcessCrash
 from bench.drills.messages import Load, run_message_drill
 from scripts.devstack import DEFAULT_AMQP_URL, DevStack, StackConfig, ports_from_env
@@ -31,6 +32,7 @@ class Drill:
     fault: Fault | None
     persist: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    emails: bool = False  # the notifications drill: its own workload and checker
 
 
 DRILLS: dict[str, Drill] = {
@@ -39,6 +41,7 @@ DRILLS: dict[str, Drill] = {
     "conversations-kill": Drill(ProcessCrash("conversations", down_s=5)),
     "rabbitmq-stop": Drill(BrokerStop(down_s=10)),
     "database-stop": Drill(ProcessCrash("secantus", down_s=5, kill=False), persist=True),
+    "notifications-kill": Drill(None, env=EMAIL_DRILL_ENV, emails=True),
 }
 
 
@@ -67,7 +70,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def stack_for(drill: Drill, args: argparse.Namespace) -> DevStack:
     run_dir = args.run_dir.resolve()
-    shutil.rmtree(run_dir / "data", ignore_errors=True)  # a fresh database every drill
+    # A fresh database and mailbox every drill.
+    shutil.rmtree(run_dir / "data", ignore_errors=True)
+    shutil.rmtree(run_dir / "mail", ignore_errors=True)
     config = StackConfig(
         run_dir=run_dir,
         ports=ports_from_env(args.port_offset),
@@ -92,9 +97,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     stack = stack_for(drill, args)
     stack.up()
     try:
-        result = asyncio.run(
-            run_message_drill(stack, name=name, fault=drill.fault, load=load, say=say)
-        )
+        if drill.emails:
+            result = asyncio.run(run_email_drill(stack, load=load, say=say))
+        else:
+            result = asyncio.run(
+                run_message_drill(stack, name=name, fault=drill.fault, load=load, say=say)
+            )
     finally:
         stack.down(quiet=True)
     return result.to_json()
