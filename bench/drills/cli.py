@@ -8,9 +8,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +19,8 @@ from bench.drills import report
 from bench.drills.emails import EMAIL_DRILL_ENV, run_email_drill
 from bench.drills.faults import BrokerStop, Fault, ProcessCrash
 from bench.drills.messages import Load, run_message_drill
-from scripts.devstack import DEFAULT_AMQP_URL, DevStack, StackConfig, ports_from_env
+from bench.drills.stack import drill_stack
+from scripts.devstack import DevStack, ports_from_env
 from scripts.devstack.gateway import REPO_ROOT
 
 OUT_DIR = REPO_ROOT / "bench" / "out"
@@ -69,21 +68,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def stack_for(drill: Drill, args: argparse.Namespace) -> DevStack:
-    run_dir = args.run_dir.resolve()
-    # A fresh database and mailbox every drill.
-    shutil.rmtree(run_dir / "data", ignore_errors=True)
-    shutil.rmtree(run_dir / "mail", ignore_errors=True)
-    config = StackConfig(
-        run_dir=run_dir,
-        ports=ports_from_env(args.port_offset),
+    return drill_stack(
+        args.run_dir,
+        ports_from_env(args.port_offset),
         persist=drill.persist,
-        amqp_url=os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL,
-        private_vhost=f"workcity-drill-{uuid.uuid4().hex[:8]}",
-        # Preparation logs in 80 users from a few addresses: the login limit is not under test.
-        gateway={"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"},
-        extra_env={"BCRYPT_ROUNDS": "4", **drill.env},
+        env=drill.env,
+        say=lambda line: say(f"stack: {line}"),
     )
-    return DevStack(config, say=lambda line: say(f"stack: {line}"))
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -55,9 +55,12 @@ class EmailSeen:
     client_ids: set[str]
 
 
-def read_mail(directory: Path) -> list[EmailSeen]:
+def read_mail(directory: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[EmailSeen]:
+    """The emails the catcher stored in `directory`, but those named in `skip`."""
     seen = []
     for path in sorted(directory.glob("*.eml")):
+        if path.name in skip:
+            continue
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
@@ -123,9 +126,11 @@ async def run_email_drill(
         return Timeline(struck, time.monotonic())
 
     def emails() -> list[EmailSeen]:
-        return [e for e in read_mail(mail_dir) if e.to and e.conversation_id]
+        # This drill's: other conversations' emails (an earlier drill's) are not counted.
+        return [e for e in read_mail(mail_dir, before) if e.conversation_id in conversations]
 
     pairs = population.pairs
+    conversations = {p.conversation_id for p in pairs}
     total = len(pairs) * MESSAGES_PER_CONVERSATION
     rate = min(load.rate, total / 3)  # the messages of a conversation well within the delay
     started = time.monotonic()

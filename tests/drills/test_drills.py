@@ -1,0 +1,73 @@
+"""Short versions of the fault drills (RELIABILITY.md; the full ones are `bench/drill.py`): a
+contract-following client load through the gateway, one fault each, and the checker's account
+of every message: nothing acknowledged is lost, nothing is stored or shown twice, nothing arrives
+out of order, and the stack recovers."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.drills.emails import run_email_drill
+from bench.drills.faults import BrokerStop, Fault, ProcessCrash
+from bench.drills.messages import Load, run_message_drill
+from bench.drills.report import details
+from scripts.devstack import DevStack
+from tests.support.rabbit import require_rabbitmqctl
+
+# 16 sockets in 8 conversations, 20 messages/s for 8 s, the fault 2 s in.
+SHORT = Load(conversations=8, rate=20, duration_s=8, fault_at_s=2, settle_s=30)
+
+
+def say(line: str) -> None:
+    print(f"[drill] {line}", flush=True)
+
+
+DRILLS = [
+    pytest.param(ProcessCrash("realtime-1", down_s=3), id="realtime-kill"),
+    pytest.param(ProcessCrash("conversations", down_s=2), id="conversations-kill"),
+    pytest.param(
+        BrokerStop(down_s=3),
+        id="rabbitmq-stop",
+        marks=[
+            pytest.mark.broker_fault,
+            pytest.mark.xfail(
+                reason="issue 12: a replica whose event listener reconnects late misses emits "
+                "made meanwhile, and events can reach a socket twice after the restart",
+                strict=False,
+            ),
+        ],
+    ),
+    pytest.param(ProcessCrash("secantus", down_s=2, kill=False), id="database-stop"),
+]
+
+
+@pytest.mark.parametrize("fault", DRILLS)
+async def test_message_drill(drill_stack_dev: DevStack, fault: Fault) -> None:
+    if isinstance(fault, BrokerStop):
+        require_rabbitmqctl()
+    result = await run_message_drill(
+        drill_stack_dev, name=fault.description, fault=fault, load=SHORT, say=say
+    )
+    figures = result.figures
+    print(details(result.to_json()))
+    assert figures.unacknowledged == 0, figures.errors
+    assert figures.acknowledged == int(SHORT.rate * SHORT.duration_s)
+    assert figures.stored == figures.acknowledged
+    assert figures.lost == 0, figures.lost_examples
+    assert figures.duplicated == 0
+    assert figures.out_of_order == 0
+    assert figures.seq_gaps == figures.conflicting_acks == 0
+    assert figures.delivered_live + figures.delivered_catch_up == 2 * figures.stored
+    assert figures.recovered_s is not None
+
+
+async def test_notifications_drill(drill_stack_dev: DevStack) -> None:
+    result = await run_email_drill(
+        drill_stack_dev, load=Load(conversations=6, rate=20), say=say, down_s=2
+    )
+    figures = result.figures
+    print(details(result.to_json()))
+    assert figures.acknowledged == figures.stored == 6 * 3
+    assert figures.lost == 0, figures.lost_examples
+    assert figures.duplicated == 0, figures.lost_examples
+    assert figures.delivered_live == figures.stored
