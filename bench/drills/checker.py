@@ -17,6 +17,8 @@ from bench.stats import percentile
 # After a fault, the stack has recovered once every send is acknowledged within this long again
 # (and every client is connected and caught up).
 PROMPT_ACK_S = 1.0
+# ... and every message reaches all its participants within this long of its first attempt.
+PROMPT_DELIVERY_S = 2.0
 
 
 @dataclass
@@ -183,7 +185,7 @@ def check(
         out_of_order=out_of_order(deliveries),
         seq_gaps=seq_gaps(stored),
         conflicting_acks=sum(s.conflicting_acks for s in sends),
-        recovered_s=recovery_time(sends, outages, fault_at),
+        recovered_s=recovery_time(sends, outages, fault_at, everyone_by(received, participants)),
         ack_p50_ms=percentile(ack_ms, 50),
         ack_p99_ms=percentile(ack_ms, 99),
         delivery_p50_ms=percentile(delivery_ms, 50),
@@ -228,14 +230,47 @@ def seq_gaps(stored: Iterable[StoredMessage]) -> int:
     return gaps
 
 
+def everyone_by(
+    received: Mapping[tuple[str, str], Sequence[Delivery]],
+    participants: Mapping[str, Sequence[str]],
+) -> dict[str, float | None]:
+    """Message id -> when the last of its conversation's participants had it (None: one never
+    did)."""
+    latest: dict[str, float | None] = {}
+    firsts: dict[tuple[str, str], float] = {
+        key: min(d.at for d in got) for key, got in received.items() if got
+    }
+    conversation_of = {
+        message_id: got[0].conversation_id for (_, message_id), got in received.items() if got
+    }
+    for message_id, conversation_id in conversation_of.items():
+        times = [firsts.get((user, message_id)) for user in participants.get(conversation_id, ())]
+        latest[message_id] = None if None in times else max(t for t in times if t is not None)
+    return latest
+
+
 def recovery_time(
-    sends: Sequence[SendRecord], outages: Sequence[Outage], fault_at: float | None
+    sends: Sequence[SendRecord],
+    outages: Sequence[Outage],
+    fault_at: float | None,
+    delivered_at: Mapping[str, float | None] | None = None,
 ) -> float | None:
-    """Seconds from the fault until the stack served as before: sends first tried from then on
-    were mostly (at least half in every second) acknowledged within PROMPT_ACK_S, and every client
-    that lost its connection was back and caught up. A lone slow acknowledgement on a busy
-    machine does not count; a second in which most were slow does. 0 when nothing was slowed;
-    None when it never recovered (a send never acknowledged, a client never back)."""
+    """Seconds from the fault until the stack served as before: messages first tried from then on
+    were mostly (at least half in every second) acknowledged within PROMPT_ACK_S and, when
+    `delivered_at` is given (message id -> when its last participant had it), received by all
+    within PROMPT_DELIVERY_S; and every client that lost its connection was back and caught up.
+    A lone slow message on a busy machine does not count; a second in which most were slow does.
+    0 when nothing was slowed; None when it never recovered (a send never acknowledged, a client
+    never back)."""
+
+    def prompt(send: SendRecord) -> bool:
+        if (send.acked_at or 0) - send.first_at > PROMPT_ACK_S:
+            return False
+        if delivered_at is None:
+            return True
+        at = delivered_at.get(send.message_id or "")
+        return at is not None and at - send.first_at <= PROMPT_DELIVERY_S
+
     if fault_at is None:
         return None
     buckets: dict[int, list[SendRecord]] = defaultdict(list)
@@ -247,8 +282,7 @@ def recovery_time(
             buckets[int(max(send.first_at, fault_at) - fault_at)].append(send)
     back = 0.0
     for second, group in buckets.items():
-        prompt = sum(1 for s in group if (s.acked_at or 0) - s.first_at <= PROMPT_ACK_S)
-        if prompt < len(group) / 2:
+        if sum(1 for s in group if prompt(s)) < len(group) / 2:
             back = max(back, second + 1.0)
     for outage in outages:
         if outage.lost_at < fault_at:

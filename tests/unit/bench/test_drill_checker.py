@@ -146,3 +146,21 @@ def test_per_second_rows() -> None:
         {"second": 0, "sends": 2, "prompt": 1, "slowest_ms": 2000},
         {"second": 1, "sends": 1, "prompt": 0, "slowest_ms": None},
     ]
+
+
+def test_recovery_waits_for_deliveries_too() -> None:
+    # Acknowledged at once, but the broker was down: delivered 5 s late in the first second.
+    sends = [sent(n, at=10.0 + n * 0.1) for n in range(10)]
+    sends += [sent(n, at=11.0 + (n - 10) * 0.1) for n in range(10, 20)]
+    late = {f"m{n}": 15.0 for n in range(10)} | {f"m{n}": 11.5 for n in range(10, 20)}
+    assert recovery_time(sends, [], 10.0) == 0.0
+    assert recovery_time(sends, [], 10.0, late) == 1.0
+    # Never delivered counts as slow (the loss itself is counted as lost).
+    assert recovery_time(sends, [], 10.0, {**late, **{f"m{n}": None for n in range(10, 20)}}) == 2.0
+
+
+def test_the_fault_and_the_slow_delivery_show_in_the_figures() -> None:
+    deliveries = [got(ALICE, 1, at=10.1), got(BOB, 1, at=14.0)]
+    figures = check([sent(1, at=10.0)], [stored(1)], deliveries, PARTICIPANTS, fault_at=10.0)
+    assert figures.recovered_s == 1.0
+    assert figures.passed  # late is not lost
