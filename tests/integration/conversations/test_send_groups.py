@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.events import MessageCreated, MessageRead
 from workcity_common.outbox import Outbox
@@ -212,3 +213,59 @@ async def test_sends_beyond_the_queue_limit_are_refused_busy_and_nothing_else_ch
     # And once the queue has room, sends go through again.
     again = await service.send(customer, conv_id, "later")
     assert again.message["seq"] == len(sent) + 1
+
+
+async def test_a_conversation_locked_by_a_dead_process_transaction_does_not_stall_other_sends(
+    mongo_db: AsyncDatabase, make_user: Callable[..., Any]
+) -> None:
+    """Found by the conversations-kill drill (RELIABILITY.md): a process killed mid-transaction
+    leaves the transaction open on the server, holding its write on a conversation until the
+    server reaps it (60 s on MongoDB and SecantusDB). A send to that conversation then meets a
+    write conflict on every retry; it used to hold the store's write lock through the driver's
+    120 s of retries, so every other conversation's sends queued behind it and were refused
+    `busy` for a minute (this test: the blocked send stored after 60 s, the others behind it).
+    Now a send that cannot commit within the commit timeout is answered `busy` (its client
+    retries with its clientMessageId), its conversation is set aside briefly, and the other
+    sends go on."""
+    store = ConversationStore(
+        mongo_db, Outbox(mongo_db["outbox"]), commit_timeout_s=1.0, set_aside_max_s=1.0
+    )
+    await store.create_indexes()
+    service = ConversationService(store, UserDirectory(mongo_db))
+    customer, agent = await make_user("customer"), await make_user("agent")
+    other = await make_user("customer")
+    locked = str((await service.open_conversation(customer, agent.id)).conversation["_id"])
+    free = str((await service.open_conversation(other, agent.id)).conversation["_id"])
+    await service.send(customer, locked, "before")
+    await service.send(other, free, "before")
+
+    # The dead process's transaction: it wrote the conversation and will never finish.
+    orphan = mongo_db.client.start_session()
+    await orphan.start_transaction()
+    await mongo_db["conversations"].update_one(
+        {"_id": ObjectId(locked)}, {"$set": {"touched": True}}, session=orphan
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        blocked, *others = await asyncio.gather(
+            service.send(customer, locked, "into the lock"),
+            *(service.send(other, free, f"m{i}") for i in range(5)),
+            return_exceptions=True,
+        )
+        assert loop.time() - started < 10
+        assert isinstance(blocked, Busy)
+        assert all(not isinstance(sent, BaseException) for sent in others), others
+        assert sorted(s.message["seq"] for s in others) == [2, 3, 4, 5, 6]  # type: ignore[union-attr]
+        # Set aside for a moment: the next send to it is answered at once, without a wait.
+        started = loop.time()
+        with pytest.raises(Busy):
+            await service.send(customer, locked, "again")
+        assert loop.time() - started < 0.5
+    finally:
+        await orphan.abort_transaction()
+        await orphan.end_session()
+    # Once the lock is gone (the server reaps the dead transaction), sends to it go through.
+    await asyncio.sleep(1.1)
+    sent = await service.send(customer, locked, "after")
+    assert sent.message["seq"] == 2

@@ -170,6 +170,12 @@ class _Send:
             self.result.set_result(outcome)
 
 
+class _Conflicted(Exception):
+    """A transaction still meeting write conflicts after the commit timeout: a transaction that
+    will not finish soon (one a killed process left open until the server reaps it) holds a
+    conversation of the group."""
+
+
 class _StaleState(Exception):
     """A conversation changed since this process last saw it (another process wrote to it)."""
 
@@ -289,7 +295,13 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
 
 class ConversationStore:
     def __init__(
-        self, db: AsyncDatabase[Document], outbox: Outbox, *, max_queued_sends: int = 1000
+        self,
+        db: AsyncDatabase[Document],
+        outbox: Outbox,
+        *,
+        max_queued_sends: int = 1000,
+        commit_timeout_s: float = 2.0,
+        set_aside_max_s: float = 30.0,
     ) -> None:
         self.conversations = db["conversations"]
         self.messages = db["messages"]
@@ -299,6 +311,13 @@ class ConversationStore:
         self._write_lock = asyncio.Lock()
         self._queued: list[_Send] = []
         self._max_queued = max_queued_sends
+        # A group's transaction retried on write conflicts past this is given up (the driver
+        # would retry for 120 s while every other send waits behind the write lock).
+        self._commit_timeout_s = commit_timeout_s
+        # conversation id -> (until when its sends are answered `busy` at once, how long the
+        # last setting aside was): doubled while it stays locked, up to set_aside_max_s.
+        self._set_aside: dict[str, tuple[float, float]] = {}
+        self._set_aside_max_s = set_aside_max_s
         # conversation id -> its state as of this process's last read or write of it
         self._known: OrderedDict[str, Conversation] = OrderedDict()
 
@@ -508,7 +527,17 @@ class ConversationStore:
     async def _commit_group(self, group: list[_Send]) -> None:
         """Commit `group` in one transaction and settle every send in it (never raises). A group
         of several that fails is tried again one send at a time, so only the send at fault (a
-        reused client id, a deleted conversation) fails."""
+        reused client id, a deleted conversation, a conversation locked by a transaction that
+        will not finish) fails."""
+        now = asyncio.get_running_loop().time()
+        if len(self._set_aside) > 1000:  # bounded: forget pauses already over
+            self._set_aside = {k: v for k, v in self._set_aside.items() if v[0] > now}
+        aside = [s for s in group if self._set_aside.get(s.conversation_id, (0.0, 0.0))[0] > now]
+        for send in aside:
+            send.settle(Busy())
+        group = [s for s in group if s not in aside]
+        if not group:
+            return
         try:
             outcomes = await self._store_group(group)
         except Exception as exc:
@@ -523,10 +552,19 @@ class ConversationStore:
             [send] = group
             if isinstance(exc, DuplicateKeyError | BulkWriteError) and _reuses_client_id(exc):
                 send.settle(DuplicateClientMessage(send.client_message_id or ""))
+            elif isinstance(exc, _Conflicted):
+                # Answered `busy` (its client retries with the same clientMessageId); its
+                # conversation's next sends too for a while, without holding up anyone else.
+                last = self._set_aside.get(send.conversation_id, (0.0, 0.0))[1]
+                pause = min(self._set_aside_max_s, max(self._commit_timeout_s, 2 * last))
+                until = asyncio.get_running_loop().time() + pause
+                self._set_aside[send.conversation_id] = (until, pause)
+                send.settle(Busy())
             else:
                 send.settle(exc)
         else:
             for send, outcome in zip(group, outcomes, strict=True):
+                self._set_aside.pop(send.conversation_id, None)
                 send.settle(outcome)
 
     async def _store_group(self, group: Sequence[_Send]) -> list[tuple[Conversation, Message]]:
@@ -543,7 +581,7 @@ class ConversationStore:
             # transaction can lose to the other process every time).
             try:
                 outcomes, latest = await self._outbox.commit(
-                    self._claim_and_insert(group, reread=attempt > 0)
+                    self._within_commit_timeout(self._claim_and_insert(group, reread=attempt > 0))
                 )
             except _StaleState:
                 if attempt == CLAIM_ATTEMPTS - 1:
@@ -553,6 +591,21 @@ class ConversationStore:
                 self._remember(conversation)
             return outcomes
         raise AssertionError("unreachable")
+
+    def _within_commit_timeout(
+        self, work: Callable[[AsyncClientSession], Awaitable[T]]
+    ) -> Callable[[AsyncClientSession], Awaitable[T]]:
+        """`work`, refused once the commit timeout has passed since its first attempt: the
+        driver calls it again after each write conflict, and stops at an error of another kind
+        (aborting the transaction)."""
+        deadline = asyncio.get_running_loop().time() + self._commit_timeout_s
+
+        async def bounded(session: AsyncClientSession) -> T:
+            if asyncio.get_running_loop().time() > deadline:
+                raise _Conflicted
+            return await work(session)
+
+        return bounded
 
     def _claim_and_insert(
         self, group: Sequence[_Send], *, reread: bool
