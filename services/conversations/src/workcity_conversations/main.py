@@ -78,7 +78,13 @@ def create_app(
 
     outbox = Outbox(db["outbox"])
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
-    store = ConversationStore(db, outbox, max_queued_sends=settings.send_queue_max)
+    store = ConversationStore(
+        db,
+        outbox,
+        max_queued_sends=settings.send_queue_max,
+        commit_timeout_s=settings.send_commit_timeout_seconds,
+        set_aside_max_s=settings.send_set_aside_max_seconds,
+    )
     files = AttachmentStore(db)
     source = user_source or auth_user_source(settings, http_client)
     directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)

@@ -47,6 +47,16 @@ class ConversationsSettings(UserDirectorySettings):
     # Sends waiting for their transaction in this process; beyond, a send is refused with 503
     # `busy` (Retry-After: 1) at once rather than queued for longer than a client would wait.
     send_queue_max: int = Field(default=1000, ge=1, le=100_000, validation_alias="SEND_QUEUE_MAX")
+    # A send group's transaction still meeting write conflicts after this is given up: a
+    # transaction a killed process left open holds a conversation until the server reaps it
+    # (60 s), and the sends of every other conversation must not wait that long behind it.
+    send_commit_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=120, validation_alias="SEND_COMMIT_TIMEOUT_SECONDS"
+    )
+    # Longest pause of a conversation whose sends keep conflicting (doubling from the timeout).
+    send_set_aside_max_seconds: float = Field(
+        default=30.0, gt=0, le=600, validation_alias="SEND_SET_ASIDE_MAX_SECONDS"
+    )
     # Attachment ids one message may carry (same name and default as the realtime service).
     max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
 
