@@ -107,6 +107,7 @@ class Figures:
     def passed(self) -> bool:
         return (
             self.lost == 0
+            and self.unacknowledged == 0
             and self.duplicated == 0
             and self.out_of_order == 0
             and self.seq_gaps == 0

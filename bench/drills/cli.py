@@ -18,7 +18,8 @@ from typing import Any
 from bench.drills import report
 from bench.drills.emails import EMAIL_DRILL_ENV, run_email_drill
 from bench.drills.faults import BrokerStop, Fault, ProcessCrash
-from bench.drills.messages import Load, run_message_drill
+from bench.drills.messages import DrillResult, Load, run_message_drill
+from bench.drills.partition import AmqpPartition, replica_in_namespace
 from bench.drills.stack import drill_stack
 from scripts.devstack import DevStack, ports_from_env
 from scripts.devstack.gateway import REPO_ROOT
@@ -32,6 +33,7 @@ class Drill:
     persist: bool = False
     env: dict[str, str] = field(default_factory=dict)
     emails: bool = False  # the notifications drill: its own workload and checker
+    partition_s: float = 0  # the partition drill: realtime-1 cut off from RabbitMQ this long
 
 
 DRILLS: dict[str, Drill] = {
@@ -41,7 +43,15 @@ DRILLS: dict[str, Drill] = {
     "rabbitmq-stop": Drill(BrokerStop(down_s=10)),
     "database-stop": Drill(ProcessCrash("secantus", down_s=5, kill=False), persist=True),
     "notifications-kill": Drill(None, env=EMAIL_DRILL_ENV, emails=True),
+    "partition": Drill(None, partition_s=15),
 }
+
+
+async def partition_drill(stack: DevStack, name: str, down_s: float, load: Load) -> DrillResult:
+    async with replica_in_namespace(stack, "realtime-1", say) as ns:
+        return await run_message_drill(
+            stack, name=name, fault=AmqpPartition(ns, down_s), load=load, say=say
+        )
 
 
 def say(line: str) -> None:
@@ -88,7 +98,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     stack = stack_for(drill, args)
     stack.up()
     try:
-        if drill.emails:
+        if drill.partition_s:
+            result = asyncio.run(partition_drill(stack, name, drill.partition_s, load))
+        elif drill.emails:
             result = asyncio.run(run_email_drill(stack, load=load, say=say))
         else:
             result = asyncio.run(

@@ -67,8 +67,9 @@ def replica_spread(ports: dict[str, int]) -> dict[str, int]:
     for line in lines:
         fields = line.split()
         remote, state = fields[2], fields[3]
-        port = int(remote.split(":")[1], 16)
-        if state == "01" and port in by_port:
+        address, port = remote.split(":")[0], int(remote.split(":")[1], 16)
+        # nginx's upstream connections go to 127.0.0.1 (0100007F in /proc's byte order).
+        if state == "01" and port in by_port and address == "0100007F":
             counts[by_port[port]] += 1
     return counts
 

@@ -410,6 +410,14 @@ class DevStack:
             port = spec.port
             self._wait(name, lambda: tcp_open("127.0.0.1", port), 60)
 
+    def launch_command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment a process was started with (to start it elsewhere: the
+        partition drill runs a replica in a network namespace of its own)."""
+        spec = self._specs.get(name)
+        if spec is None:
+            raise StackError(f"{name} was not started by this process")
+        return list(spec.argv), dict(spec.env)
+
     def _record(self, name: str) -> ProcessRecord:
         try:
             return self._records[name]

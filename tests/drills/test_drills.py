@@ -9,7 +9,8 @@ import pytest
 
 from bench.drills.emails import run_email_drill
 from bench.drills.faults import BrokerStop, Fault, ProcessCrash
-from bench.drills.messages import Load, run_message_drill
+from bench.drills.messages import DrillResult, Load, run_message_drill
+from bench.drills.partition import AmqpPartition, namespaces_available, replica_in_namespace
 from bench.drills.report import details
 from scripts.devstack import DevStack
 from tests.support.rabbit import require_rabbitmqctl
@@ -41,6 +42,17 @@ DRILLS = [
 ]
 
 
+async def test_partition_drill(drill_stack_dev: DevStack) -> None:
+    why_not = namespaces_available()
+    if why_not:
+        pytest.skip(f"no network namespaces here: {why_not}")
+    async with replica_in_namespace(drill_stack_dev, "realtime-1", say) as ns:
+        result = await run_message_drill(
+            drill_stack_dev, name="partition", fault=AmqpPartition(ns, 3), load=SHORT, say=say
+        )
+    check_figures(result)
+
+
 @pytest.mark.parametrize("fault", DRILLS)
 async def test_message_drill(drill_stack_dev: DevStack, fault: Fault) -> None:
     if isinstance(fault, BrokerStop):
@@ -48,6 +60,10 @@ async def test_message_drill(drill_stack_dev: DevStack, fault: Fault) -> None:
     result = await run_message_drill(
         drill_stack_dev, name=fault.description, fault=fault, load=SHORT, say=say
     )
+    check_figures(result)
+
+
+def check_figures(result: DrillResult) -> None:
     figures = result.figures
     print(details(result.to_json()))
     assert figures.unacknowledged == 0, figures.errors
