@@ -34,12 +34,15 @@ class Drill:
     env: dict[str, str] = field(default_factory=dict)
     emails: bool = False  # the notifications drill: its own workload and checker
     partition_s: float = 0  # the partition drill: realtime-1 cut off from RabbitMQ this long
+    # How long sends may still take after the load: a conversation whose transaction the kill
+    # cut takes sends again once the database server reaps that transaction (60 s).
+    settle_s: float = 30.0
 
 
 DRILLS: dict[str, Drill] = {
     "baseline": Drill(None),
     "realtime-kill": Drill(ProcessCrash("realtime-1", down_s=10)),
-    "conversations-kill": Drill(ProcessCrash("conversations", down_s=5)),
+    "conversations-kill": Drill(ProcessCrash("conversations", down_s=5), settle_s=90),
     "rabbitmq-stop": Drill(BrokerStop(down_s=10)),
     "database-stop": Drill(ProcessCrash("secantus", down_s=5, kill=False), persist=True),
     "notifications-kill": Drill(None, env=EMAIL_DRILL_ENV, emails=True),
@@ -94,6 +97,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         rate=args.rate,
         duration_s=args.duration,
         fault_at_s=args.fault_at,
+        settle_s=drill.settle_s,
     )
     stack = stack_for(drill, args)
     stack.up()

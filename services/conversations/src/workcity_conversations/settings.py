@@ -55,7 +55,7 @@ class ConversationsSettings(UserDirectorySettings):
     )
     # Longest pause of a conversation whose sends keep conflicting (doubling from the timeout).
     send_set_aside_max_seconds: float = Field(
-        default=30.0, gt=0, le=600, validation_alias="SEND_SET_ASIDE_MAX_SECONDS"
+        default=10.0, gt=0, le=600, validation_alias="SEND_SET_ASIDE_MAX_SECONDS"
     )
     # Attachment ids one message may carry (same name and default as the realtime service).
     max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")

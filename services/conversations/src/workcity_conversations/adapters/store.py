@@ -301,7 +301,7 @@ class ConversationStore:
         *,
         max_queued_sends: int = 1000,
         commit_timeout_s: float = 2.0,
-        set_aside_max_s: float = 30.0,
+        set_aside_max_s: float = 10.0,
     ) -> None:
         self.conversations = db["conversations"]
         self.messages = db["messages"]
