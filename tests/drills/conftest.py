@@ -26,7 +26,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.drill)
 
 
-@pytest.fixture(scope="session")
+# Module scope: the stack is gone before the end-to-end tests run (they stop the same RabbitMQ).
+@pytest.fixture(scope="module")
 def drill_stack_dev() -> Iterator[DevStack]:
     reap_abandoned_stacks()
     run_dir = E2E_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-drills"
