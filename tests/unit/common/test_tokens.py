@@ -154,6 +154,39 @@ async def test_unknown_kid_refresh_is_rate_limited() -> None:
     assert len(calls) == 1  # garbage kids did not make us refetch
 
 
+async def test_a_failed_key_fetch_backs_off_doubling_then_recovers() -> None:
+    signer = make_signer()
+    token = signer.sign(user_id="u1", email="a@b.io", role="agent")
+    now = [1000.0]
+    calls: list[float] = []
+    auth_down = [True]
+
+    async def fetch() -> dict[str, Any]:
+        calls.append(now[0])
+        if auth_down[0]:
+            raise ConnectionError("auth is struggling")
+        return signer.jwks
+
+    keys = KeySet(
+        fetch,
+        cache_seconds=300,
+        min_refresh_seconds=0,
+        max_backoff_seconds=4,
+        clock=lambda: now[0],
+    )
+    verifier = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
+    for step in [0.0, 0.5, 0.5, 1.0, 1.0, 2.0, 4.0, 4.0]:  # a flood of tokens while auth is down
+        now[0] += step
+        for _ in range(20):
+            with pytest.raises(InvalidToken):
+                await verifier.verify(token)
+    # One fetch once each back-off (1 s, 2 s, 4 s, capped at 4 s) is over, not one per token.
+    assert calls == [1000.0, 1001.0, 1003.0, 1009.0, 1013.0]
+    auth_down[0] = False
+    now[0] += 4.0
+    assert (await verifier.verify(token)).user_id == "u1"
+
+
 async def test_retired_keys_stay_published() -> None:
     retired = ed25519.Ed25519PrivateKey.generate()
     old = make_signer(retired)

@@ -91,6 +91,11 @@ class TokenVerifierSettings(BaseSettings):
     jwks_min_refresh_seconds: float = Field(
         default=5.0, ge=0, validation_alias="JWKS_MIN_REFRESH_SECONDS"
     )
+    # After a failed fetch, none other before max(1 s, JWKS_MIN_REFRESH_SECONDS), doubling with
+    # each failure in a row up to this.
+    jwks_max_backoff_seconds: float = Field(
+        default=60.0, gt=0, le=3600, validation_alias="JWKS_MAX_BACKOFF_SECONDS"
+    )
 
 
 class UserDirectorySettings(ServiceSettings):

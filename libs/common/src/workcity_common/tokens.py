@@ -53,13 +53,25 @@ class KeySet:
     """`kid` → public key, filled from a JWKS document."""
 
     def __init__(
-        self, fetch: JwksFetcher, *, cache_seconds: float = 300.0, min_refresh_seconds: float = 5.0
+        self,
+        fetch: JwksFetcher,
+        *,
+        cache_seconds: float = 300.0,
+        min_refresh_seconds: float = 5.0,
+        max_backoff_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self._cache_seconds = cache_seconds
         self._min_refresh_seconds = min_refresh_seconds
+        self._max_backoff_seconds = max_backoff_seconds
+        self._clock = clock
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
+        # After a failed fetch no other is tried before this moment (doubling with each failure
+        # in a row): garbage tokens must not hammer the auth service exactly when it struggles.
+        self._failures = 0
+        self._retry_at = float("-inf")
         self._lock = asyncio.Lock()
 
     def still_published(self, kid: str) -> bool:
@@ -67,7 +79,7 @@ class KeySet:
         return kid in self._keys
 
     async def key_for(self, kid: str) -> PyJWK:
-        now = time.monotonic()
+        now = self._clock()
         stale = now - self._fetched_at > self._cache_seconds
         if stale or (kid not in self._keys and now - self._fetched_at > self._min_refresh_seconds):
             await self._refresh(stale_before=now)
@@ -80,17 +92,30 @@ class KeySet:
         async with self._lock:
             if self._fetched_at >= stale_before:
                 return  # another task refreshed while we waited
+            if self._clock() < self._retry_at:
+                # Backing off: keep serving with the keys we have (an outage of auth must not
+                # log everyone out), or refuse at once when we have none.
+                if not self._keys:
+                    raise InvalidToken("signing keys unavailable")
+                return
             try:
                 document = await self._fetch()
                 keys = {k["kid"]: PyJWK(k) for k in document.get("keys", []) if "kid" in k}
             except Exception as exc:
-                # Keep serving with the keys we have; an outage of auth must not log everyone out.
-                log.warning("could not refresh JWKS", extra={"error": repr(exc)})
+                self._failures += 1
+                first_s = max(1.0, self._min_refresh_seconds)
+                wait_s = min(self._max_backoff_seconds, first_s * 2 ** min(self._failures - 1, 32))
+                self._retry_at = self._clock() + wait_s
+                log.warning(
+                    "could not refresh JWKS",
+                    extra={"error": repr(exc), "retry_in_s": wait_s},
+                )
                 if not self._keys:
                     raise InvalidToken("signing keys unavailable") from exc
                 return
             self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._failures = 0
+            self._fetched_at = self._clock()
 
 
 def http_jwks_fetcher(url: str, client: httpx.AsyncClient) -> JwksFetcher:
@@ -129,6 +154,7 @@ class TokenVerifier:
             http_jwks_fetcher(settings.jwks_url, client),
             cache_seconds=settings.jwks_cache_seconds,
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            max_backoff_seconds=settings.jwks_max_backoff_seconds,
         )
         return cls(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
