@@ -21,16 +21,18 @@ def create_service_app(
     title: str,
     description: str,
     readiness: Mapping[str, ReadinessCheck],
+    degraded_by: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     metrics_collectors: Iterable[Collector] = (),
 ) -> FastAPI:
-    """`metrics_collectors` add to /metrics (e.g. `database.command_counters(client)`)."""
+    """`readiness` checks fail /readyz; `degraded_by` checks are only reported there (the
+    broker: health.py). `metrics_collectors` add to /metrics (e.g. `command_counters(client)`)."""
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     metrics = Metrics(service)
     for collector in metrics_collectors:
         metrics.registry.register(collector)
     install_error_handlers(app)
-    app.include_router(health_router(readiness))
+    app.include_router(health_router(readiness, degraded_by))
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -112,7 +112,8 @@ def create_app(
         service="auth",
         title="Workcity Chat — auth",
         description=DESCRIPTION,
-        readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check},
+        readiness={"mongodb": lambda: ping(db)},
+        degraded_by={"rabbitmq": broker.check},
         lifespan=lifespan,
         metrics_collectors=command_counters(client),
     )

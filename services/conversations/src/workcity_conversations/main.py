@@ -126,11 +126,8 @@ def create_app(
         service="conversations",
         title="Workcity Chat — conversations",
         description=DESCRIPTION,
-        readiness={
-            "mongodb": lambda: ping(db),
-            "rabbitmq": broker.check,
-            "user_events": users.check,
-        },
+        readiness={"mongodb": lambda: ping(db)},
+        degraded_by={"rabbitmq": broker.check, "user_events": users.check},
         lifespan=lifespan,
         metrics_collectors=command_counters(client),
     )

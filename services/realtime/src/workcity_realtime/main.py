@@ -170,7 +170,8 @@ def create_app(
         service="realtime",
         title="Workcity Chat realtime",
         description=DESCRIPTION,
-        readiness={"broker": broker.check, "cluster": cluster_ready},
+        readiness={},  # it serves sockets without the broker; only fan-out waits for it
+        degraded_by={"broker": broker.check, "cluster": cluster_ready},
         lifespan=lifespan,
     )
     return RealtimeApp(server, api, hub)
