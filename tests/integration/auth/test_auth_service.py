@@ -357,3 +357,52 @@ async def test_wrong_passwords_throttle_the_account_known_or_not_without_bcrypt(
     client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
     await client.drop_database(unique_name)
     await client.close()
+
+
+async def test_me_refuses_a_disabled_user_whose_token_is_still_valid(auth: AuthUnderTest) -> None:
+    response = await signup(auth.http, "judy@example.com")
+    judy_id = response.json()["user"]["id"]
+    judy = await login(auth.http, "judy@example.com", "secret-pw")
+    judy_headers = {"Authorization": f"Bearer {judy['token']}"}
+    assert (await auth.http.get("/api/auth/me", headers=judy_headers)).status_code == 200
+    admin = await login(auth.http, ADMIN["email"], ADMIN["password"])
+    await auth.http.patch(
+        f"/api/auth/users/{judy_id}",
+        json={"disabled": True},
+        headers={"Authorization": f"Bearer {admin['token']}"},
+    )
+    me = await auth.http.get("/api/auth/me", headers=judy_headers)
+    assert me.status_code == 403, me.text
+    assert me.json() == {"msg": "Account disabled", "code": "forbidden"}
+
+
+async def test_a_login_ends_at_its_absolute_lifetime_however_often_refreshed(
+    mongo_uri: str, rabbit_url: str, unique_name: str, tmp_path
+) -> None:
+    settings = make_settings(mongo_uri, rabbit_url, unique_name, tmp_path).model_copy(
+        update={"refresh_family_ttl_s": 3}
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://auth") as http:
+            await signup(http, "kim@example.com")
+            token = (await login(http, "kim@example.com", "secret-pw"))["refreshToken"]
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + 3
+            refreshed = 0
+            while loop.time() < ends - 0.5:  # refreshed well inside every token's own lifetime
+                response = await http.post("/api/auth/refresh", json={"refreshToken": token})
+                assert response.status_code == 200, response.text
+                token = response.json()["refreshToken"]
+                refreshed += 1
+                await asyncio.sleep(0.5)
+            assert refreshed >= 4
+            await asyncio.sleep(max(0.0, ends - loop.time()) + 0.2)
+            late = await http.post("/api/auth/refresh", json={"refreshToken": token})
+            assert late.status_code == 401, late.text
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
+    await client.drop_database(unique_name)
+    await client.close()

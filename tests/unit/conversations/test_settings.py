@@ -34,6 +34,7 @@ def test_default_page_above_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
 def test_production_refuses_a_placeholder_internal_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AMQP_URL", "amqp://workcity:a-real-broker-password@rabbitmq:5672/")
     monkeypatch.setenv("AUTH_INTERNAL_URL", "http://auth:8000")
     monkeypatch.setenv("INTERNAL_API_TOKEN", "changeme")
     with pytest.raises(ValidationError, match="INTERNAL_API_TOKEN"):

@@ -7,6 +7,7 @@ service's composition root and passed in; nothing reads the environment at impor
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,19 @@ class ServiceSettings(BaseSettings):
     def _default_db_name(self) -> ServiceSettings:
         if not self.mongo_db:
             object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
+        return self
+
+    @model_validator(mode="after")
+    def _production_broker_credentials(self) -> ServiceSettings:
+        # RabbitMQ's default guest/guest (or no password at all) is a placeholder secret too.
+        url = urlsplit(self.amqp_url)
+        if self.is_production and (
+            (url.username or "guest") == "guest"
+            or (url.password or "").lower() in PLACEHOLDER_SECRETS | {"guest"}
+        ):
+            raise ValueError(
+                "AMQP_URL must carry a real RabbitMQ user and password in production, not guest"
+            )
         return self
 
     def require_real_secret(self, name: str, value: str) -> None:

@@ -160,6 +160,8 @@ class Accounts:
         user = await self._users.by_id(user_id)
         if user is None:
             raise unauthorized("User no longer exists")
+        if user.disabled:  # their token is still valid for minutes; the account is not
+            raise forbidden("Account disabled")
         return user
 
     async def all_users(self) -> list[User]:

@@ -38,6 +38,10 @@ class AuthSettings(ServiceSettings):
     max_request_body_bytes: int = Field(
         default=16 * 1024, ge=1024, le=1024 * 1024, validation_alias="MAX_REQUEST_BODY_BYTES"
     )
+    # A login's refresh tokens end this long after the login, however often they are refreshed.
+    refresh_family_ttl_s: int = Field(
+        default=90 * 86_400, ge=60, le=365 * 86_400, validation_alias="REFRESH_FAMILY_TTL_SECONDS"
+    )
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, validation_alias="BCRYPT_ROUNDS")
     password_min_length: int = Field(default=6, ge=6, le=72, validation_alias="PASSWORD_MIN_LENGTH")
     # Per-account login throttle (the gateway limits per address): after this many wrong

@@ -89,6 +89,9 @@ class RealtimeSettings(ServiceSettings):
     disabled_user_memory_s: float = Field(
         default=3600.0, gt=0, validation_alias="DISABLED_USER_MEMORY_SECONDS"
     )
+    # The auth service's access-token lifetime (the same variable): a disabled user's token must
+    # not outlive the memory of the disable, so a longer lifetime is refused at start-up.
+    access_token_ttl_s: int = Field(default=900, ge=1, validation_alias="ACCESS_TOKEN_TTL_SECONDS")
     # A name for this replica in logs and presence messages (defaults to host:pid).
     replica_id: str = Field(default="", validation_alias="REPLICA_ID")
 
@@ -104,6 +107,11 @@ class RealtimeSettings(ServiceSettings):
                 object.__setattr__(self, name, base + suffix)
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
+        if self.access_token_ttl_s > self.disabled_user_memory_s:
+            raise ValueError(
+                "ACCESS_TOKEN_TTL_SECONDS must not exceed DISABLED_USER_MEMORY_SECONDS: a "
+                "disabled user's tokens would be accepted again once the replica forgot them"
+            )
         return self
 
     @property

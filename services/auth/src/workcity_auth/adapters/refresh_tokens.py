@@ -1,7 +1,8 @@
 """Refresh tokens: random, stored only as a SHA-256 hash, rotated on every use.
 
 Each login starts a family; a refresh spends the presented token and issues the next one of
-the same family. Presenting an already spent token means it was copied: the whole family (that
+the same family. A family ends `family_ttl` after its login however often it is refreshed (no
+token of it expires later), so a stolen refresh token is not good forever. Presenting an already spent token means it was copied: the whole family (that
 login) is revoked, the thief's copy and the owner's alike.
 """
 
@@ -12,7 +13,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -38,9 +39,10 @@ def _digest(token: str) -> str:
 
 
 class RefreshTokenRepository:
-    def __init__(self, db: AsyncDatabase[Document], ttl_s: int) -> None:
+    def __init__(self, db: AsyncDatabase[Document], ttl_s: int, family_ttl_s: int) -> None:
         self._tokens = db["refresh_tokens"]
         self._ttl = timedelta(seconds=ttl_s)
+        self._family_ttl = timedelta(seconds=family_ttl_s)
 
     async def create_indexes(self) -> None:
         await self._tokens.create_index("family_id")
@@ -48,17 +50,22 @@ class RefreshTokenRepository:
         # MongoDB's TTL monitor removes expired tokens.
         await self._tokens.create_index("expires_at", expireAfterSeconds=0)
 
-    async def issue(self, user_id: str, family_id: str | None = None) -> IssuedRefreshToken:
+    async def issue(
+        self, user_id: str, family_id: str | None = None, family_ends_at: datetime | None = None
+    ) -> IssuedRefreshToken:
+        """A token of a new family (a login), or the next of `family_id` (a refresh)."""
         token = secrets.token_urlsafe(32)
         now = utcnow()
         family = family_id or uuid.uuid4().hex
+        ends_at = family_ends_at or now + self._family_ttl
         await self._tokens.insert_one(
             {
                 "_id": _digest(token),
                 "family_id": family,
                 "user_id": user_id,
                 "created_at": now,
-                "expires_at": now + self._ttl,
+                "family_ends_at": ends_at,
+                "expires_at": min(now + self._ttl, ends_at),
                 "used_at": None,
                 "revoked": False,
             }
@@ -81,7 +88,8 @@ class RefreshTokenRepository:
                 )
                 await self.revoke_family(known["family_id"])
             raise RefreshRejected
-        return await self.issue(spent["user_id"], spent["family_id"])
+        # Tokens stored before families had an end: theirs is counted from this refresh.
+        return await self.issue(spent["user_id"], spent["family_id"], spent.get("family_ends_at"))
 
     async def family_of(self, token: str) -> Document | None:
         return await self._tokens.find_one({"_id": _digest(token)})
