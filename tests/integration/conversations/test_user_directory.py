@@ -259,3 +259,38 @@ async def test_disabled_token_claims_do_not_override_a_disabled_directory_entry(
     claims = TokenClaims(user_id=gone.id, email=gone.email, role="customer", expires_at=0)
     person = await directory.ensure_from_claims(claims)
     assert person.disabled
+
+
+async def test_a_demotion_whose_event_was_lost_is_corrected_by_the_reconciliation(
+    mongo_db: AsyncDatabase,
+) -> None:
+    admin = auth_user("demoted@x.test", "admin", updated=T0)
+    other = auth_user("renamed@x.test", updated=T0)
+    fake = FakeAuth([admin, other])
+    directory = UserDirectory(mongo_db)
+    sync = UserDirectorySync(
+        mongo_db, directory, fake.source(), page_size=1, retry_s=0.05, reconcile_interval_s=0.2
+    )
+    assert await sync.run_once() == 2  # the bootstrap, long ago
+    # Later auth demotes the admin, and that user.updated ends in the dead-letter queue; the
+    # other user's rename arrives as an event, newer than anything auth's listing says.
+    fake.users[[u["id"] for u in fake.users].index(admin["id"])] = {
+        **admin,
+        "role": "agent",
+        "updatedAt": (T0 + timedelta(hours=1)).isoformat(),
+    }
+    await directory.apply(
+        user("newer@x.test", user_id=other["id"]), T0 + timedelta(hours=2), "user.updated"
+    )
+    assert (await directory.get(admin["id"])).role == "admin"  # type: ignore[union-attr]
+    sync.start()
+
+    async def corrected() -> bool:
+        directory._forget(admin["id"])
+        person = await directory.get(admin["id"])
+        return person is not None and person.role == "agent"
+
+    await eventually(corrected, timeout_s=10)
+    await sync.close()
+    people = await directory.get_many([admin["id"], other["id"]])
+    assert people[other["id"]].email == "newer@x.test"  # the newer fact is kept

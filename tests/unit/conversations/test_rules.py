@@ -166,3 +166,21 @@ def test_deleting_a_message_sender_or_admin_editing_sender_only() -> None:
     assert error_of(rules.require_can_delete_message, person(B, "agent"), msg).code == "not_sender"
     rules.require_can_edit_message(person(A, "customer"), msg)
     assert error_of(rules.require_can_edit_message, person(C, "admin"), msg).status == 403
+
+
+@pytest.mark.parametrize(
+    ("copy_role", "token_role", "expected"),
+    [
+        ("admin", "agent", "agent"),  # the copy missed a demotion: the token bounds it
+        ("admin", "customer", "customer"),
+        ("agent", "customer", "customer"),
+        ("agent", "admin", "agent"),  # a fresher demotion in the copy counts at once
+        ("customer", "admin", "customer"),
+        ("merchant", "agent", "merchant"),  # same rights: the fresher copy
+        ("admin", "admin", "admin"),
+    ],
+)
+def test_the_caller_never_has_more_rights_than_the_token_states(
+    copy_role: str, token_role: str, expected: str
+) -> None:
+    assert rules.bounded_by_token(person("u1", copy_role), token_role).role == expected

@@ -132,6 +132,11 @@ class UserDirectorySettings(ServiceSettings):
     user_sync_retry_s: float = Field(
         default=5.0, gt=0, le=3_600, validation_alias="USER_SYNC_RETRY_SECONDS"
     )
+    # After the one-off copy, the whole directory is compared with auth's this often: a user.*
+    # event lost to the dead-letter queue must not leave the copy wrong (a demoted admin) for good.
+    user_reconcile_interval_s: float = Field(
+        default=3600.0, gt=0, le=7 * 86_400, validation_alias="USER_RECONCILE_INTERVAL_SECONDS"
+    )
 
     @model_validator(mode="after")
     def _real_internal_token(self) -> UserDirectorySettings:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -143,12 +144,14 @@ class UserDirectorySync:
         *,
         page_size: int,
         retry_s: float,
+        reconcile_interval_s: float = 3600.0,
     ) -> None:
         self._state = db["sync_state"]
         self._directory = directory
         self._source = source
         self._page_size = page_size
         self._retry_s = retry_s
+        self._reconcile_interval_s = reconcile_interval_s
         self._task: asyncio.Task[None] | None = None
 
     async def is_complete(self) -> bool:
@@ -182,20 +185,42 @@ class UserDirectorySync:
         log.info("user directory bootstrap complete", extra={"users": copied})
         return copied
 
-    def start(self) -> None:
-        """Run in the background until done, retrying while the auth service cannot answer."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run_until_done(), name="user-directory-sync")
+    async def reconcile(self) -> int:
+        """Apply every user auth lists, as of its `updatedAt`: what the copy holds older (an
+        event lost to the dead-letter queue) is corrected; what it holds as new is left alone
+        (the directory ignores older facts). Returns how many users were compared."""
+        after: str | None = None
+        compared = 0
+        while True:
+            page = await self._source.page(after, self._page_size)
+            for user, version in page.users:
+                await self._directory.apply(user, version, source="reconcile")
+            compared += len(page.users)
+            if page.next is None or not page.users:
+                return compared
+            after = page.next
 
-    async def _run_until_done(self) -> None:
+    def start(self) -> None:
+        """Run in the background: the bootstrap until done (retrying while the auth service
+        cannot answer), then a reconciliation every `reconcile_interval_s`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="user-directory-sync")
+
+    async def _run(self) -> None:
+        await self._retrying("bootstrap", self.run_once)
+        while True:
+            await asyncio.sleep(self._reconcile_interval_s)
+            compared = await self._retrying("reconciliation", self.reconcile)
+            log.info("user directory reconciled", extra={"users": compared})
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[int]]) -> int:
         while True:
             try:
-                await self.run_once()
-                return
+                return await step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("user directory bootstrap failed; retrying", extra={"error": repr(exc)})
+                log.warning(f"user directory {what} failed; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._retry_s)
 
     async def close(self) -> None:
@@ -288,6 +313,7 @@ class UserDirectoryCopy:
                 source,
                 page_size=settings.user_sync_page_size,
                 retry_s=settings.user_sync_retry_s,
+                reconcile_interval_s=settings.user_reconcile_interval_s,
             )
             if source is not None
             else None

@@ -137,9 +137,11 @@ class ConversationService:
     # --- the caller ----------------------------------------------------------------------------
 
     async def caller(self, claims: TokenClaims) -> Person:
-        """The signed-in user as the directory knows them (fresher than the token's role);
-        a disabled user may do nothing here."""
-        person = await self._directory.ensure_from_claims(claims)
+        """The signed-in user as the directory knows them (fresher than the token's role), never
+        with more rights than the token states; a disabled user may do nothing here."""
+        person = rules.bounded_by_token(
+            await self._directory.ensure_from_claims(claims), claims.role
+        )
         rules.require_active(person)
         return person
 

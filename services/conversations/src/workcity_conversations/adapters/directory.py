@@ -167,6 +167,8 @@ class UserDirectory:
             # writer inserted them just now: try once more without inserting.
             result = await self.users.update_one(newer_than_stored, {"$set": fields})
             if result.matched_count == 0:
+                if source == "reconcile":  # the usual outcome of a periodic comparison
+                    return False
                 log.info(
                     "stale user fact ignored",
                     extra={"user_id": user.id, "source": source, "version": version.isoformat()},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -69,6 +70,18 @@ def pair_key(a: str, b: str) -> str:
     """The same key for the same two users in either order: one conversation per pair."""
     first, second = sorted((a, b))
     return f"{first}:{second}"
+
+
+_ROLE_RANK = {"customer": 0, "agent": 1, "designer": 1, "merchant": 1, "admin": 2}
+
+
+def bounded_by_token(person: Person, token_role: str) -> Person:
+    """The caller with no more rights than their token states: the directory copy is fresher
+    (a demotion counts at once), but a copy gone wrong (a lost event) must not raise anyone
+    above what auth signed."""
+    if _ROLE_RANK.get(person.role, 0) > _ROLE_RANK.get(token_role, 0):
+        return dataclasses.replace(person, role=token_role)  # type: ignore[arg-type]
+    return person
 
 
 def require_active(caller: Person) -> None:
