@@ -4,6 +4,7 @@ going with their conversation. The same through the gateway: tests/e2e/test_atta
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -332,3 +333,95 @@ async def test_uploads_and_downloads_stream_through_gridfs(
     assert sum(sizes) == meta["size"]
     store = AttachmentStore(mongo_db)
     assert await store.delete_of_conversation(conversation.id) == 1
+
+
+async def send_with(running: Running, tokens: Tokens, who: Person, conv: str, *ids: str) -> Any:
+    sent = await running.http.post(
+        f"/api/conversations/{conv}/messages",
+        json={"text": "see attached", "attachments": list(ids)},
+        headers=auth(tokens, who),
+    )
+    assert sent.status_code == 201, sent.text
+    return sent.json()
+
+
+async def test_deleting_a_message_makes_its_files_unreachable(
+    running: Running, tokens: Tokens, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv = await pair(running, tokens, customer, agent)
+    only_here = (
+        await upload(running, tokens, customer, conv, "a.png", png(CHUNK_BYTES + 5))
+    ).json()
+    shared = (await upload(running, tokens, customer, conv, "b.png", png(50))).json()
+    first = await send_with(running, tokens, customer, conv, only_here["_id"], shared["_id"])
+    await send_with(running, tokens, customer, conv, shared["_id"])
+
+    deleted = await running.http.delete(
+        f"/api/messages/{first['_id']}", headers=auth(tokens, customer)
+    )
+    assert deleted.status_code == 200, deleted.text
+    gone = await running.http.get(
+        f"/api/attachments/{only_here['_id']}", headers=auth(tokens, agent)
+    )
+    assert_error(gone, 404, "not_found")
+    chunks = mongo_db["attachments.chunks"]
+    assert await chunks.count_documents({"files_id": ObjectId(only_here["_id"])}) == 0
+    # Still carried by the second message: kept.
+    kept = await running.http.get(f"/api/attachments/{shared['_id']}", headers=auth(tokens, agent))
+    assert kept.status_code == 200
+
+
+async def test_uploads_no_message_took_expire(
+    running: Running, tokens: Tokens, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv = await pair(running, tokens, customer, agent)
+    taken = (await upload(running, tokens, customer, conv, "a.png", png(50))).json()
+    left = (await upload(running, tokens, customer, conv, "b.png", png(CHUNK_BYTES + 5))).json()
+    await send_with(running, tokens, customer, conv, taken["_id"])
+
+    assert await running.service.expire_unattached_files() == 0  # both younger than a day
+    running.service.limits = dataclasses.replace(
+        running.service.limits, attachment_unattached_ttl_s=0
+    )
+    assert await running.service.expire_unattached_files() == 1
+    c = auth(tokens, customer)
+    assert_error(
+        await running.http.get(f"/api/attachments/{left['_id']}", headers=c), 404, "not_found"
+    )
+    assert (
+        await mongo_db["attachments.chunks"].count_documents({"files_id": ObjectId(left["_id"])})
+        == 0
+    )
+    assert (
+        await running.http.get(f"/api/attachments/{taken['_id']}", headers=c)
+    ).status_code == 200
+
+
+async def test_a_user_over_the_storage_quota_gets_413_and_nothing_is_stored(
+    running: Running, tokens: Tokens, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv = await pair(running, tokens, customer, agent)
+    running.service.limits = dataclasses.replace(
+        running.service.limits, attachment_quota_bytes=CHUNK_BYTES * 2
+    )
+    first = (await upload(running, tokens, customer, conv, "a.png", png(CHUNK_BYTES + 5))).json()
+    message = await send_with(running, tokens, customer, conv, first["_id"])
+    files_before = await mongo_db["attachments.files"].count_documents({})
+    chunks_before = await mongo_db["attachments.chunks"].count_documents({})
+    refused = await upload(running, tokens, customer, conv, "b.png", png(CHUNK_BYTES + 5))
+    assert_error(refused, 413, "attachment_quota_exceeded")
+    assert await mongo_db["attachments.files"].count_documents({}) == files_before
+    assert await mongo_db["attachments.chunks"].count_documents({}) == chunks_before
+    # Another user's quota is their own.
+    theirs = await upload(running, tokens, agent, conv, "c.png", png(CHUNK_BYTES + 5))
+    assert theirs.status_code == 201, theirs.text
+    # Deleting the message frees its bytes.
+    deleted = await running.http.delete(
+        f"/api/messages/{message['_id']}", headers=auth(tokens, customer)
+    )
+    assert deleted.status_code == 200
+    again = await upload(running, tokens, customer, conv, "b.png", png(CHUNK_BYTES + 5))
+    assert again.status_code == 201, again.text

@@ -23,6 +23,8 @@ from workcity_common.user_directory import user_events_handler
 from workcity_conversations.adapters.attachments import (
     IDX_CHUNKS,
     IDX_FILES_CONVERSATION,
+    IDX_FILES_UNATTACHED,
+    IDX_FILES_UPLOADER,
     AttachmentStore,
 )
 from workcity_conversations.adapters.directory import (
@@ -151,9 +153,11 @@ async def test_every_query_uses_an_index(
 
         target = await service.conversation_for_upload(customer, conv)
         attachment = await service.upload(customer, target, "a.png", "image/png", png())
-        await service.send(customer, conv, "", None, [attachment["_id"]])
+        carrier = (await service.send(customer, conv, "", None, [attachment["_id"]])).message
         download = await service.download(agent, attachment["_id"])
         assert len(b"".join([chunk async for chunk in download.chunks])) == attachment["size"]
+        await service.expire_unattached_files()
+        await service.delete_message(customer, carrier["_id"])  # its file goes with it
         await service.delete_conversation(customer, conv)
         await outbox.pending(10)
         await outbox.mark_published([d["_id"] for d in await outbox.pending(100)])
@@ -183,7 +187,11 @@ async def test_every_query_uses_an_index(
         assert {IDX_HISTORY, IDX_IDEMPOTENCY, "_id_"} <= used["messages"]
         assert used["users"] <= {"_id_", IDX_VERSION}
         assert "published_1__id_1" in used["outbox"]
-        assert IDX_FILES_CONVERSATION in used["attachments.files"]
+        assert {
+            IDX_FILES_CONVERSATION,
+            IDX_FILES_UPLOADER,
+            IDX_FILES_UNATTACHED,
+        } <= used["attachments.files"]
         assert IDX_CHUNKS in used["attachments.chunks"]
     finally:
         await client.drop_database(unique_name)

@@ -6,6 +6,8 @@ broker, token verifier or user source.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +50,9 @@ an event (`conversation.*`, `message.*`) through a transactional outbox."""
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
+log = logging.getLogger(__name__)
+
+
 def limits_from(settings: ConversationsSettings) -> Limits:
     return Limits(
         message_max_chars=settings.message_max_chars,
@@ -57,6 +62,8 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         conversations_page_default=settings.conversations_page_default,
         conversations_page_max=settings.conversations_page_max,
         attachment_max_bytes=settings.attachment_max_bytes,
+        attachment_quota_bytes=settings.attachment_quota_bytes,
+        attachment_unattached_ttl_s=settings.attachment_unattached_ttl_s,
         max_attachments=settings.max_attachments,
     )
 
@@ -102,6 +109,15 @@ def create_app(
         source=source,
     )
 
+    async def sweep_attachments() -> None:
+        """Uploads no message took expire (every replica sweeps; a delete is idempotent)."""
+        while True:
+            await asyncio.sleep(settings.attachment_sweep_interval_s)
+            try:
+                await app.state.service.expire_unattached_files()
+            except Exception:
+                log.exception("attachment sweep failed; trying again later")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_indexes()
@@ -112,9 +128,12 @@ def create_app(
         users.start()
         broker.start()
         relay.start()
+        sweeping = asyncio.create_task(sweep_attachments(), name="attachment-sweep")
         try:
             yield
         finally:
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
             await users.close()
             await relay.close()
             await broker.close()

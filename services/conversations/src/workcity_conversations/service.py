@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -60,7 +60,16 @@ class Limits:
     conversations_page_default: int = 100
     conversations_page_max: int = 200
     attachment_max_bytes: int = 25 * 1024 * 1024
+    attachment_quota_bytes: int = 1024 * 1024 * 1024
+    attachment_unattached_ttl_s: float = 86_400.0
     max_attachments: int = 10
+
+
+def _quota_exceeded(quota: int) -> TooLarge:
+    return TooLarge(
+        f"Your stored attachments would exceed {quota} bytes: delete some messages first",
+        "attachment_quota_exceeded",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +346,17 @@ class ConversationService:
             return [MessageDeleted(producer=PRODUCER, data=data)]
 
         deleted = await self._store.delete_message(message.id, events)
+        if deleted.attachments:
+            # Its files go with it (unless another message of the conversation carries them).
+            ids = {a.id for a in deleted.attachments}
+            in_use = await self._store.attachments_in_use(deleted.conversation_id, ids)
+            await self._files.delete(ids - in_use)
         return deleted.id
+
+    async def expire_unattached_files(self) -> int:
+        """Remove uploads no message took within `attachment_unattached_ttl_s`."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.limits.attachment_unattached_ttl_s)
+        return await self._files.delete_unattached(uploaded_before=cutoff)
 
     async def mark_read(self, caller: Person, conversation_id: Any, seq: Any) -> dict[str, Any]:
         conversation_key = rules.parse_id(conversation_id, "conversation")
@@ -385,6 +404,10 @@ class ConversationService:
         rules.require_participant(caller, conversation)
         name = files.clean_filename(filename)
         max_bytes = self.limits.attachment_max_bytes
+        # What the caller may still store (concurrent uploads of one user may pass it by a file).
+        quota_left = self.limits.attachment_quota_bytes - await self._files.usage_of(caller.id)
+        if quota_left <= 0:
+            raise _quota_exceeded(self.limits.attachment_quota_bytes)
         stream = aiter(chunks)
 
         head = bytearray()
@@ -418,6 +441,8 @@ class ConversationService:
                 size += len(chunk)
                 if size > max_bytes:
                     raise TooLarge(f"The file is larger than {max_bytes} bytes")
+                if size > quota_left:
+                    raise _quota_exceeded(self.limits.attachment_quota_bytes)
                 if detected == files.ZIP_PENDING:
                     tail += chunk
                     del tail[: -files.ZIP_TAIL_BYTES]
@@ -461,6 +486,9 @@ class ConversationService:
                 "invalid_attachment",
                 f"Unknown attachment for this conversation: {', '.join(missing)}",
             )
+        # Taken by a message: no longer expires (marked before the message is stored, so the
+        # sweep never removes a file a stored message carries).
+        await self._files.mark_attached(attachment_ids)
         return tuple(found[a].meta for a in attachment_ids)
 
     # --- helpers -------------------------------------------------------------------------------

@@ -44,6 +44,25 @@ class ConversationsSettings(UserDirectorySettings):
         le=1024 * 1024 * 1024,
         validation_alias="ATTACHMENT_MAX_BYTES",
     )
+    # Bytes of files one user may keep stored (what their deleted messages and conversations
+    # held is freed); an upload past it is refused with 413 `attachment_quota_exceeded`.
+    attachment_quota_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1,
+        le=1024**4,
+        validation_alias="ATTACHMENT_QUOTA_BYTES",
+    )
+    # An upload no message has taken within this is removed (swept every
+    # ATTACHMENT_SWEEP_INTERVAL_SECONDS).
+    attachment_unattached_ttl_s: float = Field(
+        default=86_400.0,
+        ge=60,
+        le=30 * 86_400,
+        validation_alias="ATTACHMENT_UNATTACHED_TTL_SECONDS",
+    )
+    attachment_sweep_interval_s: float = Field(
+        default=600.0, gt=0, le=86_400, validation_alias="ATTACHMENT_SWEEP_INTERVAL_SECONDS"
+    )
     # Sends waiting for their transaction in this process; beyond, a send is refused with 503
     # `busy` (Retry-After: 1) at once rather than queued for longer than a client would wait.
     send_queue_max: int = Field(default=1000, ge=1, le=100_000, validation_alias="SEND_QUEUE_MAX")

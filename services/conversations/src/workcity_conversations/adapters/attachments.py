@@ -9,7 +9,8 @@ read here: PyMongo's `AsyncGridIn` keeps chunks in memory until 48 MB have gathe
 fetches `READ_BATCH_CHUNKS` chunks at a time.
 
 A file document: `{_id, length, chunkSize, uploadDate, filename, metadata: {conversation:
-ObjectId, uploader: userId, content_type (detected), client_content_type}}`; a chunk: `{_id,
+ObjectId, uploader: userId, content_type (detected), client_content_type, attached (false
+until a message carries it; until then it expires)}}`; a chunk: `{_id,
 files_id, n, data}`. The file document is written last, so a file is visible only once complete.
 """
 
@@ -31,6 +32,8 @@ CHUNK_BYTES = 255 * 1024  # GridFS's default: under the 16 MB document limit, fe
 READ_BATCH_CHUNKS = 4  # chunks per cursor batch of a download (about 1 MB in memory)
 
 IDX_FILES_CONVERSATION = "metadata_conversation"
+IDX_FILES_UPLOADER = "metadata_uploader"
+IDX_FILES_UNATTACHED = "metadata_attached_uploadDate"
 # The two indexes the GridFS spec asks for (the drivers' names, so a driver writing into the same
 # bucket finds them in place).
 IDX_FILES_NAME = "filename_1_uploadDate_1"
@@ -39,6 +42,11 @@ IDX_CHUNKS = "files_id_1_n_1"
 FILES_INDEXES = [
     # Deleting a conversation finds its files by this.
     IndexModel([("metadata.conversation", ASCENDING)], name=IDX_FILES_CONVERSATION),
+    # A user's stored bytes (the quota), and the uploads no message took (they expire).
+    IndexModel([("metadata.uploader", ASCENDING)], name=IDX_FILES_UPLOADER),
+    IndexModel(
+        [("metadata.attached", ASCENDING), ("uploadDate", ASCENDING)], name=IDX_FILES_UNATTACHED
+    ),
     IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)], name=IDX_FILES_NAME),
 ]
 CHUNKS_INDEXES = [
@@ -134,6 +142,7 @@ class AttachmentStore:
                 "conversation": ObjectId(conversation_id),
                 "uploader": uploader_id,
                 "client_content_type": client_content_type,
+                "attached": False,
             },
         }
         return Upload(self.files, self.chunks, file_doc)
@@ -172,6 +181,35 @@ class AttachmentStore:
                 yield bytes(chunk["data"])
         finally:
             await cursor.close()
+
+    async def mark_attached(self, attachment_ids: Iterable[str]) -> None:
+        ids = [ObjectId(a) for a in attachment_ids]
+        await self.files.update_many({"_id": {"$in": ids}}, {"$set": {"metadata.attached": True}})
+
+    async def usage_of(self, uploader_id: str) -> int:
+        """Bytes of the files this user uploaded that are still stored."""
+        total = 0
+        async for doc in self.files.find({"metadata.uploader": uploader_id}, {"length": 1}):
+            total += int(doc.get("length", 0))
+        return total
+
+    async def delete(self, attachment_ids: Iterable[str]) -> int:
+        """Remove these files (documents first: unreachable at once, then their chunks)."""
+        ids = [ObjectId(a) for a in attachment_ids]
+        if not ids:
+            return 0
+        result = await self.files.delete_many({"_id": {"$in": ids}})
+        await self.chunks.delete_many({"files_id": {"$in": ids}})
+        return result.deleted_count
+
+    async def delete_unattached(self, uploaded_before: datetime) -> int:
+        """Remove the uploads no message took that are older than `uploaded_before`."""
+        stale = self.files.find(
+            {"metadata.attached": False, "uploadDate": {"$lt": uploaded_before}},
+            {"_id": 1},
+        )
+        ids = [str(d["_id"]) async for d in stale]
+        return await self.delete(ids)
 
     async def delete_of_conversation(self, conversation_id: str) -> int:
         """Remove every file of a conversation (file documents first, so a concurrent reader

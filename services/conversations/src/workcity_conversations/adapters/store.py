@@ -755,6 +755,17 @@ class ConversationStore:
         self._known.pop(deleted.conversation_id, None)
         return deleted
 
+    async def attachments_in_use(self, conversation_id: str, attachment_ids: set[str]) -> set[str]:
+        """Those of the ids that a message of the conversation still carries. Reads the
+        conversation's attachment ids by the history index and filters here (only when a message
+        with files is deleted): a filter on `attachments._id` would need an index every send
+        pays for, and SecantusDB's planner scans the collection for such a conjunction."""
+        cursor = self.messages.find(
+            {"conversation": _oid(conversation_id)}, {"_id": 0, "attachments._id": 1}
+        )
+        carried = {str(a["_id"]) async for m in cursor for a in m.get("attachments") or ()}
+        return carried & attachment_ids
+
     async def mark_read(
         self,
         conversation_id: str,
