@@ -28,7 +28,9 @@ async def _admin(
 ) -> TokenClaims:
     # Checked against the stored user, not the token: a demoted or disabled admin loses admin
     # rights at once, not when the token expires.
-    user = await accounts.me(claims.user_id)
+    user = await accounts.user(claims.user_id)
+    if user is None:
+        raise unauthorized("User no longer exists")
     if user.disabled:
         raise unauthorized("Account disabled")
     if user.role != "admin":
