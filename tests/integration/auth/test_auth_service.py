@@ -101,6 +101,9 @@ async def test_events_written_while_rabbitmq_is_down_arrive_after_it_is_back(
 ) -> None:
     await auth.events.collect(1)  # the first admin
     emails = [f"offline{i}@example.com" for i in range(5)]
+    # Probed while the broker is up, as Kubernetes does all along: from then on an outage only
+    # degrades readiness.
+    assert (await auth.http.get("/readyz")).json()["status"] == "ready"
     with broker_stopped():
         for email in emails:
             response = await signup(auth.http, email)
