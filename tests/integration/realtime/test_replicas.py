@@ -198,7 +198,7 @@ async def cluster(rabbit_url: str, unique_name: str) -> AsyncIterator[Harness]:
         started = Replica(app, free_port())
         await started.start()
         replicas.append(started)
-        await _consuming(rabbit_url, f"realtime.events@{unique_name}", len(replicas))
+        await _consuming(rabbit_url, f"realtime.events@{unique_name}.r{len(replicas)}", 1)
         return started
 
     async def client(url: str, user: str) -> Client:
@@ -225,8 +225,8 @@ async def cluster(rabbit_url: str, unique_name: str) -> AsyncIterator[Harness]:
 
 
 async def _consuming(rabbit_url: str, queue: str, consumers: int) -> None:
-    """Wait until the replicas consume the shared queue (bound before consuming), so events
-    published from now on reach it."""
+    """Wait until the replica consumes its queue (bound before consuming), so events published
+    from now on reach it."""
     connection = await aio_pika.connect(rabbit_url)
     async with connection:
         for _ in range(200):
@@ -248,14 +248,9 @@ async def _delete_topology(rabbit_url: str, exchange: str) -> None:
     connection = await aio_pika.connect(rabbit_url)
     async with connection:
         channel = await connection.channel()
-        for queue in (f"realtime.events@{exchange}", f"realtime.events@{exchange}.dead"):
-            await channel.queue_delete(queue)
-        for name in (
-            exchange,
-            f"{exchange}.dead",
-            f"realtime.cluster@{exchange}",
-            f"realtime.socketio@{exchange}",
-        ):
+        for replica in range(1, 4):
+            await channel.queue_delete(f"realtime.events@{exchange}.r{replica}")
+        for name in (exchange, f"realtime.cluster@{exchange}"):
             await channel.exchange_delete(name)
 
 
