@@ -255,3 +255,30 @@ async def test_internal_user_listing_pages_by_id_for_services_only(auth: AuthUnd
     assert unknown.status_code == 404
     stranger = await auth.http.get(f"/internal/users/{user['user']['id']}", headers=user_headers)
     assert stranger.status_code == 401
+
+
+async def test_login_with_a_password_over_72_bytes_is_a_plain_refusal(auth: AuthUnderTest) -> None:
+    await signup(auth.http, "hal@example.com")
+    for email in ("hal@example.com", "nobody@example.com"):
+        response = await auth.http.post(
+            "/api/auth/login", json={"email": email, "password": "p" * 73}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json() == {"msg": "Invalid credentials", "code": "invalid_credentials"}
+
+
+async def test_signup_refuses_an_email_with_control_or_bidi_characters(auth: AuthUnderTest) -> None:
+    for email in ("a\u0000b@example.com", "evil\u202e@example.com", "a,b@example.com"):
+        response = await signup(auth.http, email)
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "invalid_email"
+
+
+async def test_a_user_id_with_a_trailing_newline_is_a_400(auth: AuthUnderTest) -> None:
+    admin = await login(auth.http, ADMIN["email"], ADMIN["password"])
+    headers = {"Authorization": f"Bearer {admin['token']}"}
+    response = await auth.http.patch(
+        f"/api/auth/users/{admin['user']['id']}%0A", json={"role": "agent"}, headers=headers
+    )
+    assert response.status_code in (400, 422), response.text
+    assert "code" in response.json()

@@ -13,11 +13,37 @@ def test_email_is_trimmed_and_lower_cased() -> None:
     assert normalize_email("  Alice@Example.COM \n") == "alice@example.com"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "no-at-sign", "a@", "@b.io", "a b@c.io", "a@b@c.io"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "   ",
+        "no-at-sign",
+        "a@",
+        "@b.io",
+        "a b@c.io",
+        "a@b@c.io",
+        # control and bidirectional characters, header separators: they broke the email sent
+        "a\x00b@c.io",
+        "a@c.io\x00",
+        "a\u202eb@c.io",
+        "a@c\u202e.io",
+        "<a@c.io",
+        "a,b@c.io",
+        "a@c,d.io",
+        "a\tb@c.io",
+        "a@c.io\nx@y.io",
+    ],
+)
 def test_malformed_email_is_refused(bad: str) -> None:
     with pytest.raises(RuleViolation) as exc:
         normalize_email(bad)
     assert exc.value.code == "invalid_email"
+
+
+def test_email_keeps_the_printable_characters_an_address_may_hold() -> None:
+    assert normalize_email("o'neil+tag@mail-1.example.co") == "o'neil+tag@mail-1.example.co"
+    assert normalize_email("staff@workcity.local") == "staff@workcity.local"
 
 
 def test_password_shorter_than_minimum_is_refused() -> None:
