@@ -34,13 +34,17 @@ GATEWAY_VARIABLES: dict[str, str] = {
     "GATEWAY_AUTH_RATE": r"\d+r/[sm]",
     "GATEWAY_AUTH_BURST": r"\d+",
     "GATEWAY_MAX_BODY": r"\d+[kKmMgG]?",
+    "GATEWAY_UPLOAD_MAX_BODY": r"\d+[kKmMgG]?",
+    "GATEWAY_SOCKET_MAX_BODY": r"\d+[kKmMgG]?",
 }
 
 # Defaults for the limits; the addresses always come from the stack that runs the gateway.
 GATEWAY_DEFAULTS: dict[str, str] = {
     "GATEWAY_AUTH_RATE": "10r/s",
     "GATEWAY_AUTH_BURST": "20",
-    "GATEWAY_MAX_BODY": "26m",
+    "GATEWAY_MAX_BODY": "64k",
+    "GATEWAY_UPLOAD_MAX_BODY": "26m",
+    "GATEWAY_SOCKET_MAX_BODY": "1m",
 }
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")

@@ -5,6 +5,7 @@ from workcity_auth.domain.rules import (
     check_password,
     is_admin,
     is_support,
+    login_backoff_seconds,
     normalize_email,
 )
 
@@ -88,3 +89,9 @@ def test_roles(role: str, support: bool, admin: bool) -> None:
 
 def test_admins_create_staff_but_never_customers() -> None:
     assert CREATABLE_ROLES == {"agent", "designer", "merchant", "admin"}
+
+
+def test_login_backoff_is_free_at_first_then_doubles_up_to_the_cap() -> None:
+    delays = [login_backoff_seconds(n, free=3, base_s=1.0, max_s=10.0) for n in range(0, 9)]
+    assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert login_backoff_seconds(10_000, free=3, base_s=1.0, max_s=900.0) == 900.0

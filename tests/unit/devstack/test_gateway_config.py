@@ -44,7 +44,8 @@ def test_template_uses_exactly_the_documented_variables() -> None:
 def test_defaults_for_the_limits() -> None:
     values = gateway_values(ADDRESSES, environ={})
     assert values == {**ADDRESSES, **GATEWAY_DEFAULTS}
-    assert GATEWAY_DEFAULTS["GATEWAY_MAX_BODY"] == "26m"  # a 25 MB attachment plus multipart
+    assert GATEWAY_DEFAULTS["GATEWAY_UPLOAD_MAX_BODY"] == "26m"  # a 25 MB attachment + multipart
+    assert GATEWAY_DEFAULTS["GATEWAY_MAX_BODY"] == "64k"  # every other route: small JSON
 
 
 def test_limits_come_from_overrides_then_environment() -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
+from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
 from workcity_common.database import Document, command_counters, make_mongo_client, ping
 from workcity_common.logging import configure_logging
@@ -35,7 +36,6 @@ from workcity_conversations.adapters.directory import MongoProcessedEvents, User
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
-from workcity_conversations.entrypoints.body_limit import BodySizeLimit
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
 from workcity_conversations.entrypoints.presence import make_presence_consumer

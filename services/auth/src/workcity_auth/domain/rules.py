@@ -48,6 +48,14 @@ def check_password(password: str, min_length: int) -> None:
         )
 
 
+def login_backoff_seconds(failures: int, *, free: int, base_s: float, max_s: float) -> float:
+    """How long an account refuses logins after `failures` wrong passwords in a row: nothing
+    for the first `free`, then `base_s` doubling with each further failure, at most `max_s`."""
+    if failures < free:
+        return 0.0
+    return float(min(max_s, base_s * 2 ** min(failures - free, 32)))
+
+
 def is_support(role: str) -> bool:
     return role in SUPPORT_ROLES
 
