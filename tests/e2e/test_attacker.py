@@ -4,6 +4,7 @@ regression test, and the token rules on every service. The limits' own tests: te
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -253,3 +254,25 @@ async def test_a_deleted_messages_files_cannot_be_downloaded(
     assert deleted.status_code == 200
     for who in (customer, agent):
         assert_json_4xx(await http.get(f"/api/attachments/{file_id}", headers=who.headers), 404)
+
+
+async def test_a_demoted_admins_open_socket_is_dropped(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    admin = await new_user(http, stack, "admin")
+    sio = socketio.AsyncClient(reconnection=False)
+    gone = asyncio.Event()
+    sio.on("disconnect", lambda *_: gone.set())
+    await sio.connect(
+        stack.gateway_url, auth={"token": admin.token}, transports=["websocket"], wait_timeout=10
+    )
+    try:
+        demoted = await http.patch(
+            f"/api/auth/users/{admin.id}",
+            json={"role": "agent"},
+            headers=bearer(await admin_token(http, stack)),
+        )
+        assert demoted.status_code == 200
+        await asyncio.wait_for(gone.wait(), 15)  # the rooms it joined as an admin go with it
+    finally:
+        await sio.disconnect()

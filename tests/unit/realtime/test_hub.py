@@ -391,3 +391,19 @@ async def test_repeated_typing_is_throttled_until_stop(parts: Any) -> None:
     await hub.typing("s1", CID, started=False)
     await hub.typing("s1", CID, started=True)  # a new burst after a stop goes through at once
     assert len(emitter.named("typing")) == 3
+
+
+async def test_a_role_change_drops_the_sockets_authorized_under_the_old_role(parts: Any) -> None:
+    hub, emitter, _, _, _ = parts
+    admin = TokenClaims(user_id="a", email="a@x.io", role="admin", expires_at=0)
+    await hub.connect("s1", admin, "tok-a")
+    await hub.connect("s2", admin, "tok-a")
+    await hub.connect("s3", claims("b"), "tok-b")
+    await hub.user_access_changed("a", disabled=False, role="admin")  # a rename: nothing
+    assert emitter.disconnected == []
+    await hub.user_access_changed("a", disabled=False, role="agent")  # demoted
+    assert sorted(emitter.disconnected) == ["s1", "s2"]
+    assert hub.socket_count() == 1
+    # Reconnecting is allowed (joins are checked again by conversations).
+    await hub.connect("s4", admin, "tok-a")
+    assert hub.socket_count() == 2

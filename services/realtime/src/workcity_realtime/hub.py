@@ -302,14 +302,30 @@ class Hub:
 
     # --- per-replica state kept in step by the domain events ----------------------------------
 
-    async def user_access_changed(self, user_id: str, disabled: bool) -> None:
+    async def user_access_changed(
+        self, user_id: str, disabled: bool, role: str | None = None
+    ) -> None:
+        """A disable drops every socket of the user; a role change drops those that were
+        authorized under another role (a demoted admin keeps no room it joined as admin: a
+        reconnect's joins are checked again by conversations, which knows the new role)."""
         if not disabled:
             self._disabled.enable(user_id)
+            stale = [
+                sid
+                for sid in self.presence.local_sockets(user_id)
+                if role is not None and (user := self._sockets.get(sid)) and user.role != role
+            ]
+            if stale:
+                self._membership.forget_user(user_id)
+            await self._drop(user_id, stale, "role changed")
             return
         self._disabled.disable(user_id, self._monotonic())
         self._membership.forget_user(user_id)
-        for sid in sorted(self.presence.local_sockets(user_id)):
-            log.info("disconnecting a disabled user's socket", extra={"user_id": user_id})
+        await self._drop(user_id, list(self.presence.local_sockets(user_id)), "disabled")
+
+    async def _drop(self, user_id: str, sids: list[str], why: str) -> None:
+        for sid in sorted(sids):
+            log.info("disconnecting a user's socket", extra={"user_id": user_id, "why": why})
             await self._emitter.disconnect(sid)
             # The server calls our disconnect handler too; this makes sure the state is gone
             # even if it does not (the socket may already be half-closed).

@@ -74,7 +74,7 @@ async def dispatch(hub: Hub, event: Event) -> None:
         case UserDisabled(data=data):
             await hub.user_access_changed(data.id, disabled=True)
         case UserUpdated(data=data):
-            await hub.user_access_changed(data.id, disabled=data.disabled)
+            await hub.user_access_changed(data.id, disabled=data.disabled, role=data.role)
 
 
 def make_consumer(
