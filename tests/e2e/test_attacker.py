@@ -276,3 +276,38 @@ async def test_a_demoted_admins_open_socket_is_dropped(
         await asyncio.wait_for(gone.wait(), 15)  # the rooms it joined as an admin go with it
     finally:
         await sio.disconnect()
+
+
+async def test_a_replica_started_after_a_disable_refuses_the_users_token(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    if stack.dev is None:
+        pytest.skip("restarts the stack's realtime replicas")
+    user = await new_user(http, stack)
+    disabled = await http.patch(
+        f"/api/auth/users/{user.id}",
+        json={"disabled": True},
+        headers=bearer(await admin_token(http, stack)),
+    )
+    assert disabled.status_code == 200
+    # Both replicas restarted: they heard the event before, not now.
+    for replica in ("realtime-1", "realtime-2"):
+        stack.stop_service(replica)
+        stack.start_service(replica)
+    refused: list[Any] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        sio = socketio.AsyncClient(reconnection=False)
+        sio.on("connect_error", lambda data: refused.append(data))
+        try:
+            await sio.connect(
+                stack.gateway_url,
+                auth={"token": user.token},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
+        except socketio.exceptions.ConnectionError:
+            break
+        await sio.disconnect()  # connected: the list may still be loading
+        await asyncio.sleep(0.5)
+    assert refused and "disabled" in str(refused[-1]), refused

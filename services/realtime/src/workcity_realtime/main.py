@@ -22,6 +22,7 @@ from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, BrokerUnavailable
 from workcity_common.logging import configure_logging
 from workcity_common.tokens import TokenVerifier
+from workcity_common.user_directory import AuthUserSource
 
 from workcity_realtime.adapters.cluster import ClusterBus
 from workcity_realtime.adapters.conversations import (
@@ -57,6 +58,9 @@ class RealtimeApp(socketio.ASGIApp):
     def __init__(self, server: socketio.AsyncServer, api: FastAPI, hub: Hub) -> None:
         super().__init__(server, other_asgi_app=api, socketio_path="socket.io")
         self.hub = hub
+
+
+DISABLED_LOAD_PAGE = 1000  # users per page of auth's listing at start-up
 
 
 def default_replica_id() -> str:
@@ -134,6 +138,34 @@ def create_app(
             except Exception:
                 log.exception("presence heartbeat failed")
 
+    async def remember_disabled_users() -> None:
+        """Disabled users are otherwise known only from events this replica heard: read them
+        from auth's listing once, so a replica started after a disable refuses the user's
+        still-valid tokens too (retried until auth answers)."""
+        if not config.auth_internal_url:
+            return
+        token = config.internal_api_token.get_secret_value() if config.internal_api_token else ""
+        source = AuthUserSource(jwks_http, config.auth_internal_url, token)
+        while True:
+            try:
+                after, found = None, 0
+                while True:
+                    page = await source.page(after, DISABLED_LOAD_PAGE)
+                    for user, _version in page.users:
+                        if user.disabled:
+                            await hub.user_access_changed(user.id, disabled=True)
+                            found += 1
+                    if page.next is None or not page.users:
+                        break
+                    after = page.next
+                log.info("disabled users loaded", extra={"disabled": found})
+                return
+            except Exception as exc:
+                log.warning(
+                    "could not load the disabled users; retrying", extra={"error": repr(exc)}
+                )
+                await asyncio.sleep(5)
+
     async def cluster_ready() -> None:
         if not cluster.ready:
             raise BrokerUnavailable("cluster bus not subscribed")
@@ -148,12 +180,14 @@ def create_app(
         broker.on_reconnect(hub.delivery.catch_up)
         broker.start()
         beating = asyncio.create_task(heartbeats(), name="presence-heartbeats")
+        loading = asyncio.create_task(remember_disabled_users(), name="disabled-users")
         log.info("realtime replica started", extra={"replica": replica_id})
         try:
             yield
         finally:
             beating.cancel()
-            await asyncio.gather(beating, return_exceptions=True)
+            loading.cancel()
+            await asyncio.gather(beating, loading, return_exceptions=True)
             await hub.goodbye()
             await hub.close()
             await broker.close()

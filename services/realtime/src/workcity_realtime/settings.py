@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from workcity_common.settings import ServiceSettings, TokenVerifierSettings
 
 
@@ -95,6 +95,12 @@ class RealtimeSettings(ServiceSettings):
     # The auth service's access-token lifetime (the same variable): a disabled user's token must
     # not outlive the memory of the disable, so a longer lifetime is refused at start-up.
     access_token_ttl_s: int = Field(default=900, ge=1, validation_alias="ACCESS_TOKEN_TTL_SECONDS")
+    # Auth's internal listing: a replica reads the disabled users from it at start-up, so one
+    # started after a disable refuses the user's still-valid tokens too. Unset: off.
+    auth_internal_url: str | None = Field(default=None, validation_alias="AUTH_INTERNAL_URL")
+    internal_api_token: SecretStr | None = Field(
+        default=None, validation_alias="INTERNAL_API_TOKEN"
+    )
     # A name for this replica in logs and presence messages (defaults to host:pid).
     replica_id: str = Field(default="", validation_alias="REPLICA_ID")
 
@@ -109,6 +115,9 @@ class RealtimeSettings(ServiceSettings):
                 object.__setattr__(self, name, base + suffix)
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
+        if self.auth_internal_url:
+            token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
+            self.require_real_secret("INTERNAL_API_TOKEN", token)
         if self.access_token_ttl_s > self.disabled_user_memory_s:
             raise ValueError(
                 "ACCESS_TOKEN_TTL_SECONDS must not exceed DISABLED_USER_MEMORY_SECONDS: a "
