@@ -92,7 +92,7 @@ def create_app(
     server = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=manager,
-        cors_allowed_origins=config.cors_allowed_origins,
+        cors_allowed_origins=sockets.origin_check(config.allowed_origins),
         ping_interval=config.ping_interval_s,
         ping_timeout=config.ping_timeout_s,
         max_http_buffer_size=config.max_payload_bytes,
