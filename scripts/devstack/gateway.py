@@ -44,6 +44,8 @@ GATEWAY_VARIABLES: dict[str, str] = {
     "GATEWAY_AUTH_RATE": r"\d+r/[sm]",
     "GATEWAY_AUTH_BURST": r"\d+",
     "GATEWAY_MAX_BODY": r"\d+[kKmMgG]?",
+    "GATEWAY_UPLOAD_MAX_BODY": r"\d+[kKmMgG]?",
+    "GATEWAY_SOCKET_MAX_BODY": r"\d+[kKmMgG]?",
     # Pasted inside double quotes: no quote, no variable, no escape, one line.
     "FRONTEND_DIR": r"/[^\"$\\\n;{}]*",
     "GATEWAY_FRONTEND_CSP": r"[^\"$\\\n{}]+",
@@ -55,7 +57,9 @@ GATEWAY_VARIABLES: dict[str, str] = {
 GATEWAY_DEFAULTS: dict[str, str] = {
     "GATEWAY_AUTH_RATE": "10r/s",
     "GATEWAY_AUTH_BURST": "20",
-    "GATEWAY_MAX_BODY": "26m",
+    "GATEWAY_MAX_BODY": "64k",
+    "GATEWAY_UPLOAD_MAX_BODY": "26m",
+    "GATEWAY_SOCKET_MAX_BODY": "1m",
     "GATEWAY_FRONTEND_CSP": DEFAULT_FRONTEND_CSP,
 }
 

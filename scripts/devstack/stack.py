@@ -310,7 +310,8 @@ class DevStack:
         url = self.gateway_url
         self._say(
             f"gateway (nginx) on {url} (login/signup limit {values['GATEWAY_AUTH_RATE']}, "
-            f"burst {values['GATEWAY_AUTH_BURST']}, body {values['GATEWAY_MAX_BODY']})"
+            f"burst {values['GATEWAY_AUTH_BURST']}, body {values['GATEWAY_MAX_BODY']}, "
+            f"upload {values['GATEWAY_UPLOAD_MAX_BODY']})"
         )
         self._launch(
             "gateway",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -255,3 +256,101 @@ async def test_internal_user_listing_pages_by_id_for_services_only(auth: AuthUnd
     assert unknown.status_code == 404
     stranger = await auth.http.get(f"/internal/users/{user['user']['id']}", headers=user_headers)
     assert stranger.status_code == 401
+
+
+async def test_login_with_a_password_over_72_bytes_is_a_plain_refusal(auth: AuthUnderTest) -> None:
+    await signup(auth.http, "hal@example.com")
+    for email in ("hal@example.com", "nobody@example.com"):
+        response = await auth.http.post(
+            "/api/auth/login", json={"email": email, "password": "p" * 73}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json() == {"msg": "Invalid credentials", "code": "invalid_credentials"}
+
+
+async def test_signup_refuses_an_email_with_control_or_bidi_characters(auth: AuthUnderTest) -> None:
+    for email in ("a\u0000b@example.com", "evil\u202e@example.com", "a,b@example.com"):
+        response = await signup(auth.http, email)
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "invalid_email"
+
+
+async def test_a_user_id_with_a_trailing_newline_is_a_400(auth: AuthUnderTest) -> None:
+    admin = await login(auth.http, ADMIN["email"], ADMIN["password"])
+    headers = {"Authorization": f"Bearer {admin['token']}"}
+    response = await auth.http.patch(
+        f"/api/auth/users/{admin['user']['id']}%0A", json={"role": "agent"}, headers=headers
+    )
+    assert response.status_code in (400, 422), response.text
+    assert "code" in response.json()
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_parsed(auth: AuthUnderTest) -> None:
+    # An unauthenticated refresh with a huge JSON array used to be parsed whole.
+    huge = b'{"refreshToken": [' + b"0," * 20_000 + b"0]}"
+    declared = await auth.http.post(
+        "/api/auth/refresh", content=huge, headers={"content-type": "application/json"}
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(huge), 4096):
+            yield huge[start : start + 4096]
+
+    streamed = await auth.http.post(
+        "/api/auth/refresh", content=chunks(), headers={"content-type": "application/json"}
+    )
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["code"] == "payload_too_large"
+    small = await auth.http.post("/api/auth/refresh", json={"refreshToken": "x" * 100})
+    assert small.status_code == 401, small.text
+
+
+async def test_wrong_passwords_throttle_the_account_known_or_not_without_bcrypt(
+    mongo_uri: str, rabbit_url: str, unique_name: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bcrypt
+
+    settings = make_settings(mongo_uri, rabbit_url, unique_name, tmp_path).model_copy(
+        update={"login_free_failures": 3, "login_backoff_base_s": 1.5}
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://auth") as http:
+            await signup(http, "ivy@example.com", "right-password")
+            checks: list[bytes] = []
+            real = bcrypt.checkpw
+
+            def counting(password: bytes, hashed: bytes) -> bool:
+                checks.append(hashed)
+                return real(password, hashed)
+
+            monkeypatch.setattr(bcrypt, "checkpw", counting)
+            answers: dict[str, list[tuple[int, str]]] = {}
+            for email in ("ivy@example.com", "nobody-here@example.com"):
+                answers[email] = []
+                for _ in range(5):
+                    response = await http.post(
+                        "/api/auth/login", json={"email": email, "password": "wrong-password"}
+                    )
+                    answers[email].append((response.status_code, response.json()["code"]))
+                    if response.status_code == 429:
+                        assert int(response.headers["retry-after"]) >= 1
+            # Three checked, then refused without bcrypt; an unknown email exactly alike.
+            expected = [(400, "invalid_credentials")] * 3 + [(429, "login_throttled")] * 2
+            assert answers["ivy@example.com"] == expected
+            assert answers["nobody-here@example.com"] == expected
+            assert len(checks) == 6
+            # Even the right password waits out the backoff; then it works and clears the count.
+            right = {"email": "IVY@example.com ", "password": "right-password"}
+            assert (await http.post("/api/auth/login", json=right)).status_code == 429
+            await asyncio.sleep(1.6)
+            assert (await http.post("/api/auth/login", json=right)).status_code == 200
+            wrong = {"email": "ivy@example.com", "password": "wrong-password"}
+            assert (await http.post("/api/auth/login", json=wrong)).status_code == 400
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
+    await client.drop_database(unique_name)
+    await client.close()

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 from workcity_common.app import create_service_app
-from workcity_conversations.entrypoints.body_limit import BodySizeLimit
+from workcity_common.body_limit import BodySizeLimit
 
 
 def make_app(max_bytes: int) -> Any:

@@ -59,6 +59,7 @@ def test_parse_id_accepts_object_id_hex_and_lowercases(value: str) -> None:
         "abcdefghijkl",
         ["6566f1d2c3b4a59687a1b2c3"],
         "6566f1d2c3b4a59687a1b2c\n",
+        "6566f1d2c3b4a59687a1b2c3\n",  # `$` matched before a trailing newline: was a 500
     ],
 )
 def test_parse_id_rejects_anything_else_with_400(value: object) -> None:

@@ -51,7 +51,8 @@ def test_defaults_for_the_limits() -> None:
         # Development: any origin.
         "GATEWAY_CORS_ORIGIN_MAP": '"~." $http_origin;',
     }
-    assert GATEWAY_DEFAULTS["GATEWAY_MAX_BODY"] == "26m"  # a 25 MB attachment plus multipart
+    assert GATEWAY_DEFAULTS["GATEWAY_UPLOAD_MAX_BODY"] == "26m"  # a 25 MB attachment + multipart
+    assert GATEWAY_DEFAULTS["GATEWAY_MAX_BODY"] == "64k"  # every other route: small JSON
 
 
 def test_limits_come_from_overrides_then_environment() -> None:

@@ -38,6 +38,7 @@ def test_send_message_with_attachments_only() -> None:
         ({"text": "hi"}, "invalid_payload", "conversationId is required"),
         ({"conversationId": 5, "text": "hi"}, "invalid_id", "conversationId must be"),
         ({"conversationId": "nope", "text": "hi"}, "invalid_id", "conversationId must be"),
+        ({"conversationId": CID + "\n", "text": "hi"}, "invalid_id", "conversationId must be"),
         ({"conversationId": CID}, "empty_message", "Message text is required"),
         ({"conversationId": CID, "text": "   "}, "empty_message", "Message text is required"),
         ({"conversationId": CID, "text": 42}, "invalid_payload", "text must be a string"),

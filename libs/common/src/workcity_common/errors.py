@@ -66,6 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if exc.status == 503:
             headers = {"Retry-After": "1"}  # load shed: a moment later it may well succeed
+        if exc.status == 429 and "retryAfter" in exc.extra:
+            headers = {"Retry-After": str(exc.extra["retryAfter"])}
         return JSONResponse(error_body(exc.code, exc.msg, **exc.extra), exc.status, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -4,11 +4,14 @@ repositories and the pure rules. Failures raise `ApiError` with the contract's m
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from workcity_common.errors import ApiError, bad_request, forbidden, not_found, unauthorized
-from workcity_common.events import Role
+from workcity_common.events import Role, utcnow
 
+from workcity_auth.adapters.login_failures import LoginFailures
 from workcity_auth.adapters.passwords import PasswordHasher
 from workcity_auth.adapters.refresh_tokens import RefreshRejected, RefreshTokenRepository
 from workcity_auth.adapters.signing_keys import TokenSigner
@@ -18,6 +21,7 @@ from workcity_auth.domain.rules import (
     SUPPORT_ROLES,
     RuleViolation,
     check_password,
+    login_backoff_seconds,
     normalize_email,
 )
 
@@ -25,6 +29,13 @@ log = logging.getLogger(__name__)
 
 # The original backend's answer for both an unknown email and a wrong password.
 INVALID_CREDENTIALS = "Invalid credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    free_failures: int  # wrong passwords in a row before an email is refused for a while
+    backoff_base_s: float  # the first refusal; each further failure doubles it
+    backoff_max_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +52,18 @@ class Accounts:
         refresh_tokens: RefreshTokenRepository,
         hasher: PasswordHasher,
         signer: TokenSigner,
+        failures: LoginFailures,
         *,
         password_min_length: int,
+        login_throttle: LoginThrottle,
     ) -> None:
         self._users = users
         self._refresh = refresh_tokens
         self._hasher = hasher
         self._signer = signer
         self._password_min_length = password_min_length
+        self._failures = failures
+        self._throttle = login_throttle
 
     async def _new_user(self, email: str, password: str, role: Role, name: str | None) -> User:
         try:
@@ -88,11 +103,36 @@ class Accounts:
                 raise
 
     async def login(self, email: str, password: str) -> Session:
-        user = await self._users.by_email(email.strip().lower())
+        email = email.strip().lower()
+        # Per account, beside the gateway's per-address limit: after a few wrong passwords in a
+        # row the email is refused for a while, before any bcrypt is spent, whether or not an
+        # account has it (so the answer never says which accounts exist).
+        count = await self._failures.get(email)
+        if count is not None and count.blocked_until > utcnow():
+            wait_s = math.ceil((count.blocked_until - utcnow()).total_seconds())
+            raise ApiError(
+                429,
+                "login_throttled",
+                "Too many failed logins, try again later",
+                retryAfter=max(1, wait_s),
+            )
+        user = await self._users.by_email(email)
         # Always run bcrypt, so an unknown email answers in the same time as a wrong password.
         valid = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not valid:
+            failures = await self._failures.record_failure(email)
+            throttle = self._throttle
+            delay_s = login_backoff_seconds(
+                failures,
+                free=throttle.free_failures,
+                base_s=throttle.backoff_base_s,
+                max_s=throttle.backoff_max_s,
+            )
+            if delay_s:
+                await self._failures.block(email, utcnow() + timedelta(seconds=delay_s))
             raise ApiError(400, "invalid_credentials", INVALID_CREDENTIALS)
+        if count is not None:
+            await self._failures.clear(email)
         if user.disabled:
             raise forbidden("Account disabled")
         refresh = await self._refresh.issue(user.id)

@@ -11,14 +11,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
+from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
+from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
 from workcity_common.database import Document, command_counters, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.tokens import KeySet, TokenVerifier
 
-from workcity_auth.accounts import Accounts
+from workcity_auth.accounts import Accounts, LoginThrottle
+from workcity_auth.adapters.login_failures import LoginFailures
 from workcity_auth.adapters.passwords import PasswordHasher
 from workcity_auth.adapters.refresh_tokens import RefreshTokenRepository
 from workcity_auth.adapters.signing_keys import (
@@ -69,12 +72,19 @@ def create_app(
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
     user_repo = UserRepository(db, outbox)
     refresh_repo = RefreshTokenRepository(db, settings.refresh_token_ttl_s)
+    login_failures = LoginFailures(db, settings.login_failure_memory_s)
     accounts = Accounts(
         user_repo,
         refresh_repo,
         PasswordHasher(settings.bcrypt_rounds),
         signer,
+        login_failures,
         password_min_length=settings.password_min_length,
+        login_throttle=LoginThrottle(
+            free_failures=settings.login_free_failures,
+            backoff_base_s=settings.login_backoff_base_s,
+            backoff_max_s=settings.login_backoff_max_s,
+        ),
     )
 
     async def own_jwks() -> dict[str, Any]:
@@ -82,7 +92,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for repo in (user_repo, refresh_repo, outbox):
+        for repo in (user_repo, refresh_repo, login_failures, outbox):
             await repo.create_indexes()
         broker.start()
         relay.start()
@@ -106,6 +116,9 @@ def create_app(
         lifespan=lifespan,
         metrics_collectors=command_counters(client),
     )
+    # Innermost, like conversations: a body over the limit is refused before it is parsed (an
+    # unauthenticated refresh with a huge JSON array once cost hundreds of MB).
+    app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes))
     app.state.settings = settings
     app.state.accounts = accounts
     app.state.signer = signer

@@ -34,8 +34,28 @@ class AuthSettings(ServiceSettings):
     refresh_token_ttl_s: int = Field(
         default=30 * 86_400, ge=60, le=365 * 86_400, validation_alias="REFRESH_TOKEN_TTL_SECONDS"
     )
+    # Every auth body is a small JSON object; anything bigger is refused with 413 unread.
+    max_request_body_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1024 * 1024, validation_alias="MAX_REQUEST_BODY_BYTES"
+    )
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, validation_alias="BCRYPT_ROUNDS")
     password_min_length: int = Field(default=6, ge=6, le=72, validation_alias="PASSWORD_MIN_LENGTH")
+    # Per-account login throttle (the gateway limits per address): after this many wrong
+    # passwords in a row an email is refused (429) for LOGIN_BACKOFF_BASE_SECONDS, doubling with
+    # every further failure up to LOGIN_BACKOFF_MAX_SECONDS; a count is forgotten after
+    # LOGIN_FAILURE_MEMORY_SECONDS without failures.
+    login_free_failures: int = Field(
+        default=5, ge=1, le=1000, validation_alias="LOGIN_FREE_FAILURES"
+    )
+    login_backoff_base_s: float = Field(
+        default=1.0, gt=0, le=3600, validation_alias="LOGIN_BACKOFF_BASE_SECONDS"
+    )
+    login_backoff_max_s: float = Field(
+        default=900.0, gt=0, le=86_400, validation_alias="LOGIN_BACKOFF_MAX_SECONDS"
+    )
+    login_failure_memory_s: float = Field(
+        default=3600.0, ge=60, le=30 * 86_400, validation_alias="LOGIN_FAILURE_MEMORY_SECONDS"
+    )
 
     # Shared secret of the internal routes (`/internal/*`, never routed by the gateway) that
     # other services call, e.g. conversations' one-off copy of the user directory. Unset: off.

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
+from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
 from workcity_common.database import Document, command_counters, make_mongo_client, ping
 from workcity_common.logging import configure_logging
@@ -33,7 +34,6 @@ from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.entrypoints import http
-from workcity_conversations.entrypoints.body_limit import BodySizeLimit
 from workcity_conversations.service import ConversationService, Limits
 from workcity_conversations.settings import ConversationsSettings
 

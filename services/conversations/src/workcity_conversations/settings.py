@@ -36,7 +36,7 @@ class ConversationsSettings(UserDirectorySettings):
     max_request_body_bytes: int = Field(
         default=64 * 1024, ge=1024, le=64 * 1024 * 1024, validation_alias="MAX_REQUEST_BODY_BYTES"
     )
-    # Largest attachment (the file's bytes); the gateway's GATEWAY_MAX_BODY must be a little
+    # Largest attachment (the file's bytes); the gateway's GATEWAY_UPLOAD_MAX_BODY must be a little
     # larger (multipart framing). An upload request may be this plus ATTACHMENT_BODY_OVERHEAD.
     attachment_max_bytes: int = Field(
         default=25 * 1024 * 1024,

@@ -6,6 +6,8 @@ import asyncio
 
 import bcrypt
 
+from workcity_auth.domain.rules import BCRYPT_MAX_BYTES
+
 
 class PasswordHasher:
     def __init__(self, rounds: int) -> None:
@@ -22,5 +24,11 @@ class PasswordHasher:
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         candidate = hashed.encode("ascii") if hashed else self._dummy_hash
-        matches = await asyncio.to_thread(bcrypt.checkpw, password.encode("utf-8"), candidate)
-        return matches and hashed is not None
+        secret = password.encode("utf-8")
+        # bcrypt raises past 72 bytes, and signup never stored such a password: it cannot match.
+        # The dummy hash is still checked, so the answer takes as long as any wrong password.
+        too_long = len(secret) > BCRYPT_MAX_BYTES
+        if too_long:
+            secret, candidate = secret[:BCRYPT_MAX_BYTES], self._dummy_hash
+        matches = await asyncio.to_thread(bcrypt.checkpw, secret, candidate)
+        return matches and hashed is not None and not too_long

@@ -13,7 +13,7 @@ from workcity_common.http_auth import CurrentClaims
 from workcity_auth.adapters.users import User
 from workcity_auth.deps import AccountsDep, AdminClaims, SignerDep
 
-ObjectIdStr = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="a user id")]
+ObjectIdStr = Annotated[str, Path(pattern=r"\A[0-9a-fA-F]{24}\z", description="a user id")]
 
 
 class _Body(BaseModel):

@@ -10,14 +10,15 @@ from typing import Any
 from workcity_conversations.domain.errors import Forbidden, InvalidInput
 from workcity_conversations.domain.model import Conversation, Message, Person
 
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# fullmatch, not `$`: `$` also matches before a trailing newline, which ObjectId() refuses.
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 # Client message ids are opaque to us, but they end up in logs and indexes: printable ASCII only.
 _CLIENT_MESSAGE_ID = re.compile(r"^[\x21-\x7e]+$")
 
 
 def parse_id(value: Any, what: str) -> str:
     """A MongoDB ObjectId as 24 hex characters (normalized to lower case), else 400."""
-    if not isinstance(value, str) or not _OBJECT_ID.match(value):
+    if not isinstance(value, str) or not _OBJECT_ID.fullmatch(value):
         raise InvalidInput("invalid_id", f"Invalid {what} id")
     return value.lower()
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# fullmatch, not `$`: `$` also matches before a trailing newline.
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 class InvalidPayload(ValueError):
@@ -67,7 +68,7 @@ def _object(payload: Any, what: str) -> dict[str, Any]:
 def _conversation_id(value: Any) -> str:
     if value is None:
         raise InvalidPayload("conversationId is required")
-    if not isinstance(value, str) or not OBJECT_ID.match(value):
+    if not isinstance(value, str) or not OBJECT_ID.fullmatch(value):
         raise InvalidPayload("conversationId must be a conversation id", "invalid_id")
     return value.lower()
 
@@ -103,7 +104,7 @@ def send_message(payload: Any, limits: Limits) -> SendMessage:
     if attachments_in is None:
         attachments: tuple[str, ...] = ()
     elif isinstance(attachments_in, list) and all(
-        isinstance(a, str) and OBJECT_ID.match(a) for a in attachments_in
+        isinstance(a, str) and OBJECT_ID.fullmatch(a) for a in attachments_in
     ):
         if len(attachments_in) > limits.max_attachments:
             raise InvalidPayload(f"at most {limits.max_attachments} attachments")

@@ -1,4 +1,4 @@
-"""Refuse oversized request bodies with 413 before they are read into memory.
+"""Refuse oversized request bodies with 413 before they are read into memory (every service).
 
 A declared `Content-Length` over the limit is answered at once; a chunked body is counted as it
 streams and cut off at the limit (raised as an HTTP 413, which the app's error handlers turn into
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from workcity_common.errors import error_body
 
 Override = tuple[str, re.Pattern[str], int]  # (method, path pattern, limit in bytes)
