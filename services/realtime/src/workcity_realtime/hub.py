@@ -121,6 +121,9 @@ class Hub:
         self._monotonic = monotonic
         self._now = now
         self._sockets: dict[str, SocketUser] = {}
+        # user id -> {_id, email, role} of a user with a socket here: their own `onlineUsers`
+        # entry (the list holds the user themself, as the original's does).
+        self._profiles: dict[str, dict[str, str]] = {}
         self.presence = PresenceRegistry(options.presence_ttl_s)
         self.contacts = ContactBook()
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
@@ -150,6 +153,7 @@ class Hub:
             raise Refused("Authentication error: account disabled", "account_disabled")
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
+        self._profiles[user.user_id] = user.to_api()
         await self._emitter.enter_room(sid, user_room(user.user_id))
         first_here, change = self.presence.connect(user.user_id, sid)
         if first_here:
@@ -180,6 +184,7 @@ class Hub:
         last_here, change = self.presence.disconnect(user.user_id, sid, now)
         if last_here:
             self.contacts.forget(user.user_id)
+            self._profiles.pop(user.user_id, None)
             await self._tell_cluster(
                 PresenceDelta(
                     replica=self._cluster.replica_id, user_id=user.user_id, online=False, at=now
@@ -195,6 +200,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
+        self._profiles[user.user_id] = user.to_api()
         return {"ok": True}
 
     # --- rooms --------------------------------------------------------------------------------
@@ -202,16 +208,22 @@ class Hub:
     async def join(self, sid: str, payload: Any) -> dict[str, Any]:
         conversation_id = payloads.conversation_ref(payload)
         user = self._require(sid)
+        # In the socket's chain with its sends: a `sendMessage` emitted right after the join
+        # (without waiting for its ack, as the original's frontend does) comes after it.
+        async with self._sequencer.turn(sid):
+            await self._check_member(user, conversation_id)
+            if sid not in self._sockets:  # disconnected while we asked
+                raise Refused("Socket disconnected", "disconnected")
+            await self._emitter.enter_room(sid, conversation_room(conversation_id))
+        return {"ok": True, "conversationId": conversation_id}
+
+    async def _check_member(self, user: SocketUser, conversation_id: str) -> None:
         allowed = self._membership.get(user.user_id, conversation_id, self._monotonic())
         if allowed is None:
             allowed = await self._conversations.is_member(user.token, conversation_id)
             self._membership.put(user.user_id, conversation_id, allowed, self._monotonic())
         if not allowed:
             raise Refused("You are not a participant of this conversation", "forbidden")
-        if sid not in self._sockets:  # disconnected while we asked
-            raise Refused("Socket disconnected", "disconnected")
-        await self._emitter.enter_room(sid, conversation_room(conversation_id))
-        return {"ok": True, "conversationId": conversation_id}
 
     async def leave(self, sid: str, payload: Any) -> dict[str, Any]:
         conversation_id = payloads.conversation_ref(payload)
@@ -259,7 +271,9 @@ class Hub:
         conversation_id = payloads.conversation_ref(payload)
         user = self._require(sid)
         if not self.has_joined(sid, conversation_id):
-            raise Refused("Join the conversation first", "not_joined")
+            # A participant need not have joined (the original's frontend emits `typing` right
+            # after `joinConversation`); a non-participant's typing reaches no one.
+            await self._check_member(user, conversation_id)
         body = {"user": user.to_api(), "conversationId": conversation_id}
         room = conversation_room(conversation_id)
         key, now = (sid, conversation_id), self._monotonic()
@@ -276,6 +290,7 @@ class Hub:
         else:
             self._typing_sent.pop(key, None)
             await self._emitter.emit("stopTyping", body, to=room, skip_sid=sid)
+            await self._emitter.emit("userStopTyping", body, to=room, skip_sid=sid)
         return {"ok": True}
 
     def _require(self, sid: str) -> SocketUser:
@@ -448,16 +463,21 @@ class Hub:
             "lastSeen": None if online else _iso(self.presence.last_seen(user_id)),
         }
 
-    def online_contacts(self, user_id: str) -> list[dict[str, str]]:
-        return [
-            c.to_api() for c in self.contacts.contacts_of(user_id) if self.presence.is_online(c.id)
+    def online_users(self, user_id: str) -> list[dict[str, str]]:
+        """The user themself, then their online contacts."""
+        own = self._profiles.get(user_id)
+        contacts = [
+            c.to_api()
+            for c in self.contacts.contacts_of(user_id)
+            if c.id != user_id and self.presence.is_online(c.id)
         ]
+        return [own, *contacts] if own is not None else contacts
 
     async def _send_online_users(self, user_id: str, *, to_sid: str | None = None) -> None:
         # Every replica tells its own sockets (local only): no replica emits for another's.
         await self._emitter.emit(
             "onlineUsers",
-            self.online_contacts(user_id),
+            self.online_users(user_id),
             to=to_sid or user_room(user_id),
             local_only=True,
         )

@@ -47,7 +47,8 @@ Client events (each answers its ack with a result or `{error, code}`): `joinConv
 
 Server events: `newMessage`, `messageUpdated`, `messageDeleted`, `messageRead` (to the
 conversation's room), `messageNotification`, `conversationCreated`, `conversationDeleted` (to the
-participants), `typing`, `userTyping`, `stopTyping`, `presence`, `onlineUsers` (to contacts).
+participants), `typing`, `userTyping`, `stopTyping`, `userStopTyping`, `presence` (to contacts),
+`onlineUsers` (the user and their online contacts).
 This page documents the HTTP side: health, readiness and metrics."""
 
 
