@@ -80,6 +80,7 @@ def settings(mongo_db: AsyncDatabase, rabbit_url: str, unique_name: str) -> Conv
         AMQP_URL=rabbit_url,
         EVENTS_EXCHANGE=f"{unique_name}.events",
         USERS_QUEUE=f"{unique_name}.users",
+        PRESENCE_QUEUE=f"{unique_name}.presence",
         OUTBOX_POLL_INTERVAL_SECONDS=0.2,
     )
 
@@ -123,7 +124,13 @@ async def rabbit_cleanup(
     yield queues
     await delete_rabbit_objects(
         rabbit_url,
-        [*queues, settings.users_queue, settings.users_queue + ".dead"],
+        [
+            *queues,
+            settings.users_queue,
+            settings.users_queue + ".dead",
+            settings.presence_queue,
+            settings.presence_queue + ".dead",
+        ],
         [settings.events_exchange, settings.events_exchange + ".dead"],
     )
 

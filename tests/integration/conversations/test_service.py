@@ -48,9 +48,15 @@ async def test_open_creates_once_and_returns_the_existing_one(
 
     created = await stored_events(mongo_db, "conversation.created")
     assert len(created) == 1
-    assert created[0].data.conversation.to_api() == {
-        k: conv[k] for k in ("_id", "participants", "lastSeq", "createdAt", "updatedAt")
+    # The customer's answer is the customer's view of the event's conversation: of the desk's
+    # state only status and assignee (the staff member they opened it with).
+    assert created[0].data.conversation.customer_api() == {
+        k: conv[k]
+        for k in ("_id", "participants", "lastSeq", "createdAt", "updatedAt", "status", "assignee")
     }
+    assert conv["status"] == "open"
+    assert conv["assignee"] == {"_id": agent.id, "email": agent.email}
+    assert "team" not in conv and "labels" not in conv
 
 
 async def test_racing_creates_make_one_conversation(

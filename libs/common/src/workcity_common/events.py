@@ -137,24 +137,58 @@ class MessageData(EventData):
         }
 
 
+class TeamRef(EventData):
+    id: str
+    name: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {"_id": self.id, "name": self.name}
+
+
 class ConversationData(EventData):
     id: str
     participants: list[UserRef]
     last_seq: int = 0
     created_at: datetime
     updated_at: datetime
+    # The support desk's state of the conversation (CONTRACT Part 3).
+    status: str = "open"
+    assignee: UserRef | None = None
+    team: TeamRef | None = None
+    priority: str | None = None
+    labels: list[str] = []
+    waiting_since: datetime | None = None
+    snoozed_until: datetime | None = None
+    version: int = 0
 
     @property
     def participant_ids(self) -> list[str]:
         return [p.id for p in self.participants]
 
     def to_api(self) -> dict[str, Any]:
+        """The staff view: everything."""
+        return {
+            **self.customer_api(),
+            "team": self.team.to_api() if self.team else None,
+            "priority": self.priority,
+            "labels": list(self.labels),
+            "waitingSince": _iso(self.waiting_since) if self.waiting_since else None,
+            "snoozedUntil": _iso(self.snoozed_until) if self.snoozed_until else None,
+            "version": self.version,
+        }
+
+    def customer_api(self) -> dict[str, Any]:
+        """The customer's view: of the desk state, only `status` and `assignee`."""
         return {
             "_id": self.id,
             "participants": [p.to_api() for p in self.participants],
             "lastSeq": self.last_seq,
             "createdAt": _iso(self.created_at),
             "updatedAt": _iso(self.updated_at),
+            "status": self.status,
+            "assignee": (
+                {"_id": self.assignee.id, "email": self.assignee.email} if self.assignee else None
+            ),
         }
 
 
@@ -167,9 +201,23 @@ class ConversationCreated(Event):
     data: ConversationEventData
 
 
+class ConversationUpdatedData(EventData):
+    """A desk change (status, assignee, team, priority, labels) and who is to hear of it. The
+    audiences are worked out by the producer, which owns teams and roles."""
+
+    conversation: ConversationData
+    changes: list[str]
+    actor: UserRef | None = None  # None: the system (auto-assignment, a snooze ending)
+    staff_ids: list[str]  # every staff user who may see the conversation
+    customer_ids: list[str] = []  # told (customer view) when status or assignee changed
+    queued_for: list[str] = []  # the team's members, when it entered their queue unassigned
+    assigned_from: str | None = None
+    assigned_to: str | None = None
+
+
 class ConversationUpdated(Event):
     type: Literal["conversation.updated"] = "conversation.updated"
-    data: ConversationEventData
+    data: ConversationUpdatedData
 
 
 class ConversationDeletedData(EventData):

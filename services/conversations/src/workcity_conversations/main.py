@@ -7,7 +7,7 @@ broker, token verifier or user source.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -31,9 +31,14 @@ from workcity_common.user_directory import (
 )
 
 from workcity_conversations.adapters.attachments import AttachmentStore
+from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
+from workcity_conversations.entrypoints.desk_http import desk as desk_routes
+from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
+from workcity_conversations.entrypoints.presence import make_presence_consumer
 from workcity_conversations.service import ConversationService, Limits
 from workcity_conversations.settings import ConversationsSettings
 
@@ -58,6 +63,17 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         conversations_page_max=settings.conversations_page_max,
         attachment_max_bytes=settings.attachment_max_bytes,
         max_attachments=settings.max_attachments,
+    )
+
+
+def desk_limits_from(settings: ConversationsSettings) -> DeskLimits:
+    return DeskLimits(
+        default_capacity=settings.desk_default_capacity,
+        presence_grace_s=settings.desk_presence_grace_seconds,
+        inbox_page_default=settings.inbox_page_default,
+        inbox_page_max=settings.inbox_page_max,
+        max_labels=settings.desk_max_labels,
+        max_team_members=settings.desk_max_team_members,
     )
 
 
@@ -86,6 +102,7 @@ def create_app(
         set_aside_max_s=settings.send_set_aside_max_seconds,
     )
     files = AttachmentStore(db)
+    desk_store = DeskStore(db, outbox)
     source = user_source or auth_user_source(settings, http_client)
     directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)
     processed = MongoProcessedEvents(
@@ -109,12 +126,17 @@ def create_app(
         await directory.create_indexes()
         await outbox.create_indexes()
         await processed.create_indexes()
+        await desk_store.create_indexes()
+        await desk_store.ensure_default_team()
         users.start()
+        presence.start()
         broker.start()
         relay.start()
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.close()
             await users.close()
             await relay.close()
             await broker.close()
@@ -147,11 +169,38 @@ def create_app(
         )
     )
     app.state.settings = settings
-    app.state.service = ConversationService(store, directory, limits_from(settings), files)
+
+    async def team_names(ids: Iterable[str]) -> dict[str, str]:
+        return {t.id: t.name for t in (await desk_store.teams_by_id(ids)).values()}
+
+    async def default_team() -> str | None:
+        return (await desk_store.default_team()).id
+
+    service = ConversationService(
+        store,
+        directory,
+        limits_from(settings),
+        files,
+        team_names=team_names,
+        default_team=default_team,
+        teams_of=desk_store.team_ids_of,
+    )
+    app.state.service = service
+    app.state.desk = desk = DeskService(desk_store, directory, service, desk_limits_from(settings))
+    scheduler = DeskScheduler(desk, settings.desk_sweep_interval_seconds)
+    presence = make_presence_consumer(
+        broker,
+        desk,
+        processed,
+        queue_name=settings.presence_queue,
+        prefetch=settings.broker_prefetch,
+        handler_timeout_s=settings.event_handler_timeout_s,
+    )
     app.state.token_verifier = token_verifier or TokenVerifier.from_settings(
         TokenVerifierSettings(), http_client
     )
     app.include_router(http.conversations)
     app.include_router(http.messages)
     app.include_router(http.attachments)
+    app.include_router(desk_routes)
     return app

@@ -4,7 +4,7 @@ models' `to_api()`, so a REST answer and the socket payload for the same fact ar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from workcity_common.events import (
     MessageRead,
     MessageReadData,
     MessageUpdated,
+    TeamRef,
     UserRef,
 )
 from workcity_common.tokens import TokenClaims
@@ -37,7 +38,7 @@ from workcity_conversations.adapters.store import (
     ConversationStore,
     DuplicateClientMessage,
 )
-from workcity_conversations.domain import files, paging, rules
+from workcity_conversations.domain import desk_access, files, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound, TooLarge
 from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
 from workcity_conversations.domain.reads import unread_count
@@ -89,14 +90,33 @@ def _ref(user_id: str, people: Mapping[str, Person]) -> UserRef:
     return UserRef(id=person.id, email=person.email, role=person.role, name=person.name)
 
 
-def conversation_data(conversation: Conversation, people: Mapping[str, Person]) -> ConversationData:
+def conversation_data(
+    conversation: Conversation,
+    people: Mapping[str, Person],
+    team_names: Mapping[str, str] | None = None,
+) -> ConversationData:
+    team = conversation.team_id
     return ConversationData(
         id=conversation.id,
         participants=[_ref(p, people) for p in conversation.participants],
         last_seq=conversation.last_seq,
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
+        status=conversation.status,
+        assignee=_ref(conversation.assignee_id, people) if conversation.assignee_id else None,
+        team=TeamRef(id=team, name=(team_names or {}).get(team, "")) if team else None,
+        priority=conversation.priority,
+        labels=list(conversation.labels),
+        waiting_since=conversation.waiting_since,
+        snoozed_until=conversation.snoozed_until,
+        version=conversation.version,
     )
+
+
+def conversation_view(data: ConversationData, viewer: Person) -> dict[str, Any]:
+    """The conversation as `viewer` may see it: customers get only `status` and `assignee` of
+    the desk's state."""
+    return data.to_api() if viewer.is_support else data.customer_api()
 
 
 def message_data(
@@ -127,8 +147,16 @@ class ConversationService:
         directory: UserDirectory,
         limits: Limits | None = None,
         attachments: AttachmentStore | None = None,
+        team_names: Callable[[Iterable[str]], Awaitable[dict[str, str]]] | None = None,
+        default_team: Callable[[], Awaitable[str | None]] | None = None,
+        teams_of: Callable[[str], Awaitable[set[str]]] | None = None,
     ) -> None:
+        # The desk's: a staff member's team ids (staff see their teams' conversations).
+        self._teams_of = teams_of
+        self._default_team_of = default_team
         self._store = store
+        # The names of teams by id (the desk's), for the `team` of conversations.
+        self._team_names = team_names
         self._directory = directory
         self.limits = limits or Limits()
         # Files live in the same database as the conversations they belong to.
@@ -161,8 +189,10 @@ class ConversationService:
         people = await self._people(
             [p for c in conversations for p in c.participants],
             (m.sender_id for m in last_messages.values()),
+            (c.assignee_id for c in conversations if c.assignee_id),
         )
-        items = [self._list_item(c, caller, people, last_messages) for c in conversations]
+        names = await self.team_names(c.team_id for c in conversations if c.team_id)
+        items = [self._list_item(c, caller, people, last_messages, names) for c in conversations]
         return items, next_cursor
 
     async def open_conversation(self, caller: Person, recipient_id: Any) -> Opened:
@@ -176,16 +206,23 @@ class ConversationService:
         existing = await self._store.conversation_of_pair(key)
         if existing is None:
             now = now_ms()
+            # A customer's chat with a staff member is that staff member's, in the default team.
+            staff = rules.desk_owner(caller, recipient)
             fresh = Conversation(
                 id=str(ObjectId()),
                 participants=(caller.id, recipient.id),
                 last_seq=0,
                 created_at=now,
                 updated_at=now,
+                assignee_id=staff.id if staff else None,
+                team_id=await self._default_team() if staff else None,
+                version=1,
             )
 
             def events(conversation: Conversation) -> list[Event]:
-                data = ConversationEventData(conversation=conversation_data(conversation, people))
+                data = ConversationEventData(
+                    conversation=conversation_data(conversation, people, {})
+                )
                 return [ConversationCreated(producer=PRODUCER, data=data)]
 
             try:
@@ -199,7 +236,7 @@ class ConversationService:
 
     async def get_conversation(self, caller: Person, conversation_id: Any) -> dict[str, Any]:
         conversation = await self._conversation(conversation_id)
-        rules.require_viewer(caller, conversation)
+        await self._require_viewer(caller, conversation)
         return await self._single_item(conversation, caller)
 
     async def delete_conversation(self, caller: Person, conversation_id: Any) -> str:
@@ -237,7 +274,7 @@ class ConversationService:
             maximum=self.limits.messages_page_max,
         )
         conversation = await self._conversation(conversation_key)
-        rules.require_viewer(caller, conversation)
+        await self._require_viewer(caller, conversation)
         messages = await self._store.history(conversation.id, page, conversation.last_seq)
         people = await self._people(m.sender_id for m in messages)
         return [message_data(m, conversation, people).to_api() for m in messages]
@@ -262,6 +299,9 @@ class ConversationService:
         # Only the participants are needed up front (remembered by the store: they never
         # change); the conversation's current state comes back from the write itself.
         participants = await self._store.participants(conversation_key)
+        if participants is not None and caller.id not in participants:
+            # Perhaps assigned to the caller since this process last looked.
+            participants = await self._store.participants(conversation_key, fresh=True)
         if participants is None:
             raise NotFound("Conversation not found")
         rules.require_one_of(caller, participants)
@@ -497,6 +537,28 @@ class ConversationService:
         people = await self._people(conversation.participants)
         return Sent(message_data(stored, conversation, people).to_api(), replayed=True)
 
+    async def item(self, conversation: Conversation, caller: Person) -> dict[str, Any]:
+        """A conversation in the list-item shape, for a caller already allowed to see it."""
+        return await self._single_item(conversation, caller)
+
+    async def _require_viewer(self, caller: Person, conversation: Conversation) -> None:
+        """Participants and admins; with the desk, also staff of its team and its assignee."""
+        if rules.can_view(caller, conversation):
+            return
+        if caller.is_support and self._teams_of is not None:
+            desk_access.require_sees(caller, conversation, await self._teams_of(caller.id))
+            return
+        rules.require_viewer(caller, conversation)
+
+    async def _default_team(self) -> str | None:
+        return await self._default_team_of() if self._default_team_of else None
+
+    async def team_names(self, team_ids: Iterable[str]) -> dict[str, str]:
+        ids = set(team_ids)
+        if not ids or self._team_names is None:
+            return {}
+        return await self._team_names(ids)
+
     async def _people(self, *groups: Iterable[str]) -> dict[str, Person]:
         return await self._directory.get_many(user_id for group in groups for user_id in group)
 
@@ -506,8 +568,13 @@ class ConversationService:
             if conversation.last_message_id
             else {}
         )
-        people = await self._people(conversation.participants, (m.sender_id for m in last.values()))
-        return self._list_item(conversation, caller, people, last)
+        people = await self._people(
+            conversation.participants,
+            (m.sender_id for m in last.values()),
+            [conversation.assignee_id] if conversation.assignee_id else [],
+        )
+        names = await self.team_names([conversation.team_id] if conversation.team_id else [])
+        return self._list_item(conversation, caller, people, last, names)
 
     def _list_item(
         self,
@@ -515,9 +582,10 @@ class ConversationService:
         caller: Person,
         people: Mapping[str, Person],
         last_messages: Mapping[str, Message],
+        team_names: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         last = last_messages.get(conversation.last_message_id or "")
-        item = conversation_data(conversation, people).to_api()
+        item = conversation_view(conversation_data(conversation, people, team_names), caller)
         item["lastMessage"] = message_data(last, conversation, people).to_api() if last else None
         item["unreadCount"] = unread_count(
             conversation.last_seq,

@@ -60,10 +60,38 @@ class ConversationsSettings(UserDirectorySettings):
     # Attachment ids one message may carry (same name and default as the realtime service).
     max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
 
+    # The support desk: a new team's capacity (open conversations per agent) when none is given.
+    desk_default_capacity: int = Field(
+        default=5, ge=0, le=1000, validation_alias="DESK_DEFAULT_CAPACITY"
+    )
+    # A disconnected agent still counts as connected this long (a dropped connection returning).
+    desk_presence_grace_seconds: float = Field(
+        default=60.0, ge=0, le=3600, validation_alias="DESK_PRESENCE_GRACE_SECONDS"
+    )
+    # How often every team's queue is handed out again, whatever triggers were missed.
+    desk_sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias="DESK_SWEEP_INTERVAL_SECONDS"
+    )
+    # The inbox's page: `limit` when the client gives none, and the most it may ask for.
+    inbox_page_default: int = Field(
+        default=50, ge=1, le=10_000, validation_alias="INBOX_PAGE_DEFAULT"
+    )
+    inbox_page_max: int = Field(default=200, ge=1, le=10_000, validation_alias="INBOX_PAGE_MAX")
+    # Labels on one conversation, members in one team.
+    desk_max_labels: int = Field(default=20, ge=1, le=1000, validation_alias="DESK_MAX_LABELS")
+    desk_max_team_members: int = Field(
+        default=1000, ge=1, le=100_000, validation_alias="DESK_MAX_TEAM_MEMBERS"
+    )
+
     # The durable queue this service reads user.* events from (one per deployment; tests use
     # their own).
     users_queue: str = Field(
         default="conversations.users", min_length=1, validation_alias="USERS_QUEUE"
+    )
+
+    # The durable queue of the realtime service's presence.changed events (agents online).
+    presence_queue: str = Field(
+        default="conversations.presence", min_length=1, validation_alias="PRESENCE_QUEUE"
     )
 
     @model_validator(mode="after")

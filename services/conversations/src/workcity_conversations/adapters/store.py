@@ -115,6 +115,14 @@ def conversation_from_doc(doc: Document) -> Conversation:
         reads={k: int(v) for k, v in (doc.get("reads") or {}).items()},
         read_at=dict(doc.get("read_at") or {}),
         deleted_seqs=tuple(int(s) for s in doc.get("deleted_seqs") or ()),
+        status=doc.get("status", "open"),
+        assignee_id=doc.get("assignee"),
+        team_id=str(doc["team"]) if doc.get("team") is not None else None,
+        priority=doc.get("priority"),
+        labels=tuple(doc.get("labels") or ()),
+        waiting_since=doc.get("waiting_since"),
+        snoozed_until=doc.get("snoozed_until"),
+        version=int(doc.get("version", 0)),
     )
 
 
@@ -242,7 +250,11 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
     for index, send in enumerate(sends, start=1):
         offset[send.sender_id] = index
         last_of[send.sender_id] = send
-    unchanged: list[Document] = [{"$eq": ["$last_seq", state.last_seq]}]
+    unchanged: list[Document] = [
+        {"$eq": ["$last_seq", state.last_seq]},
+        # Participants only grow (the desk adds an assignee): the same count, the same people.
+        {"$eq": [{"$size": "$participants"}, len(state.participants)]},
+    ]
     for sender in offset:
         # -1 stands for "no read position yet" (stored positions are never negative).
         unchanged.append(
@@ -331,10 +343,14 @@ class ConversationStore:
         doc = await self.conversations.find_one({"_id": _oid(conversation_id)})
         return conversation_from_doc(doc) if doc else None
 
-    async def participants(self, conversation_id: str) -> tuple[str, ...] | None:
-        """Who is in a conversation (None: no such conversation). Participants never change, so
-        the remembered state answers; a deleted conversation is caught by the write that
-        follows."""
+    async def participants(
+        self, conversation_id: str, *, fresh: bool = False
+    ) -> tuple[str, ...] | None:
+        """Who is in a conversation (None: no such conversation). Participants only ever grow (the
+        desk adds an assignee), so the remembered state answers unless `fresh`; a deleted
+        conversation is caught by the write that follows."""
+        if fresh:
+            self._known.pop(conversation_id, None)
         known = self._known.get(conversation_id)
         if known is None:
             await self._load([conversation_id])
@@ -463,6 +479,14 @@ class ConversationStore:
             "deleted_seqs": [],
             "created_at": conversation.created_at,
             "updated_at": conversation.updated_at,
+            # The desk's fields (adapters/desk_store.py).
+            "status": conversation.status,
+            "assignee": conversation.assignee_id,
+            "team": _oid(conversation.team_id) if conversation.team_id else None,
+            "priority": None,
+            "labels": [],
+            "waiting_since": None,
+            "version": conversation.version,
         }
 
         async def work(session: AsyncClientSession) -> tuple[Conversation, Sequence[Event]]:

@@ -43,6 +43,15 @@ class Conversation:
     read_at: Mapping[str, datetime] = field(default_factory=dict)
     # Seqs of deleted messages that someone may still count as unread (see reads.py).
     deleted_seqs: tuple[int, ...] = ()
+    # The support desk's state (domain/desk.py); changed only by the desk's own writes.
+    status: str = "open"
+    assignee_id: str | None = None
+    team_id: str | None = None
+    priority: str | None = None
+    labels: tuple[str, ...] = ()
+    waiting_since: datetime | None = None
+    snoozed_until: datetime | None = None
+    version: int = 0
 
     def has_participant(self, user_id: str) -> bool:
         return user_id in self.participants

@@ -122,3 +122,12 @@ def require_can_delete_message(caller: Person, message: Message) -> None:
 def require_can_edit_message(caller: Person, message: Message) -> None:
     if message.sender_id != caller.id:
         raise Forbidden("Only the sender can edit this message", "not_sender")
+
+
+def desk_owner(opener: Person, recipient: Person) -> Person | None:
+    """The staff member a customer's direct chat is assigned to (None: no customer in it)."""
+    if opener.is_support and not recipient.is_support:
+        return opener
+    if recipient.is_support and not opener.is_support:
+        return recipient
+    return None

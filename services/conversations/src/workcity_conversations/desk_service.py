@@ -1,0 +1,563 @@
+"""The support desk's use cases (CONTRACT Part 3), one method per route, plus auto-assignment.
+Routes call these; they validate with `domain.desk`, authorize with `domain.desk_access`, and
+change conversations through `DeskStore.change` (one transaction, events in the outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+from workcity_common.errors import ApiError
+from workcity_common.events import (
+    ConversationCreated,
+    ConversationEventData,
+    ConversationUpdated,
+    ConversationUpdatedData,
+    Event,
+    UserRef,
+)
+
+from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.domain import desk, desk_access, paging, rules
+from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.service import (
+    PRODUCER,
+    ConversationService,
+    conversation_data,
+    now_ms,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskLimits:
+    default_capacity: int = 5
+    presence_grace_s: float = 60.0
+    inbox_page_default: int = 50
+    inbox_page_max: int = 200
+    max_labels: int = 20
+    max_team_members: int = 1000
+
+
+class DeskService:
+    def __init__(
+        self,
+        store: DeskStore,
+        directory: UserDirectory,
+        conversations: ConversationService,
+        limits: DeskLimits | None = None,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._conversations = conversations
+        self.limits = limits or DeskLimits()
+        # Teams being drained by this process right now (another drain of one is redundant).
+        self._draining: dict[str, asyncio.Task[None]] = {}
+
+    # --- teams ----------------------------------------------------------------------------------
+
+    async def list_teams(self, caller: Person) -> list[dict[str, Any]]:
+        desk_access.require_staff(caller)
+        return [t.to_api() for t in await self._store.all_teams()]
+
+    async def create_team(self, caller: Person, body: dict[str, Any]) -> dict[str, Any]:
+        desk_access.require_admin(caller)
+        name = desk.team_name(body.get("name"))
+        auto_assign = desk.flag(body.get("autoAssign", True), "autoAssign")
+        capacity = desk.capacity(body.get("capacity", self.limits.default_capacity))
+        return (await self._store.create_team(name, auto_assign, capacity)).to_api()
+
+    async def update_team(
+        self, caller: Person, team_id: Any, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        desk_access.require_admin(caller)
+        key = rules.parse_id(team_id, "team")
+        fields: dict[str, Any] = {}
+        if "name" in body:
+            fields["name"] = desk.team_name(body["name"])
+        if "autoAssign" in body:
+            fields["auto_assign"] = desk.flag(body["autoAssign"], "autoAssign")
+        if "capacity" in body:
+            fields["capacity"] = desk.capacity(body["capacity"])
+        if not fields:
+            raise InvalidInput("invalid_body", "Nothing to change: name, autoAssign or capacity")
+        team = await self._store.update_team(key, fields)
+        self.drain_soon([team.id])  # capacity raised or auto-assignment switched on
+        return team.to_api()
+
+    async def set_members(self, caller: Person, team_id: Any, user_ids: Any) -> dict[str, Any]:
+        desk_access.require_admin(caller)
+        key = rules.parse_id(team_id, "team")
+        if not isinstance(user_ids, list):
+            raise InvalidInput("invalid_body", "userIds must be a list of user ids")
+        ids = list(dict.fromkeys(rules.parse_id(u, "user") for u in user_ids))
+        if len(ids) > self.limits.max_team_members:
+            raise InvalidInput("invalid_body", f"At most {self.limits.max_team_members} members")
+        people = await self._directory.get_many(ids)
+        for user_id in ids:
+            person = people.get(user_id)
+            if person is None:
+                raise InvalidInput("unknown_user", f"Unknown user {user_id}")
+            if not person.is_support:
+                raise InvalidInput("not_staff", "Only staff may be team members")
+        team = await self._store.update_team(key, {"members": ids})
+        self.drain_soon([team.id])
+        return team.to_api()
+
+    # --- agents ---------------------------------------------------------------------------------
+
+    async def list_agents(self, caller: Person) -> list[dict[str, Any]]:
+        desk_access.require_staff(caller)
+        staff = await self._store.staff()
+        ids = [d["_id"] for d in staff]
+        agents = await self._store.agents_by_id(ids)
+        counts = await self._store.open_counts()
+        teams = await self._store.all_teams()
+        now = now_ms()
+        grace = timedelta(seconds=self.limits.presence_grace_s)
+        return [
+            {
+                "_id": d["_id"],
+                "email": d["email"],
+                "role": d["role"],
+                "availability": agents[d["_id"]].availability,
+                "online": desk.is_connected(agents[d["_id"]], now, grace),
+                "openAssigned": counts.get(d["_id"], 0),
+                "capacity": agents[d["_id"]].capacity,
+                "teams": [t.id for t in teams if d["_id"] in t.members],
+            }
+            for d in staff
+            if not d.get("disabled")
+        ]
+
+    async def set_availability(self, caller: Person, target: Any, value: Any) -> dict[str, Any]:
+        desk_access.require_staff(caller)
+        user_id = caller.id if target == "me" else rules.parse_id(target, "user")
+        if user_id != caller.id:
+            desk_access.require_admin(caller)
+        availability = desk.availability(value)
+        await self._require_staff_user(user_id)
+        await self._store.set_agent(user_id, {"availability": availability})
+        if availability == "available":
+            self.drain_soon(await self._store.team_ids_of(user_id))
+        return {"_id": user_id, "availability": availability}
+
+    async def set_capacity(self, caller: Person, target: Any, value: Any) -> dict[str, Any]:
+        desk_access.require_admin(caller)
+        user_id = rules.parse_id(target, "user")
+        capacity = None if value is None else desk.capacity(value)
+        await self._require_staff_user(user_id)
+        await self._store.set_agent(user_id, {"capacity": capacity})
+        self.drain_soon(await self._store.team_ids_of(user_id))
+        return {"_id": user_id, "capacity": capacity}
+
+    async def presence_changed(self, user_id: str, *, online: bool, at: datetime) -> None:
+        """The realtime service saw a user's first socket connect (online) or last one go; only
+        staff are recorded. An agent coming online may take conversations at once."""
+        person = await self._directory.get(user_id)
+        if person is None or not person.is_support:
+            return
+        if await self._store.record_presence(user_id, online, at) and online:
+            self.drain_soon(await self._store.team_ids_of(user_id))
+
+    async def _require_staff_user(self, user_id: str) -> Person:
+        person = await self._directory.get(user_id)
+        if person is None:
+            raise NotFound("User not found", "user_not_found")
+        if not person.is_support:
+            raise InvalidInput("not_staff", "Not a staff member")
+        return person
+
+    # --- support conversations ------------------------------------------------------------------
+
+    async def open_support(
+        self, caller: Person, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        if caller.is_support:
+            raise ApiError(403, "customers_only", "Only customers open support conversations")
+        text = body.get("text")
+        if text is not None:
+            rules.message_text(text, self._conversations.limits.message_max_chars)
+        subject = desk.optional_text(body.get("subject"), "subject", desk.SUBJECT_MAX_CHARS)
+        order_id = desk.optional_text(body.get("orderId"), "orderId", desk.ORDER_ID_MAX_CHARS)
+        if body.get("teamId") is None:
+            team = await self._store.default_team()
+        else:
+            found = await self._store.team(rules.parse_id(body["teamId"], "team"))
+            if found is None:
+                raise NotFound("Team not found", "team_not_found")
+            team = found
+        open_key = f"{caller.id}:{team.id}"
+        existing = await self._store.open_request(open_key)
+        created = existing is None
+        if existing is None:
+            now = now_ms()
+            conversation_id = ObjectId()
+            doc = {
+                "_id": conversation_id,
+                "participants": [caller.id],
+                "pair_key": f"support:{conversation_id}",
+                "last_seq": 0,
+                "last_message_id": None,
+                "last_activity": conversation_id,
+                "reads": {},
+                "read_at": {},
+                "deleted_seqs": [],
+                "created_at": now,
+                "updated_at": now,
+                "status": "open",
+                "assignee": None,
+                "team": ObjectId(team.id),
+                "priority": None,
+                "labels": [],
+                "waiting_since": now,
+                "snoozed_until": None,
+                "version": 1,
+                "customer": caller.id,
+                "subject": subject,
+                "order_id": order_id,
+                "open_key": open_key,
+            }
+            audience = await self._staff_audience(team.id, None, [])
+
+            def events(conversation: Conversation) -> list[Event]:
+                data = conversation_data(conversation, {caller.id: caller}, {team.id: team.name})
+                return [
+                    ConversationCreated(
+                        producer=PRODUCER, data=ConversationEventData(conversation=data)
+                    ),
+                    ConversationUpdated(
+                        producer=PRODUCER,
+                        data=ConversationUpdatedData(
+                            conversation=data,
+                            changes=["status", "team"],
+                            actor=_actor(caller),
+                            staff_ids=audience,
+                            queued_for=list(team.members),
+                        ),
+                    ),
+                ]
+
+            try:
+                conversation = await self._store.insert_conversation(doc, events)
+            except DuplicateKeyError:
+                existing = await self._store.open_request(open_key)
+                if existing is None:
+                    raise ApiError(409, "conflict", "Try again") from None
+                created = False
+            else:
+                self.drain_soon([team.id])
+        if existing is not None:
+            conversation = existing
+        if created and text is not None:
+            await self._conversations.send(caller, conversation.id, text)
+        return await self._conversations.get_conversation(caller, conversation.id), created
+
+    # --- the inbox ------------------------------------------------------------------------------
+
+    async def inbox(
+        self,
+        caller: Person,
+        view: str | None,
+        status: str | None,
+        team_id: str | None,
+        limit: str | None,
+        cursor: str | None,
+    ) -> dict[str, Any]:
+        desk_access.require_staff(caller)
+        chosen = desk.view(view)
+        wanted = desk.status_filter(status)
+        size = paging.page_limit(limit, self.limits.inbox_page_default, self.limits.inbox_page_max)
+        if chosen == "all":
+            desk_access.require_admin(caller)
+        mine_teams = await self._store.team_ids_of(caller.id)
+        teams = sorted(mine_teams)
+        if team_id is not None:
+            narrowed = rules.parse_id(team_id, "team")
+            if not caller.is_admin and narrowed not in mine_teams:
+                raise ApiError(403, "not_in_team", "You are not a member of this team")
+            teams = [narrowed]
+        team_keys = [ObjectId(t) for t in teams]
+        team_filter: dict[str, Any] = {"team": {"$in": team_keys}}
+        mine: dict[str, Any] = {"assignee": caller.id, "status": wanted}
+        if team_id is not None:
+            mine["team"] = team_keys[0]
+        queries: dict[str, dict[str, Any]] = {
+            "mine": mine,
+            "unassigned": {**team_filter, "status": wanted, "assignee": None},
+            "team": {**team_filter, "status": wanted},
+            "all": {"status": wanted, **({"team": team_keys[0]} if team_id else {})},
+        }
+        query = queries[chosen]
+        if chosen == "unassigned":
+            sort = [("waiting_since", ASCENDING), ("_id", ASCENDING)]
+            after = _queue_cursor(cursor)
+        else:
+            sort = [("last_activity", DESCENDING)]
+            after = (
+                {"last_activity": {"$lt": ObjectId(rules.parse_id(cursor, "cursor"))}}
+                if cursor
+                else None
+            )
+        page = await self._store.inbox(query, sort, size, after)
+        next_cursor = None
+        if len(page) == size:
+            last = page[-1]
+            next_cursor = (
+                f"{int(_waiting_since(last).timestamp() * 1000)}_{last.id}"
+                if chosen == "unassigned"
+                else await self._last_activity(last.id)
+            )
+        counts = {
+            name: await self._store.count(queries[name]) for name in ("mine", "unassigned", "team")
+        }
+        items = [await self._conversations.item(c, caller) for c in page]
+        return {"items": items, "nextCursor": next_cursor, "counts": counts}
+
+    async def _last_activity(self, conversation_id: str) -> str:
+        doc = await self._store.conversations.find_one(
+            {"_id": ObjectId(conversation_id)}, {"last_activity": 1}
+        )
+        return str(doc["last_activity"]) if doc else conversation_id
+
+    # --- assignment and status ------------------------------------------------------------------
+
+    async def claim(self, caller: Person, conversation_id: Any) -> dict[str, Any]:
+        conversation = await self._conversation(conversation_id)
+        desk_access.require_may_claim(
+            caller, conversation, await self._store.team_ids_of(caller.id)
+        )
+
+        def decide(current: Conversation) -> Plan:
+            if current.assignee_id is not None:
+                raise ApiError(
+                    409,
+                    "already_assigned",
+                    "This conversation has an assignee",
+                    assignee=current.assignee_id,
+                )
+            return _assign_plan(current, caller.id, None, now_ms())
+
+        await self._store.change(conversation.id, decide, self._events(caller), now_ms())
+        return await self._conversations.get_conversation(caller, conversation.id)
+
+    async def set_status(
+        self, caller: Person, conversation_id: Any, value: Any, snoozed_until: Any
+    ) -> dict[str, Any]:
+        new_status = desk.status(value)
+        now = now_ms()
+        until = desk.snooze_until(snoozed_until, now) if new_status == "snoozed" else None
+        conversation = await self._conversation(conversation_id)
+        desk_access.require_may_handle(
+            caller, conversation, await self._store.team_ids_of(caller.id)
+        )
+
+        def decide(current: Conversation) -> Plan | None:
+            if current.status == new_status and current.snoozed_until == until:
+                return None
+            fields: dict[str, Any] = {"status": new_status, "snoozed_until": until}
+            changes = ["status"] if current.status != new_status else []
+            if current.snoozed_until != until:
+                changes.append("snoozedUntil")
+            claim = None
+            if new_status == "open" and current.assignee_id:
+                claim = (current.assignee_id, None)  # a person decided: no capacity check
+            # A resolved request no longer blocks the customer's next one in that team.
+            unset = ["open_key"] if new_status == "resolved" else []
+            return Plan(changes=changes, set=fields, unset=unset, claim=claim)
+
+        _, after, plan = await self._store.change(
+            conversation.id, decide, self._events(caller), now
+        )
+        if plan is not None and new_status != "open" and after.team_id:
+            self.drain_soon([after.team_id])  # capacity freed
+        return await self._conversations.get_conversation(caller, conversation.id)
+
+    # --- auto-assignment ------------------------------------------------------------------------
+
+    def drain_soon(self, team_ids: Iterable[str]) -> None:
+        """Hand out the queues of these teams in the background (capacity may have freed up)."""
+        for team_id in team_ids:
+            running = self._draining.get(team_id)
+            if running is not None and not running.done():
+                continue
+            task = asyncio.create_task(self._drain_logged(team_id), name=f"drain-{team_id}")
+            self._draining[team_id] = task
+
+    async def _drain_logged(self, team_id: str) -> None:
+        try:
+            await self.drain(team_id)
+        except Exception:
+            log.exception("draining a team's queue failed", extra={"team": team_id})
+
+    async def close(self) -> None:
+        for task in self._draining.values():
+            task.cancel()
+        await asyncio.gather(*self._draining.values(), return_exceptions=True)
+
+    async def drain_all(self) -> int:
+        assigned = 0
+        for team in await self._store.all_teams():
+            assigned += await self.drain(team.id)
+        return assigned
+
+    async def drain(self, team_id: str) -> int:
+        """Assign the team's queue, longest waiting first, while an eligible member has room.
+        Returns how many were assigned."""
+        assigned = 0
+        while True:
+            team = await self._store.team(team_id)
+            if team is None or not team.auto_assign or not team.members:
+                return assigned
+            conversation = await self._store.next_in_queue(team_id)
+            if conversation is None:
+                return assigned
+            now = now_ms()
+            agents = await self._store.agents_by_id(team.members)
+            counts = await self._store.open_counts(team.members)
+            order = desk.pick_order(
+                list(agents.values()),
+                counts,
+                team,
+                now,
+                timedelta(seconds=self.limits.presence_grace_s),
+            )
+            if not order:
+                return assigned
+            if await self._assign_to_first(conversation, team, order):
+                assigned += 1
+
+    async def _assign_to_first(
+        self, conversation: Conversation, team: desk.Team, order: Sequence[desk.Agent]
+    ) -> bool:
+        for agent in order:
+            limit = desk.capacity_of(agent, team)
+
+            def decide(
+                current: Conversation, agent_id: str = agent.id, cap: int = limit
+            ) -> Plan | None:
+                if (
+                    current.assignee_id is not None
+                    or current.status != "open"
+                    or current.team_id != team.id
+                ):
+                    return None  # someone else took it: the loop picks the next one
+                return _assign_plan(current, agent_id, cap, now_ms())
+
+            try:
+                _, _, plan = await self._store.change(
+                    conversation.id, decide, self._events(None), now_ms()
+                )
+            except AtCapacity:
+                continue  # filled up meanwhile: the next best agent
+            except NotFound:
+                return False
+            return plan is not None
+        return False
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _events(self, actor: Person | None) -> Any:
+        async def events(before: Conversation, after: Conversation, plan: Plan) -> list[Event]:
+            people = await self._directory.get_many(
+                [*after.participants, *([after.assignee_id] if after.assignee_id else [])]
+            )
+            names = await self._conversations.team_names([after.team_id] if after.team_id else [])
+            data = conversation_data(after, people, names)
+            staff = await self._staff_audience(after.team_id, after.assignee_id, after.participants)
+            customers = [p for p in after.participants if not _is_staff(people.get(p))]
+            assignee_changed = before.assignee_id != after.assignee_id
+            queued = (
+                after.assignee_id is None
+                and after.status == "open"
+                and (before.assignee_id is not None or before.team_id != after.team_id)
+            )
+            team = await self._store.team(after.team_id) if queued and after.team_id else None
+            return [
+                ConversationUpdated(
+                    producer=PRODUCER,
+                    data=ConversationUpdatedData(
+                        conversation=data,
+                        changes=plan.changes,
+                        actor=_actor(actor) if actor else None,
+                        staff_ids=staff,
+                        customer_ids=customers
+                        if assignee_changed or before.status != after.status
+                        else [],
+                        queued_for=list(team.members) if team else [],
+                        assigned_from=before.assignee_id if assignee_changed else None,
+                        assigned_to=after.assignee_id if assignee_changed else None,
+                    ),
+                )
+            ]
+
+        return events
+
+    async def _staff_audience(
+        self, team_id: str | None, assignee_id: str | None, participants: Iterable[str]
+    ) -> list[str]:
+        ids = set(await self._store.admin_ids())
+        if team_id:
+            team = await self._store.team(team_id)
+            if team:
+                ids.update(team.members)
+        if assignee_id:
+            ids.add(assignee_id)
+        people = await self._directory.get_many(participants)
+        ids.update(p.id for p in people.values() if p.is_support)
+        return sorted(ids)
+
+    async def _conversation(self, conversation_id: Any) -> Conversation:
+        key = rules.parse_id(conversation_id, "conversation")
+        conversation = await self._store.conversation(key)
+        if conversation is None:
+            raise NotFound("Conversation not found")
+        return conversation
+
+
+def _is_staff(person: Person | None) -> bool:
+    return person is not None and person.is_support
+
+
+def _actor(person: Person) -> UserRef:
+    return UserRef(id=person.id, email=person.email, role=person.role)
+
+
+def _assign_plan(current: Conversation, agent_id: str, cap: int | None, now: datetime) -> Plan:
+    counts_open = current.status == "open"
+    return Plan(
+        changes=["assignee"],
+        set={"assignee": agent_id, "assigned_at": now},
+        add_participant=agent_id if agent_id not in current.participants else None,
+        claim=(agent_id, cap) if counts_open else None,
+    )
+
+
+def _waiting_since(conversation: Conversation) -> datetime:
+    return conversation.waiting_since or conversation.created_at
+
+
+def _queue_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    ms, _, conversation_id = cursor.partition("_")
+    if not ms.isdigit():
+        raise InvalidInput("invalid_query", "Invalid cursor")
+    key = ObjectId(rules.parse_id(conversation_id, "cursor"))
+    since = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+    return {
+        "$or": [
+            {"waiting_since": {"$gt": since}},
+            {"waiting_since": since, "_id": {"$gt": key}},
+        ]
+    }
