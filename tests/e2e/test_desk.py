@@ -296,3 +296,108 @@ async def test_auto_assignment_waits_for_an_eligible_agent(
 
 
 pytestmark = pytest.mark.usefixtures("stack")
+
+
+class Listener:
+    """A socket.io client recording the desk's events."""
+
+    def __init__(self, user: TestUser) -> None:
+        import socketio
+
+        self.user = user
+        self.client = socketio.AsyncClient()
+        self.events: list[tuple[str, Any]] = []
+        for name in ("conversationUpdated", "conversationQueued", "conversationAssigned"):
+            self.client.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.events.append((name, data))
+
+        return record
+
+    async def connect(self, stack: TestStack) -> Listener:
+        await self.client.connect(
+            stack.gateway_url,
+            socketio_path="/socket.io",
+            auth={"token": self.user.token},
+            headers={"Origin": stack.gateway_url},
+            transports=["websocket"],
+        )
+        return self
+
+    async def wait_for(self, name: str, match: Any, timeout_s: float = 10.0) -> Any:
+        for _ in range(int(timeout_s * 20)):
+            for event, data in self.events:
+                if event == name and match(data):
+                    return data
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.user.role} got no {name}; got {self.events}")
+
+
+async def test_desk_changes_reach_staff_and_the_customer_as_socket_events(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    customer, agent, outsider, admin = await _users(
+        http, stack, "customer", "agent", "agent", "admin"
+    )
+    team = await _team(http, admin, [agent], autoAssign=False)
+    sockets = [await Listener(u).connect(stack) for u in (customer, agent, outsider, admin)]
+    by_role = {
+        "customer": sockets[0],
+        "agent": sockets[1],
+        "outsider": sockets[2],
+        "admin": sockets[3],
+    }
+    try:
+        opened = await http.post("/api/support", json={"teamId": team}, headers=customer.headers)
+        cid = opened.json()["_id"]
+        queued = await by_role["agent"].wait_for(
+            "conversationQueued", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert queued["conversation"]["team"]["_id"] == team
+        claimed = await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)
+        assert claimed.status_code == 200, claimed.text
+        assigned = await by_role["agent"].wait_for(
+            "conversationAssigned", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert (assigned["from"], assigned["to"]) == (None, agent.id)
+        created = await by_role["admin"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert (created["changes"], created["conversation"]["version"]) == (["status", "team"], 1)
+        update = await by_role["admin"].wait_for(
+            "conversationUpdated",
+            lambda d: d["conversation"]["_id"] == cid and d["conversation"]["version"] == 2,
+        )
+        assert update["changes"] == ["assignee"] and update["conversation"]["version"] == 2
+        assert update["actor"]["_id"] == agent.id
+        seen = await by_role["customer"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert seen["conversation"]["assignee"] == {"_id": agent.id, "email": agent.email}
+        assert "team" not in seen["conversation"] and "labels" not in seen["conversation"]
+        # A staff member of the team may watch the conversation's room.
+        joined = await by_role["agent"].client.call("joinConversation", cid, timeout=10)
+        assert joined.get("ok"), joined
+        refused = await by_role["outsider"].client.call("joinConversation", cid, timeout=10)
+        assert refused.get("error"), refused
+
+        # A staff socket away during a change catches up by re-reading the inbox.
+        await by_role["agent"].client.disconnect()
+        await http.patch(
+            f"/api/conversations/{cid}/status", json={"status": "pending"}, headers=admin.headers
+        )
+        await by_role["admin"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["version"] == 3
+        )
+        inbox = await http.get("/api/inbox", params={"status": "pending"}, headers=agent.headers)
+        item = next(c for c in inbox.json()["items"] if c["_id"] == cid)
+        assert (item["status"], item["version"]) == ("pending", 3)
+        await asyncio.sleep(0.5)
+        # Nobody outside the conversation's team heard of any of it.
+        assert [e for e in by_role["outsider"].events if e[1]["conversation"]["_id"] == cid] == []
+    finally:
+        for listener in sockets:
+            if listener.client.connected:
+                await listener.client.disconnect()

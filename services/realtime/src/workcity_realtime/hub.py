@@ -134,6 +134,10 @@ class Hub:
         # Domain events are handled one at a time, in delivery order (see `handle_event`).
         self._event_lock = asyncio.Lock()
 
+    @property
+    def emitter(self) -> Emitter:
+        return self._emitter
+
     # --- connections --------------------------------------------------------------------------
 
     def socket_count(self) -> int:
