@@ -31,14 +31,7 @@ DRILLS = [
     pytest.param(
         BrokerStop(down_s=3),
         id="rabbitmq-stop",
-        marks=[
-            pytest.mark.broker_fault,
-            pytest.mark.xfail(
-                reason="issue 12: a replica whose event listener reconnects late misses emits "
-                "made meanwhile, and events can reach a socket twice after the restart",
-                strict=False,
-            ),
-        ],
+        marks=[pytest.mark.broker_fault],
     ),
     pytest.param(ProcessCrash("secantus", down_s=2, kill=False), id="database-stop"),
 ]

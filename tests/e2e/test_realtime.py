@@ -696,10 +696,10 @@ async def test_after_rabbitmq_comes_back_the_replicas_deliver_again(
         assert down["seq"] == 1
         assert customer.sio.connected and agent.sio.connected
 
-    # Once it is back, the stored message's event goes out and crosses to the other replica...
+    # Once it is back, the stored message's event reaches both replicas' queues (bound all along)...
     [message] = await agent.wait_for("newMessage", lambda m: m["_id"] == down["_id"], timeout=60)
     assert message == down
-    # ...and new traffic flows both ways, typing included (python-socketio's RabbitMQ manager).
+    # ...and new traffic flows both ways, typing included (the replicas' cluster bus).
     up = await agent.call(
         "sendMessage", {"conversationId": chat.conversation_id, "text": "and after"}
     )

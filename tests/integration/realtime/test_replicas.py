@@ -38,6 +38,7 @@ from workcity_realtime.adapters.conversations import ConversationsError
 from workcity_realtime.main import RealtimeApp, create_app
 from workcity_realtime.settings import RealtimeSettings, Settings
 
+from tests.support.rabbit import broker_stopped
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -198,7 +199,7 @@ async def cluster(rabbit_url: str, unique_name: str) -> AsyncIterator[Harness]:
         started = Replica(app, free_port())
         await started.start()
         replicas.append(started)
-        await _consuming(rabbit_url, f"realtime.events@{unique_name}", len(replicas))
+        await _consuming(rabbit_url, f"realtime.events@{unique_name}.r{len(replicas)}", 1)
         return started
 
     async def client(url: str, user: str) -> Client:
@@ -225,8 +226,8 @@ async def cluster(rabbit_url: str, unique_name: str) -> AsyncIterator[Harness]:
 
 
 async def _consuming(rabbit_url: str, queue: str, consumers: int) -> None:
-    """Wait until the replicas consume the shared queue (bound before consuming), so events
-    published from now on reach it."""
+    """Wait until the replica consumes its queue (bound before consuming), so events published
+    from now on reach it."""
     connection = await aio_pika.connect(rabbit_url)
     async with connection:
         for _ in range(200):
@@ -248,14 +249,9 @@ async def _delete_topology(rabbit_url: str, exchange: str) -> None:
     connection = await aio_pika.connect(rabbit_url)
     async with connection:
         channel = await connection.channel()
-        for queue in (f"realtime.events@{exchange}", f"realtime.events@{exchange}.dead"):
-            await channel.queue_delete(queue)
-        for name in (
-            exchange,
-            f"{exchange}.dead",
-            f"realtime.cluster@{exchange}",
-            f"realtime.socketio@{exchange}",
-        ):
+        for replica in range(1, 4):
+            await channel.queue_delete(f"realtime.events@{exchange}.r{replica}")
+        for name in (exchange, f"realtime.cluster@{exchange}"):
             await channel.exchange_delete(name)
 
 
@@ -316,13 +312,36 @@ async def test_a_redelivered_event_is_emitted_once(cluster: Harness) -> None:
     assert [m["seq"] for m in alice.of("newMessage")] == [1, 2]
 
 
-async def test_typing_crosses_replicas(cluster: Harness) -> None:
-    replica, client, _, _ = cluster
-    one, two = await replica(), await replica()
-    alice = await client(one.url, "alice")
-    bob = await client(two.url, "bob")
+@pytest.mark.broker_fault
+async def test_events_published_as_the_broker_returns_reach_both_replicas(
+    cluster: Harness, rabbit_url: str, unique_name: str
+) -> None:
+    """The delivery hole of issue 12: the outbox's backlog goes out the moment RabbitMQ is back,
+    before the replicas have reconnected. Each replica's queue is durable, so it was bound all
+    along and holds the events until its consumer is back."""
+    alice, bob = await _joined_on_two_replicas(cluster)
+    with broker_stopped():
+        pass
+    # A fresh connection, before the replicas' reconnect back-off is over.
+    connection = await aio_pika.connect(rabbit_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(unique_name)
+        for seq in range(1, 11):
+            event = message_event(seq)
+            await exchange.publish(
+                aio_pika.Message(event.to_bytes(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=event.type,
+            )
     for socket in (alice, bob):
-        await socket.sio.call("joinConversation", CID)
+        await socket.until(functools.partial(_has, socket, "newMessage", 10), timeout=30)
+    await asyncio.sleep(0.5)
+    for socket in (alice, bob):
+        assert [m["seq"] for m in socket.of("newMessage")] == list(range(1, 11))
+
+
+async def test_typing_crosses_replicas(cluster: Harness) -> None:
+    alice, bob = await _joined_on_two_replicas(cluster)
     assert await alice.sio.call("typing", {"conversationId": CID}) == {"ok": True}
     await bob.until(lambda: len(bob.of("userTyping")) == 1)
     assert bob.of("typing") == [
@@ -374,6 +393,17 @@ async def test_a_silent_replica_is_presumed_dead(cluster: Harness) -> None:
         lambda: any(p["userId"] == BOB and not p["online"] for p in alice.of("presence")),
         timeout=5,
     )
+
+
+async def _joined_on_two_replicas(cluster: Harness) -> tuple[Client, Client]:
+    """Alice on a first replica and Bob on a second, both in the conversation's room."""
+    replica, client, _, _ = cluster
+    one, two = await replica(), await replica()
+    alice = await client(one.url, "alice")
+    bob = await client(two.url, "bob")
+    for socket in (alice, bob):
+        await socket.sio.call("joinConversation", CID)
+    return alice, bob
 
 
 def _has(client: Client, event: str, count: int) -> bool:

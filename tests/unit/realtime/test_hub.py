@@ -11,13 +11,7 @@ import pytest
 from workcity_common.broker import BrokerUnavailable
 from workcity_common.events import UserRef
 from workcity_common.tokens import TokenClaims
-from workcity_realtime.adapters.cluster import (
-    ContactsAdded,
-    Heartbeat,
-    Hello,
-    PresenceDelta,
-    UserAccess,
-)
+from workcity_realtime.adapters.cluster import Heartbeat, Hello, PresenceDelta, Typing
 from workcity_realtime.adapters.conversations import ConversationsError
 from workcity_realtime.domain.payloads import InvalidPayload
 from workcity_realtime.hub import Hub, HubOptions, Refused
@@ -33,12 +27,8 @@ class FakeEmitter:
         self.disconnected: list[str] = []
         self.closed: list[str] = []
 
-    async def emit(
-        self, event: str, data: Any, *, to: Any, skip_sid: Any = None, local_only: bool = False
-    ) -> None:
-        self.emits.append(
-            {"event": event, "data": data, "to": to, "skip_sid": skip_sid, "local": local_only}
-        )
+    async def emit(self, event: str, data: Any, *, to: Any, skip_sid: Any = None) -> None:
+        self.emits.append({"event": event, "data": data, "to": to, "skip_sid": skip_sid})
 
     async def enter_room(self, sid: str, room: str) -> None:
         self.room_of.setdefault(sid, set()).add(room)
@@ -48,6 +38,9 @@ class FakeEmitter:
 
     def rooms(self, sid: str) -> list[str]:
         return sorted(self.room_of.get(sid, set()))
+
+    def members(self, room: str) -> list[str]:
+        return sorted(sid for sid, rooms in self.room_of.items() if room in rooms)
 
     async def close_room(self, room: str) -> None:
         self.closed.append(room)
@@ -66,6 +59,7 @@ class FakeConversations:
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.member_checks = 0
         self.post_delays: list[float] = []
+        self.stored: dict[str, list[dict[str, Any]]] = {}  # conversation id -> messages
 
     async def post_message(self, token: str, cid: str, body: dict[str, Any]) -> dict[str, Any]:
         if self.post_delays:
@@ -84,6 +78,8 @@ class FakeConversations:
         return {"conversationId": cid, "seq": seq or 9}
 
     async def messages_after(self, token: str, cid: str, after: int, limit: int) -> list[Any]:
+        if cid in self.stored:
+            return [m for m in self.stored[cid] if m["seq"] > after][:limit]
         return [{"seq": after + 1 + i} for i in range(min(limit, 3))]
 
     async def is_member(self, token: str, cid: str) -> bool:
@@ -160,7 +156,7 @@ async def test_connect_joins_the_user_room_and_announces_presence(parts: Any) ->
     assert cluster.published[0].online is True
     # Contacts loaded: b is offline, so the list is empty, sent to a's own sockets only.
     assert emitter.named("onlineUsers") == [
-        {"event": "onlineUsers", "data": [], "to": "user:a", "skip_sid": None, "local": True}
+        {"event": "onlineUsers", "data": [], "to": "user:a", "skip_sid": None}
     ]
 
 
@@ -180,7 +176,6 @@ async def test_presence_reaches_contacts_and_no_one_else(parts: Any) -> None:
             "data": {"userId": "b", "online": True, "lastSeen": None},
             "to": "user:a",
             "skip_sid": None,
-            "local": True,
         }
     ]
     online = [e for e in emitter.named("onlineUsers") if e["to"] == "user:a"]
@@ -267,7 +262,7 @@ async def test_send_refusals(parts: Any) -> None:
 
 
 async def test_typing_goes_to_the_room_but_not_the_sender(parts: Any) -> None:
-    hub, emitter, conversations, _, _ = parts
+    hub, emitter, conversations, cluster, _ = parts
     conversations.members[CID] = {"tok-a"}
     await hub.connect("s1", claims("a"), "tok-a")
     with pytest.raises(Refused):
@@ -281,51 +276,94 @@ async def test_typing_goes_to_the_room_but_not_the_sender(parts: Any) -> None:
         ("userTyping", body, f"conversation:{CID}", "s1"),
         ("stopTyping", body, f"conversation:{CID}", "s1"),
     ]
+    # The other replicas tell their own sockets of the room.
+    assert [m for m in cluster.published if isinstance(m, Typing)] == [
+        Typing(replica="A", conversation_id=CID, user=body["user"], started=True),
+        Typing(replica="A", conversation_id=CID, user=body["user"], started=False),
+    ]
+    await hub.handle_cluster(
+        Typing(replica="B", conversation_id=CID, user=body["user"], started=True)
+    )
+    assert (emitter.emits[-1]["event"], emitter.emits[-1]["skip_sid"]) == ("userTyping", None)
 
 
 async def test_message_created_goes_to_the_room_and_notifies_participants(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
     await hub.message_created(CID, {"_id": "m1"}, ["a", "b"])
-    assert [(e["event"], e["to"], e["local"]) for e in emitter.emits] == [
-        ("newMessage", f"conversation:{CID}", False),
-        ("messageNotification", ["user:a", "user:b"], False),
+    assert [(e["event"], e["to"]) for e in emitter.emits] == [
+        ("newMessage", f"conversation:{CID}"),
+        ("messageNotification", ["user:a", "user:b"]),
     ]
 
 
-async def test_conversation_created_tells_other_replicas_then_participants(parts: Any) -> None:
-    hub, emitter, _, cluster, _ = parts
+def message(seq: int) -> dict[str, Any]:
+    return {"_id": f"m{seq}", "conversation": CID, "seq": seq}
+
+
+async def test_a_message_already_emitted_is_not_emitted_again(parts: Any) -> None:
+    hub, emitter, _, _, _ = parts
+    for seq in (1, 2, 2, 1, 3):  # redeliveries after a broker restart
+        await hub.message_created(CID, message(seq), [])
+    assert [e["data"]["seq"] for e in emitter.named("newMessage")] == [1, 2, 3]
+
+
+async def test_a_gap_is_filled_from_the_store_before_the_new_message(parts: Any) -> None:
+    hub, emitter, conversations, _, _ = parts
+    conversations.members[CID] = {"tok-a"}
+    conversations.stored[CID] = [message(s) for s in range(1, 6)]
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.join("s1", CID)
+    await hub.message_created(CID, message(1), [])
+    # 2..4 were published while this replica's queue was gone (expired): never delivered here.
+    await hub.message_created(CID, message(5), [])
+    assert [e["data"]["seq"] for e in emitter.named("newMessage")] == [1, 2, 3, 4, 5]
+
+
+async def test_after_a_reconnect_rooms_with_sockets_here_catch_up(parts: Any) -> None:
+    hub, emitter, conversations, _, _ = parts
+    other = "64b7f0c2a1b2c3d4e5f60719"
+    conversations.members[CID] = {"tok-a"}
+    conversations.stored[CID] = [message(s) for s in range(1, 4)]
+    conversations.stored[other] = [{"_id": "x", "seq": 2}]
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.join("s1", CID)
+    await hub.message_created(CID, message(1), [])
+    await hub.message_created(other, {"_id": "o1", "seq": 1}, [])  # no socket here in its room
+    await hub.delivery.catch_up()
+    assert [(e["to"], e["data"]["seq"]) for e in emitter.named("newMessage")] == [
+        (f"conversation:{CID}", 1),
+        (f"conversation:{other}", 1),
+        (f"conversation:{CID}", 2),
+        (f"conversation:{CID}", 3),
+    ]
+    await hub.message_created(CID, message(3), [])  # its event arriving late: not shown twice
+    assert len(emitter.named("newMessage")) == 4
+
+
+async def test_conversation_created_reaches_participants_with_presence(parts: Any) -> None:
+    hub, emitter, _, _, _ = parts
     people = [UserRef(id="a", email="a@x.io"), UserRef(id="b", email="b@x.io")]
     await hub.connect("s1", claims("a"), "tok-a")
     await settle(hub)
     await hub.handle_cluster(Heartbeat(replica="B", users=["b"]))
     emitter.emits.clear()
     await hub.conversation_created({"_id": CID}, people)
-    assert isinstance(cluster.published[-1], ContactsAdded)
     events = [(e["event"], e["to"]) for e in emitter.emits]
     assert ("presence", "user:a") in events  # b is online and now a contact of a
     assert events[-1] == ("conversationCreated", ["user:a", "user:b"])
 
 
-async def test_conversation_created_is_retried_when_the_bus_is_down(parts: Any) -> None:
-    hub, emitter, _, cluster, _ = parts
-    cluster.down = True
-    with pytest.raises(BrokerUnavailable):
-        await hub.conversation_created({"_id": CID}, [UserRef(id="a", email="a@x.io")])
-    assert emitter.emits == []
-
-
 async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:
-    hub, emitter, _, cluster, _ = parts
+    hub, emitter, _, _, _ = parts
     await hub.connect("s1", claims("a"), "tok-a")
     await hub.connect("s2", claims("a"), "tok-a")
     await hub.user_access_changed("a", disabled=True)
-    assert UserAccess(replica="A", user_id="a", disabled=True) in cluster.published
     assert sorted(emitter.disconnected) == ["s1", "s2"]
     assert hub.socket_count() == 0
     with pytest.raises(Refused) as refused:
         await hub.connect("s3", claims("a"), "tok-a")
     assert refused.value.message.startswith("Authentication error")
-    await hub.handle_cluster(UserAccess(replica="B", user_id="a", disabled=False))
+    await hub.user_access_changed("a", disabled=False)
     await hub.connect("s3", claims("a"), "tok-a")
     assert hub.socket_count() == 1
 

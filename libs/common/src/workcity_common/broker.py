@@ -51,6 +51,8 @@ class Broker:
         self._ready = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._on_ready: list[Callable[[], Awaitable[None]]] = []
+        self._on_reconnect: list[Callable[[], Awaitable[None]]] = []
+        self._reconnects: set[asyncio.Task[None]] = set()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -68,6 +70,24 @@ class Broker:
         if self._ready.is_set():
             raise RuntimeError("register on_ready callbacks before the broker connects")
         self._on_ready.append(callback)
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` after each reconnect, once channels, queues and consumers are restored
+        (a consumer that may have missed events catches up this way)."""
+        self._on_reconnect.append(callback)
+
+    def _reconnected(self, *_: Any) -> None:
+        for callback in self._on_reconnect:
+            task = asyncio.create_task(self._run_reconnect_callback(callback), name="reconnected")
+            self._reconnects.add(task)
+            task.add_done_callback(self._reconnects.discard)
+
+    @staticmethod
+    async def _run_reconnect_callback(callback: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await callback()
+        except Exception:
+            log.exception("broker reconnect callback failed", extra={"callback": repr(callback)})
 
     async def _connect_forever(self) -> None:
         while True:
@@ -88,6 +108,7 @@ class Broker:
                 log.warning("rabbitmq not reachable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._reconnect_interval_s)
         self._connection = connection
+        connection.reconnect_callbacks.add(self._reconnected)
         self._publish_channel = await connection.channel(publisher_confirms=True)
         self._exchange = await self.declare_exchange(self._publish_channel)
         self._ready.set()
@@ -104,6 +125,9 @@ class Broker:
         if self._connect_task is not None:
             self._connect_task.cancel()
             await asyncio.gather(self._connect_task, return_exceptions=True)
+        for task in list(self._reconnects):
+            task.cancel()
+        await asyncio.gather(*self._reconnects, return_exceptions=True)
         if self._connection is not None:
             await self._connection.close()
         self._ready.clear()
@@ -248,8 +272,12 @@ class EventConsumer:
         prefetch: int = 32,
         handler_timeout_s: float = 30.0,
         queue_arguments: dict[str, Any] | None = None,
+        dead_letter: bool = True,
     ) -> None:
         self._broker = broker
+        # False for a queue of one replica's (realtime): a dead-letter queue per replica would
+        # outlive it; an event that fails twice there is dropped (logged).
+        self._dead_letter = dead_letter
         # Extra x-arguments for the queue, e.g. {"x-single-active-consumer": True} where the
         # events must be handled in order by one replica at a time.
         self._queue_arguments = dict(queue_arguments or {})
@@ -269,6 +297,12 @@ class EventConsumer:
     async def _subscribe(self) -> None:
         channel = await self._broker.channel(self._prefetch)
         exchange = await self._broker.declare_exchange(channel)
+        if not self._dead_letter:
+            queue = await channel.declare_queue(
+                self.queue_name, durable=True, arguments=self._queue_arguments
+            )
+            await self._bind_and_consume(queue, exchange)
+            return
         dead_exchange = await channel.declare_exchange(
             self._broker.exchange_name + DEAD_LETTER_EXCHANGE_SUFFIX,
             aio_pika.ExchangeType.DIRECT,
@@ -287,6 +321,9 @@ class EventConsumer:
                 "x-dead-letter-routing-key": self.queue_name,
             },
         )
+        await self._bind_and_consume(queue, exchange)
+
+    async def _bind_and_consume(self, queue: Any, exchange: AbstractExchange) -> None:
         for event_type in self.event_types:
             await queue.bind(exchange, routing_key=event_type)
         await queue.consume(self._on_message)

@@ -20,17 +20,10 @@ from workcity_common.broker import BrokerUnavailable
 from workcity_common.events import Event, PresenceChanged, PresenceData, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 
-from workcity_realtime.adapters.cluster import (
-    Bye,
-    ContactsAdded,
-    ContactsRemoved,
-    Heartbeat,
-    Hello,
-    PresenceDelta,
-    UserAccess,
-)
+from workcity_realtime.adapters.cluster import Bye, Heartbeat, Hello, PresenceDelta, Typing
 from workcity_realtime.adapters.conversations import ConversationsPort
 from workcity_realtime.adapters.sockets import Emitter, conversation_room, user_room
+from workcity_realtime.delivery import Delivery
 from workcity_realtime.domain import payloads
 from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
@@ -131,8 +124,12 @@ class Hub:
         # (socket, conversation) -> when its last `typing` was passed on
         self._typing_sent: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
-        # Domain events are handled one at a time, in delivery order (see `handle_event`).
-        self._event_lock = asyncio.Lock()
+        self.delivery = Delivery(
+            emitter,
+            conversations,
+            self._token_in_room,
+            catch_up_limit=options.limits.sync_max_limit,
+        )
 
     @property
     def emitter(self) -> Emitter:
@@ -264,8 +261,7 @@ class Hub:
         user = self._require(sid)
         if not self.has_joined(sid, conversation_id):
             raise Refused("Join the conversation first", "not_joined")
-        body = {"user": user.to_api(), "conversationId": conversation_id}
-        room = conversation_room(conversation_id)
+        body: dict[str, Any] = {"user": user.to_api(), "conversationId": conversation_id}
         key, now = (sid, conversation_id), self._monotonic()
         if started:
             # Frontends emit `typing` on every keystroke; each one crosses every replica, so
@@ -274,13 +270,29 @@ class Hub:
             if last is not None and now - last < self._options.typing_throttle_s:
                 return {"ok": True}
             self._typing_sent[key] = now
-            # Both names: frontends of the original listen to one or the other.
-            await self._emitter.emit("typing", body, to=room, skip_sid=sid)
-            await self._emitter.emit("userTyping", body, to=room, skip_sid=sid)
         else:
             self._typing_sent.pop(key, None)
-            await self._emitter.emit("stopTyping", body, to=room, skip_sid=sid)
+        await self._emit_typing(conversation_id, body, started, skip_sid=sid)
+        await self._tell_cluster(
+            Typing(
+                replica=self._cluster.replica_id,
+                conversation_id=conversation_id,
+                user=body["user"],
+                started=started,
+            )
+        )
         return {"ok": True}
+
+    async def _emit_typing(
+        self, conversation_id: str, body: dict[str, Any], started: bool, skip_sid: str | None
+    ) -> None:
+        room = conversation_room(conversation_id)
+        if started:
+            # Both names: frontends of the original listen to one or the other.
+            await self._emitter.emit("typing", body, to=room, skip_sid=skip_sid)
+            await self._emitter.emit("userTyping", body, to=room, skip_sid=skip_sid)
+        else:
+            await self._emitter.emit("stopTyping", body, to=room, skip_sid=skip_sid)
 
     def _require(self, sid: str) -> SocketUser:
         user = self._sockets.get(sid)
@@ -288,24 +300,24 @@ class Hub:
             raise Refused("Socket not authenticated", "unauthorized")
         return user
 
-    # --- domain events (one replica handles each; emits reach every replica) ------------------
+    def _token_in_room(self, conversation_id: str) -> str | None:
+        """A token of one of this replica's sockets in the room (for a catch-up fetch)."""
+        for sid in self._emitter.members(conversation_room(conversation_id)):
+            user = self._sockets.get(sid)
+            if user is not None:
+                return user.token
+        return None
+
+    # --- domain events (every replica handles each, for its own sockets) ----------------------
 
     @property
     def event_lock(self) -> asyncio.Lock:
-        return self._event_lock
+        return self.delivery.lock
 
     async def message_created(
         self, conversation_id: str, message: dict[str, Any], participant_ids: list[str]
     ) -> None:
-        await self._emitter.emit("newMessage", message, to=conversation_room(conversation_id))
-        # Participants who have not opened the chat still learn of it (inbox, unread badges),
-        # under a name of its own so a frontend of the original never shows it in the open chat.
-        if participant_ids:
-            await self._emitter.emit(
-                "messageNotification",
-                {"conversationId": conversation_id, "message": message},
-                to=[user_room(p) for p in participant_ids],
-            )
+        await self.delivery.message_created(conversation_id, message, participant_ids)
 
     async def message_updated(self, conversation_id: str, message: dict[str, Any]) -> None:
         await self._emitter.emit("messageUpdated", message, to=conversation_room(conversation_id))
@@ -324,14 +336,6 @@ class Hub:
         self, conversation: dict[str, Any], participants: list[UserRef]
     ) -> None:
         conversation_id = str(conversation["_id"])
-        # Other replicas first: if the bus is down the event is retried, nothing emitted twice.
-        await self._cluster.publish(
-            ContactsAdded(
-                replica=self._cluster.replica_id,
-                conversation_id=conversation_id,
-                participants=participants,
-            )
-        )
         await self.apply_contacts_added(conversation_id, participants)
         if participants:
             await self._emitter.emit(
@@ -339,13 +343,7 @@ class Hub:
             )
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
-        await self._cluster.publish(
-            ContactsRemoved(
-                replica=self._cluster.replica_id,
-                conversation_id=conversation_id,
-                participant_ids=participant_ids,
-            )
-        )
+        self.delivery.forget(conversation_id)
         await self.apply_contacts_removed(conversation_id, participant_ids)
         if participant_ids:
             await self._emitter.emit(
@@ -355,13 +353,7 @@ class Hub:
             )
         await self._emitter.close_room(conversation_room(conversation_id))
 
-    async def user_access_changed(self, user_id: str, disabled: bool) -> None:
-        await self._cluster.publish(
-            UserAccess(replica=self._cluster.replica_id, user_id=user_id, disabled=disabled)
-        )
-        await self.apply_user_access(user_id, disabled)
-
-    # --- state shared between replicas (applied here and from the cluster bus) ----------------
+    # --- per-replica state kept in step by the domain events ----------------------------------
 
     async def apply_contacts_added(
         self, conversation_id: str, participants: Iterable[UserRef]
@@ -372,10 +364,7 @@ class Hub:
         for watcher, contact_id in added:
             if self.presence.is_online(contact_id):
                 await self._emitter.emit(
-                    "presence",
-                    self._presence_body(contact_id),
-                    to=user_room(watcher),
-                    local_only=True,
+                    "presence", self._presence_body(contact_id), to=user_room(watcher)
                 )
                 watchers.add(watcher)
         for watcher in sorted(watchers):
@@ -389,7 +378,7 @@ class Hub:
         for watcher in sorted({w for w, _ in removed}):
             await self._send_online_users(watcher)
 
-    async def apply_user_access(self, user_id: str, disabled: bool) -> None:
+    async def user_access_changed(self, user_id: str, disabled: bool) -> None:
         if not disabled:
             self._disabled.enable(user_id)
             return
@@ -417,12 +406,9 @@ class Hub:
                 changes = self.presence.replica_gone(replica, now)
                 await self._notify_presence(changes)
                 await self._publish_presence(changes)
-            case ContactsAdded(conversation_id=conversation_id, participants=participants):
-                await self.apply_contacts_added(conversation_id, participants)
-            case ContactsRemoved(conversation_id=conversation_id, participant_ids=ids):
-                await self.apply_contacts_removed(conversation_id, ids)
-            case UserAccess(user_id=user_id, disabled=disabled):
-                await self.apply_user_access(user_id, disabled)
+            case Typing(conversation_id=conversation_id, user=user, started=started):
+                body = {"user": user, "conversationId": conversation_id}
+                await self._emit_typing(conversation_id, body, started, skip_sid=None)
 
     # --- presence -----------------------------------------------------------------------------
 
@@ -458,12 +444,9 @@ class Hub:
         ]
 
     async def _send_online_users(self, user_id: str, *, to_sid: str | None = None) -> None:
-        # Every replica tells its own sockets (local only): no replica emits for another's.
+        # Every replica tells its own sockets: no replica emits for another's.
         await self._emitter.emit(
-            "onlineUsers",
-            self.online_contacts(user_id),
-            to=to_sid or user_room(user_id),
-            local_only=True,
+            "onlineUsers", self.online_contacts(user_id), to=to_sid or user_room(user_id)
         )
 
     async def _notify_presence(self, changes: list[PresenceChange]) -> None:
@@ -477,7 +460,7 @@ class Hub:
                 "lastSeen": _iso(change.last_seen),
             }
             for watcher in sorted(self.contacts.watchers_of(change.user_id)):
-                await self._emitter.emit("presence", body, to=user_room(watcher), local_only=True)
+                await self._emitter.emit("presence", body, to=user_room(watcher))
                 touched.add(watcher)
         for watcher in sorted(touched):
             await self._send_online_users(watcher)

@@ -29,7 +29,7 @@ from workcity_realtime.adapters.conversations import (
     HttpConversations,
     make_http_client,
 )
-from workcity_realtime.adapters.sockets import OrjsonModule, ReplicaBus, SocketIOEmitter
+from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule, SocketIOEmitter
 from workcity_realtime.domain.payloads import Limits
 from workcity_realtime.entrypoints import sockets
 from workcity_realtime.entrypoints.events import make_consumer
@@ -84,14 +84,9 @@ def create_app(
     verifier = verifier or TokenVerifier.from_settings(settings.tokens, jwks_http)
     broker = broker or Broker(config.amqp_url, config.events_exchange)
 
-    manager = ReplicaBus(
-        url=config.amqp_url,
-        channel=config.socketio_channel,
-        logger=logging.getLogger("workcity_realtime.socketio_manager"),
-    )
     server = socketio.AsyncServer(
         async_mode="asgi",
-        client_manager=manager,
+        client_manager=LocalManager(),
         cors_allowed_origins=config.cors_allowed_origins,
         ping_interval=config.ping_interval_s,
         ping_timeout=config.ping_timeout_s,
@@ -125,7 +120,8 @@ def create_app(
     consumer = make_consumer(
         broker,
         hub,
-        queue_name=config.events_queue,
+        queue_name=f"{config.events_queue}.{replica_id}",
+        queue_expires_s=config.events_queue_expires_s,
         prefetch=config.broker_prefetch,
         handler_timeout_s=config.event_handler_timeout_s,
     )
@@ -147,10 +143,10 @@ def create_app(
         cluster.start(hub.handle_cluster)
         consumer.start()
         broker.on_ready(hub.hello)  # after the cluster queue exists, so the answers reach us
+        # Events published while this replica was cut off wait in its queue; a queue that
+        # expired meanwhile lost them, so every room here is caught up from the store too.
+        broker.on_reconnect(hub.delivery.catch_up)
         broker.start()
-        # Listen for the other replicas' emits from the start, not from the first client.
-        server.manager_initialized = True
-        manager.initialize()
         beating = asyncio.create_task(heartbeats(), name="presence-heartbeats")
         log.info("realtime replica started", extra={"replica": replica_id})
         try:
@@ -160,8 +156,6 @@ def create_app(
             await asyncio.gather(beating, return_exceptions=True)
             await hub.goodbye()
             await hub.close()
-            await manager.drain()
-            await manager.close()
             await broker.close()
             await http.aclose()
             await jwks_http.aclose()

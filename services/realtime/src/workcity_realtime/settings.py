@@ -67,15 +67,18 @@ class RealtimeSettings(ServiceSettings):
     )
     sync_max_limit: int = Field(default=200, ge=1, le=1000, validation_alias="SYNC_MAX_LIMIT")
 
-    # RabbitMQ names. Unset, they are `realtime.socketio`, `realtime.cluster` and
-    # `realtime.events` with the default EVENTS_EXCHANGE, and carry the exchange's name
-    # otherwise, so a stack isolated by its own EVENTS_EXCHANGE is isolated here too.
-    # Cross-replica Socket.IO emits (python-socketio's AsyncAioPikaManager, a fanout exchange).
-    socketio_channel: str = Field(default="", validation_alias="SOCKETIO_CHANNEL")
+    # RabbitMQ names. Unset, they are `realtime.cluster` and `realtime.events` with the default
+    # EVENTS_EXCHANGE, and carry the exchange's name otherwise, so a stack isolated by its own
+    # EVENTS_EXCHANGE is isolated here too.
     # Presence and control messages between replicas (a fanout exchange, one queue per replica).
     cluster_exchange: str = Field(default="", validation_alias="CLUSTER_EXCHANGE")
-    # The one durable queue all replicas share, so each domain event is emitted once.
+    # Each replica's own queue of domain events is named `<EVENTS_QUEUE>.<REPLICA_ID>`.
     events_queue: str = Field(default="", validation_alias="EVENTS_QUEUE")
+    # A replica's queue outlives a broker restart or a lost connection (its events wait there)
+    # and is deleted once unused this long (the replica is gone).
+    events_queue_expires_s: float = Field(
+        default=300.0, ge=10, le=86_400, validation_alias="EVENTS_QUEUE_EXPIRES_SECONDS"
+    )
     # Each replica announces its online users this often; a replica not heard from for
     # PRESENCE_TTL_SECONDS is presumed dead and its users go offline.
     presence_heartbeat_s: float = Field(
@@ -96,7 +99,6 @@ class RealtimeSettings(ServiceSettings):
     def _check(self) -> RealtimeSettings:
         suffix = "" if self.events_exchange == "chat.events" else f"@{self.events_exchange}"
         for name, base in (
-            ("socketio_channel", "realtime.socketio"),
             ("cluster_exchange", "realtime.cluster"),
             ("events_queue", "realtime.events"),
         ):

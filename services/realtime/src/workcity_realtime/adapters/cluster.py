@@ -2,8 +2,8 @@
 queue per replica, transient messages (they only matter to replicas that are up right now).
 
 What travels here is the replicas' own state, not domain facts: presence (a delta on every change
-and the full online set as a heartbeat), contact-book changes and "disconnect this user" (a domain
-event is consumed by one replica, which tells the others).
+and the full online set as a heartbeat) and typing. Domain events (messages, conversations,
+disabled users) reach every replica through its own queue, never through here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from workcity_common.broker import Broker, BrokerUnavailable
-from workcity_common.events import UserRef
 
 log = logging.getLogger(__name__)
 
@@ -53,28 +52,18 @@ class PresenceDelta(_Message):
     at: datetime
 
 
-class ContactsAdded(_Message):
-    kind: Literal["contacts_added"] = "contacts_added"
+class Typing(_Message):
+    """A socket of this replica started or stopped typing in a conversation: the other replicas
+    tell their own sockets of the room (typing is not a stored fact, so no domain event)."""
+
+    kind: Literal["typing"] = "typing"
     conversation_id: str
-    participants: list[UserRef]
-
-
-class ContactsRemoved(_Message):
-    kind: Literal["contacts_removed"] = "contacts_removed"
-    conversation_id: str
-    participant_ids: list[str]
-
-
-class UserAccess(_Message):
-    """A user was disabled (disconnect their sockets, refuse their tokens) or enabled again."""
-
-    kind: Literal["user_access"] = "user_access"
-    user_id: str
-    disabled: bool
+    user: dict[str, str]
+    started: bool
 
 
 ClusterMessage = Annotated[
-    Hello | Heartbeat | Bye | PresenceDelta | ContactsAdded | ContactsRemoved | UserAccess,
+    Hello | Heartbeat | Bye | PresenceDelta | Typing,
     Field(discriminator="kind"),
 ]
 _adapter: TypeAdapter[ClusterMessage] = TypeAdapter(ClusterMessage)

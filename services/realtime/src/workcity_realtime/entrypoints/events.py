@@ -1,9 +1,11 @@
 """Domain events from the conversations and auth services, turned into socket emits.
 
-All replicas share one durable queue with a single active consumer: each event is handled once,
-by one replica at a time, in the order the producers published them, and emitted through the
-Socket.IO manager so the clients of every replica get it. Events are handled one after another
-(the lock) because RabbitMQ hands a consumer several at once and each runs as its own task: two
+Every replica consumes a queue of its own, bound to the exchange, and emits to its own sockets
+only: RabbitMQ does the fan-out. The queue is durable with an expiry: it keeps its bindings and
+the events published meanwhile across a broker restart or a lost connection (so nothing is
+emitted into a replica whose consumer is still reconnecting), and goes away once its replica has
+been gone for `EVENTS_QUEUE_EXPIRES_SECONDS`. Events are handled one after another (the lock)
+because RabbitMQ hands a consumer several at once and each runs as its own task: two
 `newMessage`s of a conversation must not overtake each other.
 """
 
@@ -85,6 +87,7 @@ def make_consumer(
     hub: Hub,
     *,
     queue_name: str,
+    queue_expires_s: float,
     prefetch: int,
     handler_timeout_s: float,
 ) -> EventConsumer:
@@ -96,5 +99,6 @@ def make_consumer(
         processed=InMemoryProcessedEvents(),
         prefetch=prefetch,
         handler_timeout_s=handler_timeout_s,
-        queue_arguments={"x-single-active-consumer": True},
+        queue_arguments={"x-expires": int(queue_expires_s * 1000)},
+        dead_letter=False,
     )
