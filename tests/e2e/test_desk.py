@@ -401,3 +401,93 @@ async def test_desk_changes_reach_staff_and_the_customer_as_socket_events(
         for listener in sockets:
             if listener.client.connected:
                 await listener.client.disconnect()
+
+
+async def test_reassign_transfer_and_labels_with_their_rights(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    customer, agent, mate, outsider, admin = await _users(
+        http, stack, "customer", "agent", "agent", "agent", "admin"
+    )
+    team = await _team(http, admin, [agent, mate], autoAssign=False, capacity=1)
+    other_team = await _team(http, admin, [outsider], autoAssign=False)
+    cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
+        "_id"
+    ]
+    path = f"/api/conversations/{cid}/assignee"
+    # Only admins assign an unowned conversation; customers and outsiders never.
+    for attacker in (customer, agent, outsider):
+        assert_json_error(
+            await http.put(path, json={"assigneeId": agent.id}, headers=attacker.headers), 403
+        )
+    assert_json_error(await http.put(path, json={}, headers=admin.headers), 400)
+    assert_json_error(await http.put(path, json={"assigneeId": "x"}, headers=admin.headers), 400)
+    assert_json_error(
+        await http.put(path, json={"assigneeId": customer.id}, headers=admin.headers), 400
+    )
+    given = await http.put(path, json={"assigneeId": agent.id}, headers=admin.headers)
+    assert given.json()["assignee"]["_id"] == agent.id, given.text
+    # Its assignee hands it to a team mate, not to someone outside the team, and cannot force.
+    assert_json_error(
+        await http.put(path, json={"assigneeId": outsider.id}, headers=agent.headers), 403
+    )
+    assert_json_error(
+        await http.put(path, json={"assigneeId": mate.id, "force": True}, headers=agent.headers),
+        403,
+    )
+    handed = await http.put(path, json={"assigneeId": mate.id}, headers=agent.headers)
+    assert handed.json()["assignee"]["_id"] == mate.id, handed.text
+    # The previous assignee keeps the history they had (still a participant).
+    assert (await http.get(f"/api/conversations/{cid}/messages", headers=agent.headers)).is_success
+    # At capacity (1): 409 unless an admin forces it.
+    second = (
+        await http.post(
+            "/api/support", json={"teamId": team}, headers=(await new_user(http, stack)).headers
+        )
+    ).json()["_id"]
+    full = await http.put(
+        f"/api/conversations/{second}/assignee", json={"assigneeId": mate.id}, headers=admin.headers
+    )
+    assert_json_error(full, 409, "at_capacity")
+    forced = await http.put(
+        f"/api/conversations/{second}/assignee",
+        json={"assigneeId": mate.id, "force": True},
+        headers=admin.headers,
+    )
+    assert forced.status_code == 200, forced.text
+    # Labels by delta, priority; customers and outsiders may not.
+    labels = f"/api/conversations/{cid}"
+    for attacker in (customer, outsider):
+        assert_json_error(
+            await http.patch(labels, json={"addLabels": ["vip"]}, headers=attacker.headers), 403
+        )
+    for bad in ({"priority": "asap"}, {"addLabels": "vip"}, {}):
+        assert_json_error(await http.patch(labels, json=bad, headers=mate.headers), 400)
+    both = await asyncio.gather(
+        http.patch(labels, json={"addLabels": ["vip"]}, headers=mate.headers),
+        http.patch(
+            labels, json={"addLabels": ["refund"], "priority": "high"}, headers=agent.headers
+        ),
+    )
+    assert [b.status_code for b in both] == [200, 200], [b.text for b in both]
+    got = (await http.get(labels, headers=admin.headers)).json()
+    assert sorted(got["labels"]) == ["refund", "vip"] and got["priority"] == "high"
+    # Transfer: into the other team's queue, unassigned; its status kept; the new team sees it.
+    transfer = f"/api/conversations/{cid}/transfer"
+    assert_json_error(
+        await http.post(transfer, json={"teamId": other_team}, headers=outsider.headers), 403
+    )
+    assert_json_error(
+        await http.post(transfer, json={"teamId": other_team}, headers=customer.headers), 403
+    )
+    assert_json_error(
+        await http.post(transfer, json={"teamId": UNKNOWN_ID}, headers=mate.headers), 404
+    )
+    moved = await http.post(
+        transfer, json={"teamId": other_team, "note": "billing"}, headers=mate.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["team"]["_id"], moved.json()["assignee"]) == (other_team, None)
+    queue = await http.get("/api/inbox", params={"view": "unassigned"}, headers=outsider.headers)
+    assert cid in [c["_id"] for c in queue.json()["items"]]
+    assert (await http.get(labels, headers=mate.headers)).status_code == 200  # still a participant
