@@ -109,6 +109,10 @@ class Hub:
             catch_up_limit=options.limits.sync_max_limit,
         )
 
+    @property
+    def emitter(self) -> Emitter:
+        return self._emitter
+
     # --- connections --------------------------------------------------------------------------
 
     def socket_count(self) -> int:
