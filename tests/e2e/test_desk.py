@@ -491,3 +491,31 @@ async def test_reassign_transfer_and_labels_with_their_rights(
     queue = await http.get("/api/inbox", params={"view": "unassigned"}, headers=outsider.headers)
     assert cid in [c["_id"] for c in queue.json()["items"]]
     assert (await http.get(labels, headers=mate.headers)).status_code == 200  # still a participant
+
+
+async def test_a_snoozed_conversation_reopens_at_its_time_into_the_queue(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    """Its assignee is not connected, so not eligible: it goes back to the queue."""
+    from datetime import UTC, datetime, timedelta
+
+    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
+    team = await _team(http, admin, [agent], autoAssign=False)
+    cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
+        "_id"
+    ]
+    assert (await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)).is_success
+    until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat().replace("+00:00", "Z")
+    snoozed = await http.patch(
+        f"/api/conversations/{cid}/status",
+        json={"status": "snoozed", "snoozedUntil": until},
+        headers=agent.headers,
+    )
+    assert snoozed.json()["status"] == "snoozed" and snoozed.json()["snoozedUntil"], snoozed.text
+    got: dict[str, Any] = {}
+    for _ in range(100):
+        got = (await http.get(f"/api/conversations/{cid}", headers=agent.headers)).json()
+        if got["status"] == "open":
+            break
+        await asyncio.sleep(0.1)
+    assert (got["status"], got["snoozedUntil"], got["assignee"]) == ("open", None, None)

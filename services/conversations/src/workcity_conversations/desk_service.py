@@ -487,6 +487,58 @@ class DeskService:
         await self._store.change(conversation.id, decide, self._events(caller), now_ms())
         return await self._conversations.get_conversation(caller, conversation.id)
 
+    async def reopen_due_snoozes(self) -> int:
+        """Snoozed conversations whose `snoozedUntil` has come reopen; each keeps its assignee
+        only if that agent is eligible (available, connected, under capacity), else goes back to
+        the queue. Returns how many reopened."""
+        now = now_ms()
+        reopened = 0
+        for due in await self._store.due_snoozes(now, limit=100):
+            keep = await self._eligible_capacity(due)
+            try:
+                changed = await self._reopen(due.id, now, keep)
+            except AtCapacity:
+                changed = await self._reopen(due.id, now, None)
+            if changed is not None:
+                reopened += 1
+                if changed.team_id and changed.assignee_id is None:
+                    self.drain_soon([changed.team_id])
+        return reopened
+
+    async def _eligible_capacity(self, conversation: Conversation) -> tuple[str, int] | None:
+        """(assignee, their capacity) when the assignee may keep it, else None."""
+        if conversation.assignee_id is None or conversation.team_id is None:
+            return None
+        team = await self._store.team(conversation.team_id)
+        agent = (await self._store.agents_by_id([conversation.assignee_id]))[
+            conversation.assignee_id
+        ]
+        grace = timedelta(seconds=self.limits.presence_grace_s)
+        if team is None or agent.availability != "available":
+            return None
+        if not desk.is_connected(agent, now_ms(), grace):
+            return None
+        return agent.id, desk.capacity_of(agent, team)
+
+    async def _reopen(
+        self, conversation_id: str, now: datetime, keep: tuple[str, int] | None
+    ) -> Conversation | None:
+        def decide(current: Conversation) -> Plan | None:
+            if current.status != "snoozed" or (
+                current.snoozed_until is not None and current.snoozed_until > now
+            ):
+                return None
+            fields: dict[str, Any] = {"status": "open", "snoozed_until": None}
+            changes = ["status", "snoozedUntil"]
+            if keep is None and current.assignee_id is not None:
+                fields["assignee"] = None
+                changes.append("assignee")
+            claim = keep if keep is not None and keep[0] == current.assignee_id else None
+            return Plan(changes=changes, set=fields, claim=claim)
+
+        _, after, plan = await self._store.change(conversation_id, decide, self._events(None), now)
+        return after if plan is not None else None
+
     # --- auto-assignment ------------------------------------------------------------------------
 
     def drain_soon(self, team_ids: Iterable[str]) -> None:
