@@ -1,5 +1,5 @@
-"""The realtime service's use cases: what a socket may do, what a domain event makes us emit, and
-how this replica keeps presence in step with the others.
+"""The realtime service's use cases: what a socket may do and what a domain event makes this
+replica emit. Presence lives in `presence_keeper`, message delivery in `delivery`.
 
 The entrypoints (socket handlers, the event consumer, the cluster bus) parse their input and
 call one method here; the adapters (Socket.IO emitter, conversations client, cluster bus) are
@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from workcity_common.broker import BrokerUnavailable
-from workcity_common.events import Event, PresenceChanged, PresenceData, UserRef, utcnow
+from workcity_common.events import Event, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 
-from workcity_realtime.adapters.cluster import Bye, Heartbeat, Hello, PresenceDelta, Typing
+from workcity_realtime.adapters.cluster import Typing
 from workcity_realtime.adapters.conversations import ConversationsPort
 from workcity_realtime.adapters.sockets import Emitter, conversation_room, user_room
 from workcity_realtime.delivery import Delivery
@@ -28,20 +27,9 @@ from workcity_realtime.domain import payloads
 from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
 from workcity_realtime.domain.ordering import KeyedSequencer
-from workcity_realtime.domain.presence import (
-    Contact,
-    ContactBook,
-    PresenceChange,
-    PresenceRegistry,
-)
+from workcity_realtime.presence_keeper import ClusterPort, PresenceKeeper
 
 log = logging.getLogger(__name__)
-
-
-class ClusterPort(Protocol):
-    replica_id: str
-
-    async def publish(self, message: Any) -> None: ...
 
 
 class Refused(Exception):
@@ -76,22 +64,6 @@ class HubOptions:
     typing_throttle_s: float = 1.0
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _contact(raw: Any) -> Contact | None:
-    if not isinstance(raw, dict):
-        return None
-    user_id, email = raw.get("_id") or raw.get("id"), raw.get("email")
-    if not isinstance(user_id, str) or not isinstance(email, str):
-        return None
-    role = raw.get("role")
-    return Contact(user_id, email, role if isinstance(role, str) else None)
-
-
 class Hub:
     def __init__(
         self,
@@ -105,20 +77,24 @@ class Hub:
         publish_event: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self._emitter = emitter
-        # Cluster-wide presence changes also go out as `presence.changed` domain events (for the
-        # notifications service); None: not published.
-        self._publish_event = publish_event
         self._conversations = conversations
         self._cluster = cluster
         self._options = options = options or HubOptions()
         self._monotonic = monotonic
         self._now = now
         self._sockets: dict[str, SocketUser] = {}
-        # user id -> {_id, email, role} of a user with a socket here: their own `onlineUsers`
-        # entry (the list holds the user themself, as the original's does).
-        self._profiles: dict[str, dict[str, str]] = {}
-        self.presence = PresenceRegistry(options.presence_ttl_s)
-        self.contacts = ContactBook()
+        self.keeper = PresenceKeeper(
+            emitter,
+            conversations,
+            cluster,
+            ttl_s=options.presence_ttl_s,
+            contacts_load_attempts=options.contacts_load_attempts,
+            monotonic=monotonic,
+            now=now,
+            publish_event=publish_event,
+        )
+        self.presence = self.keeper.presence
+        self.contacts = self.keeper.contacts
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
         self._membership = MembershipCache(options.membership_cache_s)
         self._sequencer = KeyedSequencer(
@@ -126,13 +102,16 @@ class Hub:
         )
         # (socket, conversation) -> when its last `typing` was passed on
         self._typing_sent: dict[tuple[str, str], float] = {}
-        self._background: set[asyncio.Task[None]] = set()
         self.delivery = Delivery(
             emitter,
             conversations,
             self._token_in_room,
             catch_up_limit=options.limits.sync_max_limit,
         )
+
+    @property
+    def emitter(self) -> Emitter:
+        return self._emitter
 
     # --- connections --------------------------------------------------------------------------
 
@@ -150,26 +129,8 @@ class Hub:
             raise Refused("Authentication error: account disabled", "account_disabled")
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
-        self._profiles[user.user_id] = user.to_api()
         await self._emitter.enter_room(sid, user_room(user.user_id))
-        first_here, change = self.presence.connect(user.user_id, sid)
-        if first_here:
-            await self._tell_cluster(
-                PresenceDelta(
-                    replica=self._cluster.replica_id,
-                    user_id=user.user_id,
-                    online=True,
-                    at=self._now(),
-                )
-            )
-        if change is not None:
-            await self._notify_presence([change])
-            await self._publish_presence([change])
-        if self.contacts.is_tracked(user.user_id):
-            await self._send_online_users(user.user_id, to_sid=sid)
-        else:
-            self.contacts.track(user.user_id)
-            self._spawn(self._load_contacts(user.user_id, token), f"contacts-{user.user_id}")
+        await self.keeper.socket_connected(user.user_id, sid, token, user.to_api())
 
     async def disconnect(self, sid: str) -> None:
         user = self._sockets.pop(sid, None)
@@ -177,19 +138,7 @@ class Hub:
             return
         for key in [k for k in self._typing_sent if k[0] == sid]:
             del self._typing_sent[key]
-        now = self._now()
-        last_here, change = self.presence.disconnect(user.user_id, sid, now)
-        if last_here:
-            self.contacts.forget(user.user_id)
-            self._profiles.pop(user.user_id, None)
-            await self._tell_cluster(
-                PresenceDelta(
-                    replica=self._cluster.replica_id, user_id=user.user_id, online=False, at=now
-                )
-            )
-        if change is not None:
-            await self._notify_presence([change])
-            await self._publish_presence([change])
+        await self.keeper.socket_disconnected(user.user_id, sid)
 
     async def refresh_token(self, sid: str, claims: TokenClaims, token: str) -> dict[str, Any]:
         """A long-lived socket swaps in a fresh access token (used for its calls to the API)."""
@@ -197,7 +146,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
-        self._profiles[user.user_id] = user.to_api()
+        self.keeper.profile_changed(user.user_id, user.to_api())
         return {"ok": True}
 
     # --- rooms --------------------------------------------------------------------------------
@@ -283,7 +232,7 @@ class Hub:
         else:
             self._typing_sent.pop(key, None)
         await self._emit_typing(conversation_id, body, started, skip_sid=sid)
-        await self._tell_cluster(
+        await self.keeper.tell_cluster(
             Typing(
                 replica=self._cluster.replica_id,
                 conversation_id=conversation_id,
@@ -347,7 +296,7 @@ class Hub:
         self, conversation: dict[str, Any], participants: list[UserRef]
     ) -> None:
         conversation_id = str(conversation["_id"])
-        await self.apply_contacts_added(conversation_id, participants)
+        await self.keeper.contacts_added(conversation_id, participants)
         if participants:
             await self._emitter.emit(
                 "conversationCreated", conversation, to=[user_room(p.id) for p in participants]
@@ -355,7 +304,8 @@ class Hub:
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
         self.delivery.forget(conversation_id)
-        await self.apply_contacts_removed(conversation_id, participant_ids)
+        self._membership.forget_conversation(conversation_id)
+        await self.keeper.contacts_removed(conversation_id, participant_ids)
         if participant_ids:
             await self._emitter.emit(
                 "conversationDeleted",
@@ -365,29 +315,6 @@ class Hub:
         await self._emitter.close_room(conversation_room(conversation_id))
 
     # --- per-replica state kept in step by the domain events ----------------------------------
-
-    async def apply_contacts_added(
-        self, conversation_id: str, participants: Iterable[UserRef]
-    ) -> None:
-        people = [Contact(p.id, p.email, p.role) for p in participants]
-        added = self.contacts.add_conversation(conversation_id, people)
-        watchers: set[str] = set()
-        for watcher, contact_id in added:
-            if self.presence.is_online(contact_id):
-                await self._emitter.emit(
-                    "presence", self._presence_body(contact_id), to=user_room(watcher)
-                )
-                watchers.add(watcher)
-        for watcher in sorted(watchers):
-            await self._send_online_users(watcher)
-
-    async def apply_contacts_removed(
-        self, conversation_id: str, participant_ids: Iterable[str]
-    ) -> None:
-        self._membership.forget_conversation(conversation_id)
-        removed = self.contacts.remove_conversation(conversation_id, participant_ids)
-        for watcher in sorted({w for w, _ in removed}):
-            await self._send_online_users(watcher)
 
     async def user_access_changed(self, user_id: str, disabled: bool) -> None:
         if not disabled:
@@ -402,148 +329,29 @@ class Hub:
             # even if it does not (the socket may already be half-closed).
             await self.disconnect(sid)
 
-    async def handle_cluster(self, message: Any) -> None:
-        monotonic, now = self._monotonic(), self._now()
-        match message:
-            case Hello():
-                await self.heartbeat()
-            case Heartbeat(replica=replica, users=users):
-                await self._notify_presence(self.presence.heartbeat(replica, users, monotonic, now))
-            case PresenceDelta(replica=replica, user_id=user_id, online=online, at=at):
-                await self._notify_presence(
-                    self.presence.remote_change(replica, user_id, online, monotonic, at)
-                )
-            case Bye(replica=replica):
-                changes = self.presence.replica_gone(replica, now)
-                await self._notify_presence(changes)
-                await self._publish_presence(changes)
-            case Typing(conversation_id=conversation_id, user=user, started=started):
-                body = {"user": user, "conversationId": conversation_id}
-                await self._emit_typing(conversation_id, body, started, skip_sid=None)
+    # --- the other replicas and presence ------------------------------------------------------
 
-    # --- presence -----------------------------------------------------------------------------
+    async def handle_cluster(self, message: Any) -> None:
+        if isinstance(message, Typing):
+            body = {"user": message.user, "conversationId": message.conversation_id}
+            await self._emit_typing(message.conversation_id, body, message.started, skip_sid=None)
+        else:
+            await self.keeper.handle_cluster(message)
 
     async def heartbeat(self) -> None:
-        """Announce this replica's online users; forget replicas that went quiet."""
-        await self._tell_cluster(
-            Heartbeat(replica=self._cluster.replica_id, users=sorted(self.presence.local_users()))
-        )
-        await self.expire()
+        await self.keeper.heartbeat()
 
     async def expire(self) -> None:
-        changes = self.presence.expire(self._monotonic(), self._now())
-        await self._notify_presence(changes)
-        await self._publish_presence(changes)
+        await self.keeper.expire()
 
     async def hello(self) -> None:
-        await self._tell_cluster(Hello(replica=self._cluster.replica_id))
+        await self.keeper.hello()
 
     async def goodbye(self) -> None:
-        await self._tell_cluster(Bye(replica=self._cluster.replica_id))
-
-    def _presence_body(self, user_id: str) -> dict[str, Any]:
-        online = self.presence.is_online(user_id)
-        return {
-            "userId": user_id,
-            "online": online,
-            "lastSeen": None if online else _iso(self.presence.last_seen(user_id)),
-        }
+        await self.keeper.goodbye()
 
     def online_users(self, user_id: str) -> list[dict[str, str]]:
-        """The user themself, then their online contacts."""
-        own = self._profiles.get(user_id)
-        contacts = [
-            c.to_api()
-            for c in self.contacts.contacts_of(user_id)
-            if c.id != user_id and self.presence.is_online(c.id)
-        ]
-        return [own, *contacts] if own is not None else contacts
-
-    async def _send_online_users(self, user_id: str, *, to_sid: str | None = None) -> None:
-        # Every replica tells its own sockets: no replica emits for another's.
-        await self._emitter.emit(
-            "onlineUsers", self.online_users(user_id), to=to_sid or user_room(user_id)
-        )
-
-    async def _notify_presence(self, changes: list[PresenceChange]) -> None:
-        if not changes:
-            return
-        touched: set[str] = set()
-        for change in changes:
-            body = {
-                "userId": change.user_id,
-                "online": change.online,
-                "lastSeen": _iso(change.last_seen),
-            }
-            for watcher in sorted(self.contacts.watchers_of(change.user_id)):
-                await self._emitter.emit("presence", body, to=user_room(watcher))
-                touched.add(watcher)
-        for watcher in sorted(touched):
-            await self._send_online_users(watcher)
-
-    async def _publish_presence(self, changes: list[PresenceChange]) -> None:
-        """Best effort, like presence itself: a change caused by this replica's own socket is
-        published by this replica only; one found by every replica (a replica that left or went
-        silent) by each of them — duplicates are harmless, the latest `occurred_at` wins."""
-        if self._publish_event is None:
-            return
-        for change in changes:
-            event = PresenceChanged(
-                producer="realtime",
-                occurred_at=change.last_seen or self._now(),
-                data=PresenceData(
-                    user_id=change.user_id, online=change.online, last_seen=change.last_seen
-                ),
-            )
-            try:
-                await self._publish_event(event)
-            except Exception as exc:
-                log.warning(
-                    "presence event not published",
-                    extra={"user_id": change.user_id, "error": repr(exc)},
-                )
-
-    async def _load_contacts(self, user_id: str, token: str) -> None:
-        delay = 0.5
-        for attempt in range(1, self._options.contacts_load_attempts + 1):
-            if not self.contacts.is_tracked(user_id):
-                return  # the user left before we got here
-            try:
-                conversations = await self._conversations.list_conversations(token)
-                break
-            except Exception as exc:
-                log.warning(
-                    "could not load contacts",
-                    extra={"user_id": user_id, "attempt": attempt, "error": repr(exc)},
-                )
-                await asyncio.sleep(delay)
-                delay *= 4
-        else:
-            return
-        if not self.contacts.is_tracked(user_id):
-            return
-        for conversation in conversations:
-            conversation_id = conversation.get("_id")
-            people = [c for c in map(_contact, conversation.get("participants") or []) if c]
-            if isinstance(conversation_id, str) and any(p.id == user_id for p in people):
-                self.contacts.add_conversation(conversation_id, people)
-        await self._send_online_users(user_id)
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    async def _tell_cluster(self, message: Any) -> None:
-        """Best effort: a lost presence message is repaired by the next heartbeat."""
-        try:
-            await self._cluster.publish(message)
-        except BrokerUnavailable as exc:
-            log.warning("cluster message not sent", extra={"kind": message.kind, "error": str(exc)})
-
-    def _spawn(self, coroutine: Any, name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        return self.keeper.online_users(user_id)
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.keeper.close()
