@@ -17,7 +17,12 @@ from types import FrameType
 from scripts.devstack.config import DEFAULT_AMQP_URL, StackConfig, ports_from_env
 from scripts.devstack.errors import StackError
 from scripts.devstack.gateway import REPO_ROOT
-from scripts.devstack.prereqs import amqp_address, ensure_nginx, ensure_rabbitmq
+from scripts.devstack.prereqs import (
+    amqp_address,
+    ensure_chromium,
+    ensure_nginx,
+    ensure_rabbitmq,
+)
 from scripts.devstack.stack import DevStack
 
 
@@ -55,9 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     prepare = commands.add_parser(
         "prepare",
-        help="check (as root: install and start) nginx and RabbitMQ; used by scripts/test",
+        help="check (as root: install and start) nginx and RabbitMQ (--browser: Chromium too); "
+        "used by scripts/test",
     )
     prepare.add_argument("--no-install", action="store_true", help="never apt-get install")
+    prepare.add_argument(
+        "--browser", action="store_true", help="also Chromium, for the browser tests"
+    )
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="each process, its port and its health")
     return parser
@@ -121,6 +130,8 @@ def _prepare(args: argparse.Namespace) -> int:
     ensure_rabbitmq(amqp_url, say, install=not args.no_install)
     host, port = amqp_address(amqp_url)
     say(f"nginx: {nginx}; RabbitMQ answers at {host}:{port}")
+    if args.browser:
+        ensure_chromium(say, install=not args.no_install)
     return 0
 
 

@@ -17,10 +17,20 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from workcity_common import cors
+
 from scripts.devstack.errors import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "gateway" / "templates" / "gateway.conf.template"
+# Where the local stack serves a built frontend from (FRONTEND_DIR overrides it).
+DEFAULT_FRONTEND_DIR = REPO_ROOT / "web" / "dist"
+# What a built single-page app needs and nothing more; the same value as gateway/Dockerfile's.
+DEFAULT_FRONTEND_CSP = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+    "style-src 'self' 'unsafe-inline'; font-src 'self' data:; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
 
 # Every variable the template uses, with what a value must look like (a value is pasted into the
 # configuration, so nothing that could end a directive or open a block gets through).
@@ -36,6 +46,11 @@ GATEWAY_VARIABLES: dict[str, str] = {
     "GATEWAY_MAX_BODY": r"\d+[kKmMgG]?",
     "GATEWAY_UPLOAD_MAX_BODY": r"\d+[kKmMgG]?",
     "GATEWAY_SOCKET_MAX_BODY": r"\d+[kKmMgG]?",
+    # Pasted inside double quotes: no quote, no variable, no escape, one line.
+    "FRONTEND_DIR": r"/[^\"$\\\n;{}]*",
+    "GATEWAY_FRONTEND_CSP": r"[^\"$\\\n{}]+",
+    # Built by workcity_common.cors from checked origins, never taken from outside.
+    "GATEWAY_CORS_ORIGIN_MAP": r'(?:"(?:~\.|https?://[a-z0-9.:\[\]-]+)" \$http_origin;(?: |$))*',
 }
 
 # Defaults for the limits; the addresses always come from the stack that runs the gateway.
@@ -45,6 +60,7 @@ GATEWAY_DEFAULTS: dict[str, str] = {
     "GATEWAY_MAX_BODY": "64k",
     "GATEWAY_UPLOAD_MAX_BODY": "26m",
     "GATEWAY_SOCKET_MAX_BODY": "1m",
+    "GATEWAY_FRONTEND_CSP": DEFAULT_FRONTEND_CSP,
 }
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -61,17 +77,35 @@ def gateway_values(
     Raises StackError when one is missing or malformed.
     """
     environ = os.environ if environ is None else environ
+    computed = {
+        "FRONTEND_DIR": str(Path(environ.get("FRONTEND_DIR") or DEFAULT_FRONTEND_DIR).resolve()),
+        "GATEWAY_CORS_ORIGIN_MAP": cors_origin_map(environ),
+    }
     values: dict[str, str] = {}
     for name, shape in GATEWAY_VARIABLES.items():
-        value = overrides.get(name)
+        value = overrides.get(name) or computed.get(name)
         if not value and name in GATEWAY_DEFAULTS:
             value = environ.get(name) or GATEWAY_DEFAULTS[name]
-        if not value:
+        if value is None or (not value and name != "GATEWAY_CORS_ORIGIN_MAP"):
             raise StackError(f"gateway variable {name} has no value")
         if not re.fullmatch(shape, value):
             raise StackError(f"gateway variable {name}={value!r} is not valid")
         values[name] = value
     return values
+
+
+def cors_origin_map(environ: Mapping[str, str]) -> str:
+    """The allowed-origins map entries from CORS_ORIGINS, FRONTEND_URL and ENVIRONMENT, by the
+    rule the image's entrypoint/15-workcity-cors.envsh applies."""
+    try:
+        origins = cors.allowed_origins(
+            cors_origins=environ.get("CORS_ORIGINS"),
+            frontend_url=environ.get("FRONTEND_URL"),
+            environment=environ.get("ENVIRONMENT") or "development",
+        )
+    except ValueError as exc:
+        raise StackError(f"gateway CORS: {exc}") from None
+    return cors.nginx_map_entries(origins)
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:

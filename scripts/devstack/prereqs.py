@@ -1,4 +1,5 @@
-"""What the stack needs from the machine: nginx and a RabbitMQ that answers.
+"""What the stack needs from the machine: nginx and a RabbitMQ that answers (and, for the
+browser tests, Debian's Chromium).
 
 Missing software is named with the exact Debian package; as root (a fresh CI machine) it is
 installed with apt-get. A RabbitMQ that is installed but not running is started as the machine's
@@ -75,6 +76,31 @@ def ensure_nginx(say: Say, *, install: bool = True) -> str:
         if nginx:
             return nginx
     raise StackError(f"nginx is not installed. Install it with: sudo apt-get install -y {package}")
+
+
+# The browser tests drive Debian's Chromium by this path (Playwright cannot download browsers
+# here); CHROMIUM_PATH points them at another build.
+CHROMIUM_PATH = "/usr/bin/chromium"
+
+
+def chromium_path() -> str:
+    return os.environ.get("CHROMIUM_PATH") or CHROMIUM_PATH
+
+
+def ensure_chromium(say: Say, *, install: bool = True) -> str | None:
+    """Chromium for tests/browser: installed with apt-get as root, else None (those tests skip
+    and say how to install it)."""
+    path = chromium_path()
+    if os.access(path, os.X_OK):
+        return path
+    if install and _is_root() and shutil.which("apt-get") and path == CHROMIUM_PATH:
+        apt_install(["chromium"], say)
+        if os.access(path, os.X_OK):
+            return path
+    say(
+        f"Chromium not found at {path}: the browser tests will skip (sudo apt-get install chromium)"
+    )
+    return None
 
 
 def amqp_address(amqp_url: str) -> tuple[str, int]:

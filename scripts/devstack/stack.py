@@ -301,7 +301,8 @@ class DevStack:
                 "REALTIME_UPSTREAM_1": f"127.0.0.1:{ports['realtime-1']}",
                 "REALTIME_UPSTREAM_2": f"127.0.0.1:{ports['realtime-2']}",
             },
-            self.config.environ(),
+            # The services' own environment: CORS follows their ENVIRONMENT and FRONTEND_URL.
+            {"ENVIRONMENT": "development", **self.config.environ(), **self.config.extra_env},
         )
         files = GatewayFiles(nginx, self.config.run_dir / "nginx")
         files.write(values)

@@ -30,6 +30,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 GATEWAY_TEMPLATE = ROOT / "gateway" / "templates" / "gateway.conf.template"
+GATEWAY_CORS_SCRIPT = ROOT / "gateway" / "entrypoint" / "15-workcity-cors.envsh"
 SERVICES = ("auth", "conversations", "realtime", "notifications")
 # The port every service listens on inside its container (and the gateway's).
 SERVICE_PORT = 8000
@@ -287,3 +288,25 @@ def env_pairs(args: str) -> dict[str, str]:
             raise ValueError(f"ENV must use KEY=VALUE: {args!r}")
         pairs[key] = value
     return pairs
+
+
+def gateway_container_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The gateway container's environment when it renders its template: the image's ENV
+    defaults, `env` (compose's or the pod's) over them, and what the CORS entrypoint script
+    exports (GATEWAY_CORS_ORIGIN_MAP), sourced in a POSIX shell as the image's entrypoint does."""
+    (stage,) = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
+    defaults: dict[str, str] = {}
+    for args in stage.all("ENV"):
+        defaults.update(env_pairs(args))
+    env = {**defaults, **env}
+    result = subprocess.run(
+        ["sh", "-c", f'set -e; . "{GATEWAY_CORS_SCRIPT}"; printf "%s" "$GATEWAY_CORS_ORIGIN_MAP"'],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"{GATEWAY_CORS_SCRIPT.name} failed: {result.stderr}")
+    return {**env, "GATEWAY_CORS_ORIGIN_MAP": result.stdout}

@@ -127,8 +127,13 @@ def test_gateway_image_shape() -> None:
     env: dict[str, str] = {}
     for args in stage.all("ENV"):
         env.update(env_pairs(args))
-    # Every variable the template uses has a default, or nginx would see a literal ${...}.
-    assert set(env) == gateway_template_variables()
+    # Every variable the template uses has a default, or nginx would see a literal ${...}; the
+    # allowed-origins map comes from the entrypoint script the image runs first.
+    assert set(env) | {"GATEWAY_CORS_ORIGIN_MAP"} == gateway_template_variables()
+    assert any(
+        "15-workcity-cors.envsh" in a and "/docker-entrypoint.d/" in a for a in stage.all("COPY")
+    )
+    assert any("web/dist/" in a and env["FRONTEND_DIR"] in a for a in stage.all("COPY"))
     assert env["GATEWAY_PORT"] == str(GATEWAY_PORT)
     assert "/healthz" in (stage.last("HEALTHCHECK") or "")
 
@@ -164,6 +169,9 @@ def test_dockerignore_keeps_what_images_need_and_drops_the_rest() -> None:
         "libs/common/src/workcity_common/app.py",
         "services/auth/src/workcity_auth/main.py",
         "gateway/templates/gateway.conf.template",
+        "gateway/entrypoint/15-workcity-cors.envsh",
+        "web/dist/index.html",
+        "web/dist/assets/index-abc123.js",
     ):
         assert not dockerignored(needed, patterns), needed
     for dropped in (

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.deploy.manifests import (
     K8S,
     by_kind,
     compose_environment,
+    gateway_container_env,
     load_compose,
     pod_spec,
     render_overlay,
@@ -81,7 +83,7 @@ def local(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_compose_gateway_configuration_is_valid(tmp_path: Path) -> None:
-    env = compose_environment(load_compose()["services"]["gateway"])
+    env = gateway_container_env(compose_environment(load_compose()["services"]["gateway"]))
     config = render_like_the_image(GATEWAY_TEMPLATE.read_text(), local(env))
     assert "${" not in config
     result = nginx_test(tmp_path, [config])
@@ -92,7 +94,15 @@ def test_compose_gateway_configuration_is_valid(tmp_path: Path) -> None:
 def test_kubernetes_gateway_configuration_is_valid(overlay: str, tmp_path: Path) -> None:
     objects = render_overlay(overlay)
     (container,) = pod_spec(by_kind(objects, "Deployment")["gateway"])["containers"]
-    env = {var["name"]: var["value"] for var in container["env"]}
+    config_maps = by_kind(objects, "ConfigMap")
+
+    def value(var: dict[str, Any]) -> str:
+        if "value" in var:
+            return str(var["value"])
+        ref = var["valueFrom"]["configMapKeyRef"]
+        return str(config_maps[ref["name"]]["data"][ref["key"]])
+
+    env = gateway_container_env({var["name"]: value(var) for var in container["env"]})
     config = render_like_the_image(GATEWAY_TEMPLATE.read_text(), local(env))
     real_ip_map = next(
         c for n, c in by_kind(objects, "ConfigMap").items() if n.startswith("gateway-real-ip")

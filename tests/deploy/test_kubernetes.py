@@ -277,9 +277,20 @@ def test_production_settings(overlay: tuple[str, Any]) -> None:
         assert env["JWT_PRIVATE_KEY_FILE"]["value"].startswith("/var/run/secrets/workcity/jwt/")
         realtime = container_of(objects, "realtime")
         cors = next(
-            c for n, c in by_kind(objects, "ConfigMap").items() if n.startswith("workcity-realtime")
+            c for n, c in by_kind(objects, "ConfigMap").items() if n.startswith("workcity-origins")
         )
         assert cors["data"]["CORS_ORIGINS"] != "*", "production lists its frontends' origins"
+        assert cors["data"]["FRONTEND_URL"].startswith("https://")
+        # The gateway and realtime read the same allow-list.
+        (realtime_origins,) = [
+            ref["configMapRef"]["name"]
+            for ref in realtime["envFrom"]
+            if ref["configMapRef"]["name"].startswith("workcity-origins")
+        ]
+        gateway_env = {var["name"]: var for var in container_of(objects, "gateway")["env"]}
+        for name in ("CORS_ORIGINS", "FRONTEND_URL"):
+            ref = gateway_env[name]["valueFrom"]["configMapKeyRef"]
+            assert (ref["name"], ref["key"]) == (realtime_origins, name)
         assert "envFrom" in realtime
     else:
         assert all(image.endswith(":local") for image in images)

@@ -42,6 +42,8 @@ async def test_signup_creates_a_customer_whatever_role_is_sent(http: httpx.Async
         json={"email": f"  {email.upper()} ", "password": "123456", "role": "admin"},
     )
     assert response.status_code == 201, response.text
+    # The original's text: its frontend shows it to people.
+    assert response.json()["msg"] == "Customer account registered successfully!"
     user = response.json()["user"]
     assert user["email"] == email
     assert user["role"] == "customer"
@@ -265,6 +267,7 @@ async def test_admin_creates_staff(http: httpx.AsyncClient, stack: TestStack, ro
     )
     assert response.status_code == 201, response.text
     assert response.json()["user"]["role"] == role
+    assert response.json()["msg"] == f"User with role '{role}' created successfully!"
     login = await http.post("/api/auth/login", json={"email": email, "password": "staff-pass"})
     assert login.json()["user"]["role"] == role
 

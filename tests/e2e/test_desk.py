@@ -296,3 +296,226 @@ async def test_auto_assignment_waits_for_an_eligible_agent(
 
 
 pytestmark = pytest.mark.usefixtures("stack")
+
+
+class Listener:
+    """A socket.io client recording the desk's events."""
+
+    def __init__(self, user: TestUser) -> None:
+        import socketio
+
+        self.user = user
+        self.client = socketio.AsyncClient()
+        self.events: list[tuple[str, Any]] = []
+        for name in ("conversationUpdated", "conversationQueued", "conversationAssigned"):
+            self.client.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.events.append((name, data))
+
+        return record
+
+    async def connect(self, stack: TestStack) -> Listener:
+        await self.client.connect(
+            stack.gateway_url,
+            socketio_path="/socket.io",
+            auth={"token": self.user.token},
+            headers={"Origin": stack.gateway_url},
+            transports=["websocket"],
+        )
+        return self
+
+    async def wait_for(self, name: str, match: Any, timeout_s: float = 10.0) -> Any:
+        for _ in range(int(timeout_s * 20)):
+            for event, data in self.events:
+                if event == name and match(data):
+                    return data
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.user.role} got no {name}; got {self.events}")
+
+
+async def test_desk_changes_reach_staff_and_the_customer_as_socket_events(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    customer, agent, outsider, admin = await _users(
+        http, stack, "customer", "agent", "agent", "admin"
+    )
+    team = await _team(http, admin, [agent], autoAssign=False)
+    sockets = [await Listener(u).connect(stack) for u in (customer, agent, outsider, admin)]
+    by_role = {
+        "customer": sockets[0],
+        "agent": sockets[1],
+        "outsider": sockets[2],
+        "admin": sockets[3],
+    }
+    try:
+        opened = await http.post("/api/support", json={"teamId": team}, headers=customer.headers)
+        cid = opened.json()["_id"]
+        queued = await by_role["agent"].wait_for(
+            "conversationQueued", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert queued["conversation"]["team"]["_id"] == team
+        claimed = await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)
+        assert claimed.status_code == 200, claimed.text
+        assigned = await by_role["agent"].wait_for(
+            "conversationAssigned", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert (assigned["from"], assigned["to"]) == (None, agent.id)
+        created = await by_role["admin"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert (created["changes"], created["conversation"]["version"]) == (["status", "team"], 1)
+        update = await by_role["admin"].wait_for(
+            "conversationUpdated",
+            lambda d: d["conversation"]["_id"] == cid and d["conversation"]["version"] == 2,
+        )
+        assert update["changes"] == ["assignee"] and update["conversation"]["version"] == 2
+        assert update["actor"]["_id"] == agent.id
+        seen = await by_role["customer"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["_id"] == cid
+        )
+        assert seen["conversation"]["assignee"] == {"_id": agent.id, "email": agent.email}
+        assert "team" not in seen["conversation"] and "labels" not in seen["conversation"]
+        # A staff member of the team may watch the conversation's room.
+        joined = await by_role["agent"].client.call("joinConversation", cid, timeout=10)
+        assert joined.get("ok"), joined
+        refused = await by_role["outsider"].client.call("joinConversation", cid, timeout=10)
+        assert refused.get("error"), refused
+
+        # A staff socket away during a change catches up by re-reading the inbox.
+        await by_role["agent"].client.disconnect()
+        await http.patch(
+            f"/api/conversations/{cid}/status", json={"status": "pending"}, headers=admin.headers
+        )
+        await by_role["admin"].wait_for(
+            "conversationUpdated", lambda d: d["conversation"]["version"] == 3
+        )
+        inbox = await http.get("/api/inbox", params={"status": "pending"}, headers=agent.headers)
+        item = next(c for c in inbox.json()["items"] if c["_id"] == cid)
+        assert (item["status"], item["version"]) == ("pending", 3)
+        await asyncio.sleep(0.5)
+        # Nobody outside the conversation's team heard of any of it.
+        assert [e for e in by_role["outsider"].events if e[1]["conversation"]["_id"] == cid] == []
+    finally:
+        for listener in sockets:
+            if listener.client.connected:
+                await listener.client.disconnect()
+
+
+async def test_reassign_transfer_and_labels_with_their_rights(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    customer, agent, mate, outsider, admin = await _users(
+        http, stack, "customer", "agent", "agent", "agent", "admin"
+    )
+    team = await _team(http, admin, [agent, mate], autoAssign=False, capacity=1)
+    other_team = await _team(http, admin, [outsider], autoAssign=False)
+    cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
+        "_id"
+    ]
+    path = f"/api/conversations/{cid}/assignee"
+    # Only admins assign an unowned conversation; customers and outsiders never.
+    for attacker in (customer, agent, outsider):
+        assert_json_error(
+            await http.put(path, json={"assigneeId": agent.id}, headers=attacker.headers), 403
+        )
+    assert_json_error(await http.put(path, json={}, headers=admin.headers), 400)
+    assert_json_error(await http.put(path, json={"assigneeId": "x"}, headers=admin.headers), 400)
+    assert_json_error(
+        await http.put(path, json={"assigneeId": customer.id}, headers=admin.headers), 400
+    )
+    given = await http.put(path, json={"assigneeId": agent.id}, headers=admin.headers)
+    assert given.json()["assignee"]["_id"] == agent.id, given.text
+    # Its assignee hands it to a team mate, not to someone outside the team, and cannot force.
+    assert_json_error(
+        await http.put(path, json={"assigneeId": outsider.id}, headers=agent.headers), 403
+    )
+    assert_json_error(
+        await http.put(path, json={"assigneeId": mate.id, "force": True}, headers=agent.headers),
+        403,
+    )
+    handed = await http.put(path, json={"assigneeId": mate.id}, headers=agent.headers)
+    assert handed.json()["assignee"]["_id"] == mate.id, handed.text
+    # The previous assignee keeps the history they had (still a participant).
+    assert (await http.get(f"/api/conversations/{cid}/messages", headers=agent.headers)).is_success
+    # At capacity (1): 409 unless an admin forces it.
+    second = (
+        await http.post(
+            "/api/support", json={"teamId": team}, headers=(await new_user(http, stack)).headers
+        )
+    ).json()["_id"]
+    full = await http.put(
+        f"/api/conversations/{second}/assignee", json={"assigneeId": mate.id}, headers=admin.headers
+    )
+    assert_json_error(full, 409, "at_capacity")
+    forced = await http.put(
+        f"/api/conversations/{second}/assignee",
+        json={"assigneeId": mate.id, "force": True},
+        headers=admin.headers,
+    )
+    assert forced.status_code == 200, forced.text
+    # Labels by delta, priority; customers and outsiders may not.
+    labels = f"/api/conversations/{cid}"
+    for attacker in (customer, outsider):
+        assert_json_error(
+            await http.patch(labels, json={"addLabels": ["vip"]}, headers=attacker.headers), 403
+        )
+    for bad in ({"priority": "asap"}, {"addLabels": "vip"}, {}):
+        assert_json_error(await http.patch(labels, json=bad, headers=mate.headers), 400)
+    both = await asyncio.gather(
+        http.patch(labels, json={"addLabels": ["vip"]}, headers=mate.headers),
+        http.patch(
+            labels, json={"addLabels": ["refund"], "priority": "high"}, headers=agent.headers
+        ),
+    )
+    assert [b.status_code for b in both] == [200, 200], [b.text for b in both]
+    got = (await http.get(labels, headers=admin.headers)).json()
+    assert sorted(got["labels"]) == ["refund", "vip"] and got["priority"] == "high"
+    # Transfer: into the other team's queue, unassigned; its status kept; the new team sees it.
+    transfer = f"/api/conversations/{cid}/transfer"
+    assert_json_error(
+        await http.post(transfer, json={"teamId": other_team}, headers=outsider.headers), 403
+    )
+    assert_json_error(
+        await http.post(transfer, json={"teamId": other_team}, headers=customer.headers), 403
+    )
+    assert_json_error(
+        await http.post(transfer, json={"teamId": UNKNOWN_ID}, headers=mate.headers), 404
+    )
+    moved = await http.post(
+        transfer, json={"teamId": other_team, "note": "billing"}, headers=mate.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["team"]["_id"], moved.json()["assignee"]) == (other_team, None)
+    queue = await http.get("/api/inbox", params={"view": "unassigned"}, headers=outsider.headers)
+    assert cid in [c["_id"] for c in queue.json()["items"]]
+    assert (await http.get(labels, headers=mate.headers)).status_code == 200  # still a participant
+
+
+async def test_a_snoozed_conversation_reopens_at_its_time_into_the_queue(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    """Its assignee is not connected, so not eligible: it goes back to the queue."""
+    from datetime import UTC, datetime, timedelta
+
+    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
+    team = await _team(http, admin, [agent], autoAssign=False)
+    cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
+        "_id"
+    ]
+    assert (await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)).is_success
+    until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat().replace("+00:00", "Z")
+    snoozed = await http.patch(
+        f"/api/conversations/{cid}/status",
+        json={"status": "snoozed", "snoozedUntil": until},
+        headers=agent.headers,
+    )
+    assert snoozed.json()["status"] == "snoozed" and snoozed.json()["snoozedUntil"], snoozed.text
+    got: dict[str, Any] = {}
+    for _ in range(100):
+        got = (await http.get(f"/api/conversations/{cid}", headers=agent.headers)).json()
+        if got["status"] == "open":
+            break
+        await asyncio.sleep(0.1)
+    assert (got["status"], got["snoozedUntil"], got["assignee"]) == ("open", None, None)

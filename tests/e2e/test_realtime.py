@@ -284,7 +284,7 @@ async def test_a_refused_join_is_answered_and_gets_nothing_from_the_room(
     )
     assert "error" in denied
     assert (await stranger.call("typing", {"conversationId": chat.conversation_id}))["code"] == (
-        "not_joined"
+        "forbidden"
     )
 
     sender = peers("customer")
@@ -394,6 +394,52 @@ async def test_typing_reaches_the_others_in_the_room_across_replicas(
     await asyncio.sleep(QUIET_S)
     assert customer.events("typing") == customer.events("userTyping") == []
     assert customer.events("stopTyping") == []
+
+
+async def test_join_then_typing_and_send_at_once_as_the_original_frontend_does(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    """The original's frontend emits `joinConversation` and then, without waiting for an ack,
+    `typing` and `sendMessage`: each must behave as if the join had been acknowledged first."""
+    agent = peers("agent@gateway")
+    customer = peers("customer@gateway")
+    await agent.connect(stack.gateway_url, chat.agent.token)
+    await agent.call("joinConversation", chat.conversation_id)
+    await customer.connect(stack.gateway_url, chat.customer.token)
+    room = {"conversationId": chat.conversation_id}
+    await customer.sio.emit("joinConversation", chat.conversation_id)
+    await customer.sio.emit("typing", room)
+    await customer.sio.emit("sendMessage", {**room, "text": "sent with the join"})
+    await customer.sio.emit("stopTyping", room)
+    who = {"_id": chat.customer.id, "email": chat.customer.email, "role": "customer"}
+    assert await agent.wait_for("typing") == [{"user": who, **room}]
+    [message] = await agent.wait_for("newMessage")
+    assert message["text"] == "sent with the join"
+    # The sender's socket was in the room before its message was stored: it got it too.
+    await customer.wait_for("newMessage", lambda m: m["_id"] == message["_id"])
+    assert await agent.wait_for("stopTyping") == [{"user": who, **room}]
+    assert await agent.wait_for("userStopTyping") == [{"user": who, **room}]
+
+
+async def test_a_participant_types_without_joining_a_stranger_reaches_no_one(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    agent = peers("agent@1")
+    customer = peers("customer@2")
+    stranger = peers("stranger@1")
+    await agent.connect(replica_url(stack, 1), chat.agent.token)
+    await agent.call("joinConversation", chat.conversation_id)
+    await customer.connect(replica_url(stack, 2), chat.customer.token)
+    stranger_user = await new_user(http, stack, "customer")
+    await stranger.connect(replica_url(stack, 1), stranger_user.token)
+    room = {"conversationId": chat.conversation_id}
+    refused = await stranger.call("typing", room)
+    assert refused["code"] == "forbidden"
+    assert await customer.call("typing", room) == {"ok": True}
+    [typing] = await agent.wait_for("typing")
+    assert typing["user"]["_id"] == chat.customer.id  # the customer's, not the stranger's
+    await asyncio.sleep(QUIET_S)
+    assert len(agent.events("typing")) == 1
 
 
 async def test_read_receipts_reach_the_room(
@@ -595,9 +641,9 @@ async def test_presence_goes_to_contacts_only(
     )
     [entry] = [u for u in listed[-1] if u["_id"] == chat.customer.id]
     assert entry["email"] == chat.customer.email
-    # The customer is told who of their contacts is online: the agent.
+    # The customer is told who is online: themself and their contact the agent.
     await customer.wait_for(
-        "onlineUsers", lambda users: [u["_id"] for u in users] == [chat.agent.id]
+        "onlineUsers", lambda users: [u["_id"] for u in users] == [chat.customer.id, chat.agent.id]
     )
 
     await customer.disconnect()
@@ -607,7 +653,9 @@ async def test_presence_goes_to_contacts_only(
     assert offline["lastSeen"]
     await asyncio.sleep(QUIET_S)
     assert stranger.events("presence") == []
-    assert all(u == [] for u in stranger.events("onlineUsers"))
+    assert all(
+        [u["_id"] for u in users] == [stranger_user.id] for users in stranger.events("onlineUsers")
+    )
 
 
 async def test_users_of_a_crashed_replica_go_offline(

@@ -77,4 +77,5 @@ async def test_socket_io_client_from_npm(http: httpx.AsyncClient, stack: TestSta
     assert result["noneTokenError"].startswith("Authentication error")
     assert result["message"]["seq"] == 1
     assert result["caughtUp"] == [2, 3]
-    assert [u["_id"] for u in result["onlineUsersAfterReconnect"]] == [customer.id]
+    # The agent themself, then their online contact.
+    assert [u["_id"] for u in result["onlineUsersAfterReconnect"]] == [agent.id, customer.id]

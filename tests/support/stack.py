@@ -16,7 +16,7 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,9 @@ class TestStack:
                 "SMTP_PORT": str(mail.port),
                 "ADMIN_EMAIL": DEFAULT_ADMIN_EMAIL,
                 "ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD,
+                # The gateway's: no frontend, whatever a developer built into web/dist (tests
+                # that serve one start a gateway of their own, extra_gateway).
+                "FRONTEND_DIR": str(run_dir / "frontend"),
             },
             start_timeout_s=float(os.environ.get("DEV_START_TIMEOUT_SECONDS") or 120),
         )
@@ -234,10 +237,14 @@ class TestStack:
     # ------------------------------------------------------------------ a second gateway
 
     @contextlib.contextmanager
-    def extra_gateway(self, **limits: str) -> Iterator[str]:
+    def extra_gateway(
+        self, environ: Mapping[str, str] | None = None, **limits: str
+    ) -> Iterator[str]:
         """Another nginx from the same template and the same upstreams with other limits
-        (GATEWAY_AUTH_RATE=..., ...), for tests the test stack's raised limits would hide.
-        Yields its base URL; stopped at the end of the block."""
+        (GATEWAY_AUTH_RATE=..., ...), for tests the test stack's raised limits would hide, or
+        another environment (`environ`: ENVIRONMENT, CORS_ORIGINS, FRONTEND_URL, FRONTEND_DIR,
+        read as the image's entrypoint reads them). Yields its base URL; stopped at the end of
+        the block."""
         dev = self._local()
         nginx = find_nginx()
         assert nginx is not None
@@ -253,7 +260,7 @@ class TestStack:
                 "REALTIME_UPSTREAM_1": f"127.0.0.1:{ports['realtime-1']}",
                 "REALTIME_UPSTREAM_2": f"127.0.0.1:{ports['realtime-2']}",
             },
-            environ={},
+            environ=dict(environ or {}),
         )
         files = GatewayFiles(nginx, prefix)
         files.write(values)

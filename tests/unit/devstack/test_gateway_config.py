@@ -12,6 +12,7 @@ import pytest
 
 from scripts.devstack.errors import StackError
 from scripts.devstack.gateway import (
+    DEFAULT_FRONTEND_DIR,
     GATEWAY_DEFAULTS,
     GATEWAY_VARIABLES,
     TEMPLATE_PATH,
@@ -43,7 +44,13 @@ def test_template_uses_exactly_the_documented_variables() -> None:
 
 def test_defaults_for_the_limits() -> None:
     values = gateway_values(ADDRESSES, environ={})
-    assert values == {**ADDRESSES, **GATEWAY_DEFAULTS}
+    assert values == {
+        **ADDRESSES,
+        **GATEWAY_DEFAULTS,
+        "FRONTEND_DIR": str(DEFAULT_FRONTEND_DIR),
+        # Development: any origin.
+        "GATEWAY_CORS_ORIGIN_MAP": '"~." $http_origin;',
+    }
     assert GATEWAY_DEFAULTS["GATEWAY_UPLOAD_MAX_BODY"] == "26m"  # a 25 MB attachment + multipart
     assert GATEWAY_DEFAULTS["GATEWAY_MAX_BODY"] == "64k"  # every other route: small JSON
 
@@ -55,9 +62,28 @@ def test_limits_come_from_overrides_then_environment() -> None:
     assert values["GATEWAY_AUTH_BURST"] == "9"
 
 
+def test_cors_and_frontend_come_from_the_services_environment(tmp_path: Path) -> None:
+    environ = {
+        "ENVIRONMENT": "production",
+        "FRONTEND_URL": "https://shop.example/app",
+        "FRONTEND_DIR": str(tmp_path),
+    }
+    values = gateway_values(ADDRESSES, environ=environ)
+    assert values["GATEWAY_CORS_ORIGIN_MAP"] == '"https://shop.example" $http_origin;'
+    assert values["FRONTEND_DIR"] == str(tmp_path)
+    assert (
+        gateway_values(ADDRESSES, environ={"ENVIRONMENT": "production"})["GATEWAY_CORS_ORIGIN_MAP"]
+        == ""
+    )
+    with pytest.raises(StackError, match="CORS"):
+        gateway_values(ADDRESSES, environ={"CORS_ORIGINS": 'https://a.example" $x; "'})
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
+        ("FRONTEND_DIR", '/srv/x"; include /etc/passwd; "'),
+        ("GATEWAY_FRONTEND_CSP", "default-src 'self'\"; x"),
         ("GATEWAY_PORT", "8080; include /etc/passwd"),
         ("AUTH_UPSTREAM", "auth:8000;\n}"),
         ("GATEWAY_AUTH_RATE", "10r/s burst=1000"),

@@ -154,9 +154,10 @@ async def test_connect_joins_the_user_room_and_announces_presence(parts: Any) ->
     assert emitter.rooms("s1") == ["user:a"]
     assert [type(m) for m in cluster.published] == [PresenceDelta]
     assert cluster.published[0].online is True
-    # Contacts loaded: b is offline, so the list is empty, sent to a's own sockets only.
+    # Contacts loaded: b is offline, so the list holds a alone, sent to a's own sockets only.
+    me = {"_id": "a", "email": "a@x.io", "role": "customer"}
     assert emitter.named("onlineUsers") == [
-        {"event": "onlineUsers", "data": [], "to": "user:a", "skip_sid": None}
+        {"event": "onlineUsers", "data": [me], "to": "user:a", "skip_sid": None}
     ]
 
 
@@ -179,7 +180,11 @@ async def test_presence_reaches_contacts_and_no_one_else(parts: Any) -> None:
         }
     ]
     online = [e for e in emitter.named("onlineUsers") if e["to"] == "user:a"]
-    assert online[-1]["data"] == [{"_id": "b", "email": "b@x.io"}]
+    # Pushed when the list changes, not only at connect; the user themself first.
+    assert online[-1]["data"] == [
+        {"_id": "a", "email": "a@x.io", "role": "customer"},
+        {"_id": "b", "email": "b@x.io"},
+    ]
     await hub.disconnect("s2")
     assert emitter.named("presence")[-1]["data"] == {
         "userId": "b",
@@ -203,7 +208,7 @@ async def test_remote_presence_from_heartbeats_and_expiry(parts: Any) -> None:
         "online": False,
         "lastSeen": "2026-01-01T00:00:00.000Z",
     }
-    assert emitter.named("onlineUsers")[-1]["data"] == []
+    assert [u["_id"] for u in emitter.named("onlineUsers")[-1]["data"]] == ["a"]
 
 
 async def test_hello_is_answered_with_a_heartbeat(parts: Any) -> None:
@@ -265,26 +270,68 @@ async def test_typing_goes_to_the_room_but_not_the_sender(parts: Any) -> None:
     hub, emitter, conversations, cluster, _ = parts
     conversations.members[CID] = {"tok-a"}
     await hub.connect("s1", claims("a"), "tok-a")
-    with pytest.raises(Refused):
-        await hub.typing("s1", {"conversationId": CID}, started=True)
-    await hub.join("s1", CID)
-    await hub.typing("s1", {"conversationId": CID}, started=True)
-    await hub.typing("s1", {"conversationId": CID}, started=False)
+    await hub.connect("s9", claims("z"), "tok-z")
+    # A non-participant's typing reaches no one.
+    with pytest.raises(Refused) as refused:
+        await hub.typing("s9", {"conversationId": CID}, started=True)
+    assert refused.value.code == "forbidden"
+    assert emitter.named("typing") == []
+    # A participant's does, joined or not (the original's frontend does not wait for the join).
+    room = f"conversation:{CID}"
     body = {"user": {"_id": "a", "email": "a@x.io", "role": "customer"}, "conversationId": CID}
-    assert [(e["event"], e["data"], e["to"], e["skip_sid"]) for e in emitter.emits[-3:]] == [
-        ("typing", body, f"conversation:{CID}", "s1"),
-        ("userTyping", body, f"conversation:{CID}", "s1"),
-        ("stopTyping", body, f"conversation:{CID}", "s1"),
+    await hub.typing("s1", {"conversationId": CID}, started=True)
+    assert [(e["event"], e["to"]) for e in emitter.emits[-2:]] == [
+        ("typing", room),
+        ("userTyping", room),
     ]
-    # The other replicas tell their own sockets of the room.
+    await hub.join("s1", CID)
+    await hub.typing("s1", {"conversationId": CID}, started=False)
+    await hub.typing("s1", {"conversationId": CID}, started=True)
+    assert [(e["event"], e["data"], e["to"], e["skip_sid"]) for e in emitter.emits[-4:]] == [
+        ("stopTyping", body, room, "s1"),
+        ("userStopTyping", body, room, "s1"),
+        ("typing", body, room, "s1"),
+        ("userTyping", body, room, "s1"),
+    ]
+    # The other replicas tell their own sockets of the room; a stranger's typing crossed none.
     assert [m for m in cluster.published if isinstance(m, Typing)] == [
         Typing(replica="A", conversation_id=CID, user=body["user"], started=True),
         Typing(replica="A", conversation_id=CID, user=body["user"], started=False),
+        Typing(replica="A", conversation_id=CID, user=body["user"], started=True),
     ]
     await hub.handle_cluster(
-        Typing(replica="B", conversation_id=CID, user=body["user"], started=True)
+        Typing(replica="B", conversation_id=CID, user=body["user"], started=False)
     )
-    assert (emitter.emits[-1]["event"], emitter.emits[-1]["skip_sid"]) == ("userTyping", None)
+    assert [(e["event"], e["skip_sid"]) for e in emitter.emits[-2:]] == [
+        ("stopTyping", None),
+        ("userStopTyping", None),
+    ]
+
+
+async def test_a_join_comes_before_the_send_emitted_right_after_it(parts: Any) -> None:
+    """python-socketio runs each event in its own task: the send must not overtake the join."""
+    hub, _, conversations, _, _ = parts
+    conversations.members[CID] = {"tok-a"}
+    await hub.connect("s1", claims("a"), "tok-a")
+    joined_when_posted: list[bool] = []
+    post = conversations.post_message
+
+    async def post_and_look(token: str, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        joined_when_posted.append(hub.has_joined("s1", cid))
+        return await post(token, cid, body)
+
+    conversations.post_message = post_and_look  # type: ignore[method-assign]
+    slow_check = conversations.is_member
+
+    async def slow_is_member(token: str, cid: str) -> bool:
+        await asyncio.sleep(0.05)
+        return await slow_check(token, cid)
+
+    conversations.is_member = slow_is_member  # type: ignore[method-assign]
+    join = asyncio.create_task(hub.join("s1", CID))
+    send = asyncio.create_task(hub.send_message("s1", {"conversationId": CID, "text": "hi"}))
+    await asyncio.gather(join, send)
+    assert joined_when_posted == [True]
 
 
 async def test_message_created_goes_to_the_room_and_notifies_participants(parts: Any) -> None:

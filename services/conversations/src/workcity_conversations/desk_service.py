@@ -383,6 +383,162 @@ class DeskService:
             self.drain_soon([after.team_id])  # capacity freed
         return await self._conversations.get_conversation(caller, conversation.id)
 
+    async def assign(
+        self, caller: Person, conversation_id: Any, assignee_id: Any, force: Any
+    ) -> dict[str, Any]:
+        forced = desk.flag(force, "force") if force is not None else False
+        target = None if assignee_id is None else rules.parse_id(assignee_id, "assignee")
+        conversation = await self._conversation(conversation_id)
+        target_teams: set[str] = set()
+        limit: int | None = None
+        if target is not None:
+            await self._require_staff_user(target)
+            target_teams = await self._store.team_ids_of(target)
+        desk_access.require_may_assign(caller, conversation, target, target_teams, force=forced)
+        if target is not None and not forced:
+            agent = (await self._store.agents_by_id([target]))[target]
+            team = await self._store.team(conversation.team_id) if conversation.team_id else None
+            limit = (
+                desk.capacity_of(agent, team)
+                if team
+                else agent.capacity
+                if agent.capacity is not None
+                else self.limits.default_capacity
+            )
+
+        def decide(current: Conversation) -> Plan | None:
+            if current.assignee_id == target:
+                return None
+            if target is None:
+                return Plan(changes=["assignee"], set={"assignee": None})
+            return _assign_plan(current, target, limit, now_ms())
+
+        _, after, plan = await self._store.change(
+            conversation.id, decide, self._events(caller), now_ms()
+        )
+        if plan is not None and after.team_id:
+            self.drain_soon([after.team_id])  # back in the queue, or the old assignee has room
+        return await self._conversations.get_conversation(caller, conversation.id)
+
+    async def transfer(
+        self, caller: Person, conversation_id: Any, team_id: Any, note: Any
+    ) -> dict[str, Any]:
+        key = rules.parse_id(team_id, "team")
+        desk.optional_text(note, "note", self._conversations.limits.message_max_chars)
+        conversation = await self._conversation(conversation_id)
+        desk_access.require_may_handle(
+            caller, conversation, await self._store.team_ids_of(caller.id)
+        )
+        team = await self._store.team(key)
+        if team is None:
+            raise NotFound("Team not found", "team_not_found")
+
+        def decide(current: Conversation) -> Plan | None:
+            if current.team_id == team.id and current.assignee_id is None:
+                return None
+            changes = [
+                c
+                for c, moved in (
+                    ("team", current.team_id != team.id),
+                    ("assignee", current.assignee_id is not None),
+                )
+                if moved
+            ]
+            return Plan(changes=changes, set={"team": ObjectId(team.id), "assignee": None})
+
+        _, _, plan = await self._store.change(
+            conversation.id, decide, self._events(caller), now_ms()
+        )
+        if plan is not None:
+            self.drain_soon([t for t in (team.id, conversation.team_id) if t])
+        return await self._conversations.get_conversation(caller, conversation.id)
+
+    async def update_fields(
+        self, caller: Person, conversation_id: Any, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        conversation = await self._conversation(conversation_id)
+        desk_access.require_staff_sees(
+            caller, conversation, await self._store.team_ids_of(caller.id)
+        )
+        has_priority = "priority" in body
+        new_priority = desk.priority(body.get("priority")) if has_priority else None
+        add = desk.labels(body.get("addLabels"), self.limits.max_labels)
+        remove = desk.labels(body.get("removeLabels"), self.limits.max_labels)
+        if not has_priority and not add and not remove:
+            raise InvalidInput(
+                "invalid_body", "Nothing to change: priority, addLabels, removeLabels"
+            )
+
+        def decide(current: Conversation) -> Plan | None:
+            # From the labels read in this transaction: concurrent edits both stick.
+            labels = [x for x in current.labels if x not in remove]
+            labels += [x for x in add if x not in labels]
+            if len(labels) > self.limits.max_labels:
+                raise InvalidInput("invalid_labels", f"At most {self.limits.max_labels} labels")
+            fields: dict[str, Any] = {}
+            changes: list[str] = []
+            if has_priority and new_priority != current.priority:
+                fields["priority"], changes = new_priority, ["priority"]
+            if labels != list(current.labels):
+                fields["labels"] = labels
+                changes.append("labels")
+            return Plan(changes=changes, set=fields) if changes else None
+
+        await self._store.change(conversation.id, decide, self._events(caller), now_ms())
+        return await self._conversations.get_conversation(caller, conversation.id)
+
+    async def reopen_due_snoozes(self) -> int:
+        """Snoozed conversations whose `snoozedUntil` has come reopen; each keeps its assignee
+        only if that agent is eligible (available, connected, under capacity), else goes back to
+        the queue. Returns how many reopened."""
+        now = now_ms()
+        reopened = 0
+        for due in await self._store.due_snoozes(now, limit=100):
+            keep = await self._eligible_capacity(due)
+            try:
+                changed = await self._reopen(due.id, now, keep)
+            except AtCapacity:
+                changed = await self._reopen(due.id, now, None)
+            if changed is not None:
+                reopened += 1
+                if changed.team_id and changed.assignee_id is None:
+                    self.drain_soon([changed.team_id])
+        return reopened
+
+    async def _eligible_capacity(self, conversation: Conversation) -> tuple[str, int] | None:
+        """(assignee, their capacity) when the assignee may keep it, else None."""
+        if conversation.assignee_id is None or conversation.team_id is None:
+            return None
+        team = await self._store.team(conversation.team_id)
+        agent = (await self._store.agents_by_id([conversation.assignee_id]))[
+            conversation.assignee_id
+        ]
+        grace = timedelta(seconds=self.limits.presence_grace_s)
+        if team is None or agent.availability != "available":
+            return None
+        if not desk.is_connected(agent, now_ms(), grace):
+            return None
+        return agent.id, desk.capacity_of(agent, team)
+
+    async def _reopen(
+        self, conversation_id: str, now: datetime, keep: tuple[str, int] | None
+    ) -> Conversation | None:
+        def decide(current: Conversation) -> Plan | None:
+            if current.status != "snoozed" or (
+                current.snoozed_until is not None and current.snoozed_until > now
+            ):
+                return None
+            fields: dict[str, Any] = {"status": "open", "snoozed_until": None}
+            changes = ["status", "snoozedUntil"]
+            if keep is None and current.assignee_id is not None:
+                fields["assignee"] = None
+                changes.append("assignee")
+            claim = keep if keep is not None and keep[0] == current.assignee_id else None
+            return Plan(changes=changes, set=fields, claim=claim)
+
+        _, after, plan = await self._store.change(conversation_id, decide, self._events(None), now)
+        return after if plan is not None else None
+
     # --- auto-assignment ------------------------------------------------------------------------
 
     def drain_soon(self, team_ids: Iterable[str]) -> None:

@@ -203,7 +203,9 @@ def create_app(
     )
     app.state.service = service
     app.state.desk = desk = DeskService(desk_store, directory, service, desk_limits_from(settings))
-    scheduler = DeskScheduler(desk, settings.desk_sweep_interval_seconds)
+    scheduler = DeskScheduler(
+        desk, settings.desk_sweep_interval_seconds, settings.desk_snooze_poll_seconds
+    )
     presence = make_presence_consumer(
         broker,
         desk,

@@ -91,6 +91,10 @@ class ConversationsSettings(UserDirectorySettings):
     desk_sweep_interval_seconds: float = Field(
         default=30.0, gt=0, le=3600, validation_alias="DESK_SWEEP_INTERVAL_SECONDS"
     )
+    # How often snoozed conversations are checked for their time to reopen.
+    desk_snooze_poll_seconds: float = Field(
+        default=1.0, gt=0, le=600, validation_alias="DESK_SNOOZE_POLL_SECONDS"
+    )
     # The inbox's page: `limit` when the client gives none, and the most it may ask for.
     inbox_page_default: int = Field(
         default=50, ge=1, le=10_000, validation_alias="INBOX_PAGE_DEFAULT"

@@ -109,6 +109,10 @@ class Hub:
             catch_up_limit=options.limits.sync_max_limit,
         )
 
+    @property
+    def emitter(self) -> Emitter:
+        return self._emitter
+
     # --- connections --------------------------------------------------------------------------
 
     def socket_count(self) -> int:
@@ -126,7 +130,7 @@ class Hub:
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
         await self._emitter.enter_room(sid, user_room(user.user_id))
-        await self.keeper.socket_connected(user.user_id, sid, token)
+        await self.keeper.socket_connected(user.user_id, sid, token, user.to_api())
 
     async def disconnect(self, sid: str) -> None:
         user = self._sockets.pop(sid, None)
@@ -142,6 +146,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
+        self.keeper.profile_changed(user.user_id, user.to_api())
         return {"ok": True}
 
     # --- rooms --------------------------------------------------------------------------------
@@ -149,16 +154,22 @@ class Hub:
     async def join(self, sid: str, payload: Any) -> dict[str, Any]:
         conversation_id = payloads.conversation_ref(payload)
         user = self._require(sid)
+        # In the socket's chain with its sends: a `sendMessage` emitted right after the join
+        # (without waiting for its ack, as the original's frontend does) comes after it.
+        async with self._sequencer.turn(sid):
+            await self._check_member(user, conversation_id)
+            if sid not in self._sockets:  # disconnected while we asked
+                raise Refused("Socket disconnected", "disconnected")
+            await self._emitter.enter_room(sid, conversation_room(conversation_id))
+        return {"ok": True, "conversationId": conversation_id}
+
+    async def _check_member(self, user: SocketUser, conversation_id: str) -> None:
         allowed = self._membership.get(user.user_id, conversation_id, self._monotonic())
         if allowed is None:
             allowed = await self._conversations.is_member(user.token, conversation_id)
             self._membership.put(user.user_id, conversation_id, allowed, self._monotonic())
         if not allowed:
             raise Refused("You are not a participant of this conversation", "forbidden")
-        if sid not in self._sockets:  # disconnected while we asked
-            raise Refused("Socket disconnected", "disconnected")
-        await self._emitter.enter_room(sid, conversation_room(conversation_id))
-        return {"ok": True, "conversationId": conversation_id}
 
     async def leave(self, sid: str, payload: Any) -> dict[str, Any]:
         conversation_id = payloads.conversation_ref(payload)
@@ -206,7 +217,9 @@ class Hub:
         conversation_id = payloads.conversation_ref(payload)
         user = self._require(sid)
         if not self.has_joined(sid, conversation_id):
-            raise Refused("Join the conversation first", "not_joined")
+            # A participant need not have joined (the original's frontend emits `typing` right
+            # after `joinConversation`); a non-participant's typing reaches no one.
+            await self._check_member(user, conversation_id)
         body: dict[str, Any] = {"user": user.to_api(), "conversationId": conversation_id}
         key, now = (sid, conversation_id), self._monotonic()
         if started:
@@ -239,6 +252,7 @@ class Hub:
             await self._emitter.emit("userTyping", body, to=room, skip_sid=skip_sid)
         else:
             await self._emitter.emit("stopTyping", body, to=room, skip_sid=skip_sid)
+            await self._emitter.emit("userStopTyping", body, to=room, skip_sid=skip_sid)
 
     def _require(self, sid: str) -> SocketUser:
         user = self._sockets.get(sid)
@@ -352,8 +366,8 @@ class Hub:
     async def goodbye(self) -> None:
         await self.keeper.goodbye()
 
-    def online_contacts(self, user_id: str) -> list[dict[str, str]]:
-        return self.keeper.online_contacts(user_id)
+    def online_users(self, user_id: str) -> list[dict[str, str]]:
+        return self.keeper.online_users(user_id)
 
     async def close(self) -> None:
         await self.keeper.close()

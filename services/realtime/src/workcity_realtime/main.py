@@ -48,7 +48,8 @@ Client events (each answers its ack with a result or `{error, code}`): `joinConv
 
 Server events: `newMessage`, `messageUpdated`, `messageDeleted`, `messageRead` (to the
 conversation's room), `messageNotification`, `conversationCreated`, `conversationDeleted` (to the
-participants), `typing`, `userTyping`, `stopTyping`, `presence`, `onlineUsers` (to contacts).
+participants), `typing`, `userTyping`, `stopTyping`, `userStopTyping`, `presence` (to contacts),
+`onlineUsers` (the user and their online contacts).
 This page documents the HTTP side: health, readiness and metrics."""
 
 
@@ -91,7 +92,7 @@ def create_app(
     server = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=LocalManager(),
-        cors_allowed_origins=config.cors_allowed_origins,
+        cors_allowed_origins=sockets.origin_check(config.allowed_origins),
         ping_interval=config.ping_interval_s,
         ping_timeout=config.ping_timeout_s,
         max_http_buffer_size=config.max_payload_bytes,

@@ -75,11 +75,17 @@ class PresenceKeeper:
         self._publish_event = publish_event
         self.presence = PresenceRegistry(ttl_s)
         self.contacts = ContactBook()
+        # user id -> {_id, email, role} of a user with a socket here: their own `onlineUsers`
+        # entry (the list holds the user themself, as the original's does).
+        self._profiles: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # --- this replica's sockets ---------------------------------------------------------------
 
-    async def socket_connected(self, user_id: str, sid: str, token: str) -> None:
+    async def socket_connected(
+        self, user_id: str, sid: str, token: str, profile: dict[str, str]
+    ) -> None:
+        self._profiles[user_id] = profile
         first_here, change = self.presence.connect(user_id, sid)
         if first_here:
             await self.tell_cluster(
@@ -101,6 +107,7 @@ class PresenceKeeper:
         last_here, change = self.presence.disconnect(user_id, sid, now)
         if last_here:
             self.contacts.forget(user_id)
+            self._profiles.pop(user_id, None)
             await self.tell_cluster(
                 PresenceDelta(
                     replica=self._cluster.replica_id, user_id=user_id, online=False, at=now
@@ -176,15 +183,24 @@ class PresenceKeeper:
             "lastSeen": None if online else _iso(self.presence.last_seen(user_id)),
         }
 
-    def online_contacts(self, user_id: str) -> list[dict[str, str]]:
-        return [
-            c.to_api() for c in self.contacts.contacts_of(user_id) if self.presence.is_online(c.id)
+    def profile_changed(self, user_id: str, profile: dict[str, str]) -> None:
+        if user_id in self._profiles:
+            self._profiles[user_id] = profile
+
+    def online_users(self, user_id: str) -> list[dict[str, str]]:
+        """The user themself, then their online contacts."""
+        own = self._profiles.get(user_id)
+        contacts = [
+            c.to_api()
+            for c in self.contacts.contacts_of(user_id)
+            if c.id != user_id and self.presence.is_online(c.id)
         ]
+        return [own, *contacts] if own is not None else contacts
 
     async def _send_online_users(self, user_id: str, *, to_sid: str | None = None) -> None:
         # Every replica tells its own sockets: no replica emits for another's.
         await self._emitter.emit(
-            "onlineUsers", self.online_contacts(user_id), to=to_sid or user_room(user_id)
+            "onlineUsers", self.online_users(user_id), to=to_sid or user_room(user_id)
         )
 
     async def _notify_presence(self, changes: list[PresenceChange]) -> None:

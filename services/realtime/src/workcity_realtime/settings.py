@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
+from workcity_common import cors
 from workcity_common.settings import ServiceSettings, TokenVerifierSettings
 
 
@@ -21,9 +22,11 @@ class RealtimeSettings(ServiceSettings):
         default=100, ge=1, le=10_000, validation_alias="CONVERSATIONS_MAX_CONNECTIONS"
     )
 
-    # Browsers' origins allowed to open a socket: "*" or a comma-separated list. Unset: any
-    # origin in development and test, only the gateway's own origin in production.
+    # Browsers' origins allowed to open a socket, by the gateway's rule (workcity_common.cors):
+    # CORS_ORIGINS ("*" or a comma-separated list), else FRONTEND_URL's origin in production,
+    # else any origin in development and test. The page's own origin is always allowed.
     cors_origins: str | None = Field(default=None, validation_alias="CORS_ORIGINS")
+    frontend_url: str | None = Field(default=None, validation_alias="FRONTEND_URL")
 
     # Engine.IO heartbeat: the server pings every interval and drops a client that has not
     # answered within the timeout.
@@ -113,6 +116,7 @@ class RealtimeSettings(ServiceSettings):
         ):
             if not getattr(self, name):
                 object.__setattr__(self, name, base + suffix)
+        _ = self.allowed_origins  # a malformed origin stops the start, not the first browser
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
         if self.auth_internal_url:
@@ -126,14 +130,13 @@ class RealtimeSettings(ServiceSettings):
         return self
 
     @property
-    def cors_allowed_origins(self) -> str | list[str] | None:
-        """For python-socketio: "*", a list, or None (same origin as the request only)."""
-        if self.cors_origins is None or not self.cors_origins.strip():
-            return None if self.is_production else "*"
-        value = self.cors_origins.strip()
-        if value == "*":
-            return "*"
-        return [origin.strip() for origin in value.split(",") if origin.strip()]
+    def allowed_origins(self) -> frozenset[str] | None:
+        """Origins allowed besides the page's own; None: any."""
+        return cors.allowed_origins(
+            cors_origins=self.cors_origins,
+            frontend_url=self.frontend_url,
+            environment=self.environment,
+        )
 
 
 class Settings:

@@ -64,7 +64,8 @@ users = APIRouter(prefix="/api/users", tags=["users"])
 @auth.post("/signup", status_code=status.HTTP_201_CREATED, summary="Sign up as a customer")
 async def signup(body: SignupBody, accounts: AccountsDep) -> dict[str, Any]:
     user = await accounts.signup(body.email, body.password, body.name)
-    return {"msg": "User created", "user": user_json(user)}
+    # The original's texts: its frontend shows them to people.
+    return {"msg": "Customer account registered successfully!", "user": user_json(user)}
 
 
 @auth.post("/login", summary="Log in: an access token and a refresh token")
@@ -104,7 +105,7 @@ async def create_user(
     body: CreateUserBody, _: AdminClaims, accounts: AccountsDep
 ) -> dict[str, Any]:
     user = await accounts.create_user(body.email, body.password, body.role, body.name)
-    return {"msg": "User created", "user": user_json(user)}
+    return {"msg": f"User with role '{user.role}' created successfully!", "user": user_json(user)}
 
 
 @auth.get("/all-users", summary="Admin: every user")

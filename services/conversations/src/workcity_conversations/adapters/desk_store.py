@@ -43,6 +43,7 @@ IDX_QUEUE = "desk_queue"
 IDX_ASSIGNEE = "desk_assignee"
 IDX_TEAM_STATUS = "desk_team_status"
 IDX_STATUS = "desk_status"
+IDX_SNOOZED = "desk_snoozed_until"
 IDX_OPEN_REQUEST = "desk_open_request_unique"
 IDX_USER_ROLE = "user_role"
 DEFAULT_CAPACITY = 5
@@ -136,6 +137,8 @@ class DeskStore:
                     name=IDX_TEAM_STATUS,
                 ),
                 IndexModel([("status", ASCENDING), ("last_activity", DESCENDING)], name=IDX_STATUS),
+                # Snoozes that are due.
+                IndexModel([("status", ASCENDING), ("snoozed_until", ASCENDING)], name=IDX_SNOOZED),
                 # One unresolved support request per customer and team, also when two race.
                 IndexModel(
                     [("open_key", ASCENDING)],
@@ -349,6 +352,12 @@ class DeskStore:
             return (before, after, plan), await events(before, after, plan)
 
         return work
+
+    async def due_snoozes(self, now: datetime, limit: int) -> list[Conversation]:
+        docs = self.conversations.find({"status": "snoozed", "snoozed_until": {"$lte": now}}).limit(
+            limit
+        )
+        return [conversation_from_doc(d) async for d in docs]
 
     async def next_in_queue(self, team_id: str) -> Conversation | None:
         doc = await self.conversations.find_one(

@@ -123,3 +123,41 @@ async def set_status(
     return await service.set_status(
         caller, conversation_id, payload.get("status"), payload.get("snoozedUntil")
     )
+
+
+@desk.put(
+    "/conversations/{conversation_id}/assignee",
+    summary="Assign (admins; its assignee to a member of its team), or null: back to the queue",
+)
+async def assign(
+    caller: CurrentUser, service: DeskDep, conversation_id: str, body: JsonObject
+) -> Any:
+    payload = _object(body)
+    if "assigneeId" not in payload:
+        raise InvalidInput("invalid_body", "assigneeId is required (null: back to the queue)")
+    return await service.assign(
+        caller, conversation_id, payload["assigneeId"], payload.get("force")
+    )
+
+
+@desk.post(
+    "/conversations/{conversation_id}/transfer",
+    summary="Move to another team's queue, unassigned (its assignee, its team, admins)",
+)
+async def transfer(
+    caller: CurrentUser, service: DeskDep, conversation_id: str, body: JsonObject
+) -> Any:
+    payload = _object(body)
+    return await service.transfer(
+        caller, conversation_id, payload.get("teamId"), payload.get("note")
+    )
+
+
+@desk.patch(
+    "/conversations/{conversation_id}",
+    summary="Priority and labels (by delta: addLabels, removeLabels); staff who may see it",
+)
+async def update_fields(
+    caller: CurrentUser, service: DeskDep, conversation_id: str, body: JsonObject
+) -> Any:
+    return await service.update_fields(caller, conversation_id, _object(body))

@@ -1,4 +1,4 @@
-"""The desk's safety net: every `interval_s` the queues of every auto-assigning team are handed
+"""The desk's timers. Snoozed conversations reopen when due. And the safety net: every `interval_s` the queues of every auto-assigning team are handed
 out again, so a conversation whose trigger was missed (the process restarted between a change
 that freed capacity and its drain, a presence event lost) is still assigned."""
 
@@ -13,19 +13,34 @@ log = logging.getLogger(__name__)
 
 
 class DeskScheduler:
-    def __init__(self, desk: DeskService, interval_s: float) -> None:
+    def __init__(self, desk: DeskService, interval_s: float, snooze_poll_s: float = 1.0) -> None:
         self._desk = desk
         self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._snooze_poll_s = snooze_poll_s
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="desk-sweep")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="desk-sweep"),
+            asyncio.create_task(self._snoozes(), name="desk-snoozes"),
+        ]
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._desk.close()
+
+    async def _snoozes(self) -> None:
+        """Snoozed conversations reopen at their time (checked every `snooze_poll_s`)."""
+        while True:
+            try:
+                await self._desk.reopen_due_snoozes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reopening snoozed conversations failed; trying again")
+            await asyncio.sleep(self._snooze_poll_s)
 
     async def _run(self) -> None:
         while True:

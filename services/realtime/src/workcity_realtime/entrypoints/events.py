@@ -15,6 +15,7 @@ from workcity_common.broker import Broker, EventConsumer, EventHandler, InMemory
 from workcity_common.events import (
     ConversationCreated,
     ConversationDeleted,
+    ConversationUpdated,
     Event,
     MessageCreated,
     MessageDeleted,
@@ -24,6 +25,7 @@ from workcity_common.events import (
     UserUpdated,
 )
 
+from workcity_realtime import desk_events
 from workcity_realtime.hub import Hub
 
 EVENT_TYPES = (
@@ -33,6 +35,7 @@ EVENT_TYPES = (
     "message.read",
     "conversation.created",
     "conversation.deleted",
+    "conversation.updated",
     "user.disabled",
     "user.updated",
 )
@@ -71,6 +74,8 @@ async def dispatch(hub: Hub, event: Event) -> None:
             )
         case ConversationDeleted(data=data):
             await hub.conversation_deleted(data.conversation_id, data.participant_ids)
+        case ConversationUpdated(data=data):
+            await desk_events.conversation_updated(hub.emitter, data)
         case UserDisabled(data=data):
             await hub.user_access_changed(data.id, disabled=True)
         case UserUpdated(data=data):

@@ -12,6 +12,7 @@ from typing import Any
 
 import socketio
 from aio_pika.exceptions import AMQPError
+from workcity_common import cors
 from workcity_common.broker import BrokerUnavailable
 from workcity_common.tokens import InvalidToken, TokenVerifier
 
@@ -85,6 +86,23 @@ def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str
 
 def _first(args: tuple[Any, ...]) -> Any:
     return args[0] if args else None
+
+
+def origin_check(
+    origins: frozenset[str] | None,
+) -> str | Callable[[str | None, dict[str, Any]], bool]:
+    """python-socketio's `cors_allowed_origins`: "*" for any origin, else a check that also lets
+    in the page's own origin (as the gateway or ingress saw it, X-Forwarded-*, else Host)."""
+    if origins is None:
+        return "*"
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        own = f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}" if host else None
+        return cors.allows(origins, origin, own_origin=own)
+
+    return allowed
 
 
 def register(server: socketio.AsyncServer, hub: Hub, verifier: TokenVerifier) -> None:
