@@ -13,7 +13,7 @@ _TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/', "site-packages
 @schemathesis.check
 def no_stack_trace(ctx: Any, response: Any, case: Any) -> None:
     """No answer, whatever its status, shows a stack trace or a source path."""
-    text = response.text or ""
+    text = response.content.decode("utf-8", errors="replace")  # a download may be binary
     for marker in _TRACE_MARKERS:
         if marker in text:
             raise AssertionError(f"the answer shows a stack trace ({marker!r})")

@@ -11,7 +11,11 @@ def test_development_allows_any_origin() -> None:
 
 
 def test_production_allows_frontend_url_and_the_page_own_origin() -> None:
-    settings = RealtimeSettings(ENVIRONMENT="production", FRONTEND_URL="https://shop.example/app")
+    settings = RealtimeSettings(
+        ENVIRONMENT="production",
+        FRONTEND_URL="https://shop.example/app",
+        AMQP_URL="amqp://workcity:a-real-broker-password@rabbitmq:5672/",
+    )
     check = origin_check(settings.allowed_origins)
     assert callable(check)
     behind_gateway = {
