@@ -237,7 +237,13 @@ async def upload_attachment(
     description="The file's bytes, streamed, as `attachment` (never shown inline) with the "
     "detected type and `X-Content-Type-Options: nosniff`.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    # Any of the allowed types (domain/files.py), as detected from the bytes at upload.
+    responses={
+        200: {
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The file, with its detected type",
+        }
+    },
 )
 async def download_attachment(
     caller: CurrentUser, service: ServiceDep, attachment_id: str
