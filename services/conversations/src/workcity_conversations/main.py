@@ -205,6 +205,7 @@ def create_app(
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,
+        message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service
     app.state.notes = notes = NotesService(
