@@ -15,6 +15,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 Role = Literal["admin", "agent", "customer", "designer", "merchant"]
+# Staff (CONTRACT Part 3): everyone but customers; they see a conversation's whole desk state.
+STAFF_ROLES: frozenset[Role] = frozenset({"admin", "agent", "designer", "merchant"})
 
 
 def utcnow() -> datetime:

@@ -73,9 +73,7 @@ async def dispatch(hub: Hub, event: Event) -> None:
         case MessageRead(data=data):
             await hub.message_read(data.conversation_id, data.to_api())
         case ConversationCreated(data=data):
-            await hub.conversation_created(
-                data.conversation.to_api(), list(data.conversation.participants)
-            )
+            await hub.conversation_created(data.conversation)
         case ConversationDeleted(data=data):
             await hub.conversation_deleted(data.conversation_id, data.participant_ids)
         case ConversationUpdated(data=data):
