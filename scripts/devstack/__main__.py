@@ -21,6 +21,7 @@ from scripts.devstack.prereqs import (
     amqp_address,
     ensure_chromium,
     ensure_nginx,
+    ensure_node,
     ensure_rabbitmq,
 )
 from scripts.devstack.stack import DevStack
@@ -60,12 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     prepare = commands.add_parser(
         "prepare",
-        help="check (as root: install and start) nginx and RabbitMQ (--browser: Chromium too); "
-        "used by scripts/test",
+        help="check (as root: install and start) nginx and RabbitMQ (--browser: Chromium, "
+        "Node.js and npm too); used by scripts/test",
     )
     prepare.add_argument("--no-install", action="store_true", help="never apt-get install")
     prepare.add_argument(
-        "--browser", action="store_true", help="also Chromium, for the browser tests"
+        "--browser",
+        action="store_true",
+        help="also Chromium, Node.js and npm, for the browser and JavaScript tests",
     )
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="each process, its port and its health")
@@ -132,6 +135,7 @@ def _prepare(args: argparse.Namespace) -> int:
     say(f"nginx: {nginx}; RabbitMQ answers at {host}:{port}")
     if args.browser:
         ensure_chromium(say, install=not args.no_install)
+        ensure_node(say, install=not args.no_install)
     return 0
 
 

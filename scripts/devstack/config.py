@@ -61,13 +61,22 @@ DEFAULT_PORTS: dict[str, tuple[int, str]] = {
 }
 
 
+# The original Node backend listened on PORT: the gateway is our single front door, so an
+# environment carried over from it keeps its port when GATEWAY_PORT is unset.
+FALLBACK_PORT_VARIABLES: dict[str, str] = {"gateway": "PORT"}
+
+
 def ports_from_env(offset: int = 0, environ: Mapping[str, str] | None = None) -> dict[str, int]:
-    """Each port from its variable, else its default shifted by `offset` (DEV_PORT_OFFSET), so
-    a second stack can run beside the first with one number."""
+    """Each port from its variable (the gateway's from GATEWAY_PORT, else PORT), else its default
+    shifted by `offset` (DEV_PORT_OFFSET), so a second stack can run beside the first with one
+    number."""
     environ = os.environ if environ is None else environ
     ports = {}
     for name, (default, variable) in DEFAULT_PORTS.items():
         raw = environ.get(variable)
+        fallback = FALLBACK_PORT_VARIABLES.get(name)
+        if not raw and fallback and environ.get(fallback):
+            variable, raw = fallback, environ[fallback]
         try:
             ports[name] = int(raw) if raw else default + offset
         except ValueError:

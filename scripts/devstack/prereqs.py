@@ -1,5 +1,5 @@
 """What the stack needs from the machine: nginx and a RabbitMQ that answers (and, for the
-browser tests, Debian's Chromium).
+browser and JavaScript tests and the web app's build, Debian's Chromium, Node.js and npm).
 
 Missing software is named with the exact Debian package; as root (a fresh CI machine) it is
 installed with apt-get. A RabbitMQ that is installed but not running is started as the machine's
@@ -101,6 +101,29 @@ def ensure_chromium(say: Say, *, install: bool = True) -> str | None:
         f"Chromium not found at {path}: the browser tests will skip (sudo apt-get install chromium)"
     )
     return None
+
+
+# Debian package -> the command it provides.
+_NODE_PACKAGES = (("nodejs", "node"), ("npm", "npm"))
+
+
+def ensure_node(say: Say, *, install: bool = True) -> bool:
+    """Node.js and npm, for building web/ and for the socket.io-client and browser tests:
+    Debian's `nodejs` and `npm` installed with apt-get as root when missing. False (and said)
+    when they are still missing: the web app is not built and those tests skip."""
+    missing = [package for package, binary in _NODE_PACKAGES if shutil.which(binary) is None]
+    if not missing:
+        return True
+    if install and _is_root() and shutil.which("apt-get"):
+        apt_install(missing, say)
+        missing = [package for package, binary in _NODE_PACKAGES if shutil.which(binary) is None]
+        if not missing:
+            return True
+    say(
+        f"{' and '.join(missing)} not found: the web app is not built and the JavaScript and "
+        f"browser tests skip (sudo apt-get install {' '.join(missing)})"
+    )
+    return False
 
 
 def amqp_address(amqp_url: str) -> tuple[str, int]:

@@ -31,6 +31,8 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 GATEWAY_TEMPLATE = ROOT / "gateway" / "templates" / "gateway.conf.template"
 GATEWAY_CORS_SCRIPT = ROOT / "gateway" / "entrypoint" / "15-workcity-cors.envsh"
+# Sourced by the nginx image's entrypoint in this order, before it renders the templates.
+GATEWAY_ENTRYPOINT_SCRIPTS = tuple(sorted((ROOT / "gateway" / "entrypoint").glob("*.envsh")))
 SERVICES = ("auth", "conversations", "realtime", "notifications")
 # The port every service listens on inside its container (and the gateway's).
 SERVICE_PORT = 8000
@@ -292,15 +294,27 @@ def env_pairs(args: str) -> dict[str, str]:
 
 def gateway_container_env(env: Mapping[str, str]) -> dict[str, str]:
     """The gateway container's environment when it renders its template: the image's ENV
-    defaults, `env` (compose's or the pod's) over them, and what the CORS entrypoint script
-    exports (GATEWAY_CORS_ORIGIN_MAP), sourced in a POSIX shell as the image's entrypoint does."""
+    defaults, `env` (compose's or the pod's) over them, and what the entrypoint scripts export
+    (GATEWAY_PORT, GATEWAY_CORS_ORIGIN_MAP), sourced in order in a POSIX shell as the image's
+    entrypoint does."""
     (stage,) = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
     defaults: dict[str, str] = {}
     for args in stage.all("ENV"):
         defaults.update(env_pairs(args))
     env = {**defaults, **env}
+    exported = run_gateway_entrypoint_scripts(env, ("GATEWAY_PORT", "GATEWAY_CORS_ORIGIN_MAP"))
+    return {**env, **exported}
+
+
+def run_gateway_entrypoint_scripts(
+    env: Mapping[str, str], names: tuple[str, ...]
+) -> dict[str, str]:
+    """Source every gateway/entrypoint/*.envsh in name order (as the nginx image does) with
+    `env`, and return the values of `names` afterwards."""
+    sources = "; ".join(f'. "{script}"' for script in GATEWAY_ENTRYPOINT_SCRIPTS)
+    prints = "; ".join(f'printf "%s\\n" "${name}"' for name in names)
     result = subprocess.run(
-        ["sh", "-c", f'set -e; . "{GATEWAY_CORS_SCRIPT}"; printf "%s" "$GATEWAY_CORS_ORIGIN_MAP"'],
+        ["sh", "-c", f"set -e; {sources}; {prints}"],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
@@ -308,5 +322,5 @@ def gateway_container_env(env: Mapping[str, str]) -> dict[str, str]:
         check=False,
     )
     if result.returncode != 0:
-        raise AssertionError(f"{GATEWAY_CORS_SCRIPT.name} failed: {result.stderr}")
-    return {**env, "GATEWAY_CORS_ORIGIN_MAP": result.stdout}
+        raise AssertionError(f"the gateway's entrypoint scripts failed: {result.stderr}")
+    return dict(zip(names, result.stdout.split("\n"), strict=False))

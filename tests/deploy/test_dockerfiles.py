@@ -24,6 +24,7 @@ from tests.deploy.manifests import (
     Stage,
     env_pairs,
     exec_form,
+    gateway_container_env,
     gateway_template_variables,
     parse_dockerfile,
 )
@@ -128,13 +129,15 @@ def test_gateway_image_shape() -> None:
     for args in stage.all("ENV"):
         env.update(env_pairs(args))
     # Every variable the template uses has a default, or nginx would see a literal ${...}; the
-    # allowed-origins map comes from the entrypoint script the image runs first.
-    assert set(env) | {"GATEWAY_CORS_ORIGIN_MAP"} == gateway_template_variables()
-    assert any(
-        "15-workcity-cors.envsh" in a and "/docker-entrypoint.d/" in a for a in stage.all("COPY")
-    )
+    # listening port and the allowed-origins map come from the entrypoint scripts the image runs
+    # first (the port has no ENV default, so that PORT can stand in for it).
+    computed = {"GATEWAY_CORS_ORIGIN_MAP", "GATEWAY_PORT"}
+    assert set(env) | computed == gateway_template_variables()
+    assert not computed & set(env)
+    for script in ("10-workcity-port.envsh", "15-workcity-cors.envsh"):
+        assert any(script in a and "/docker-entrypoint.d/" in a for a in stage.all("COPY"))
     assert any("web/dist/" in a and env["FRONTEND_DIR"] in a for a in stage.all("COPY"))
-    assert env["GATEWAY_PORT"] == str(GATEWAY_PORT)
+    assert gateway_container_env({})["GATEWAY_PORT"] == str(GATEWAY_PORT)
     assert "/healthz" in (stage.last("HEALTHCHECK") or "")
 
 
@@ -170,6 +173,7 @@ def test_dockerignore_keeps_what_images_need_and_drops_the_rest() -> None:
         "services/auth/src/workcity_auth/main.py",
         "gateway/templates/gateway.conf.template",
         "gateway/entrypoint/15-workcity-cors.envsh",
+        "gateway/entrypoint/10-workcity-port.envsh",
         "web/dist/index.html",
         "web/dist/assets/index-abc123.js",
     ):

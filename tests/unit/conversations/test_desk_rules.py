@@ -109,3 +109,37 @@ def test_reassignment_rights() -> None:
         desk_access.require_may_assign(MEMBER, mine, "o", {"t1"}, force=True)
     with pytest.raises(Forbidden):
         desk_access.require_may_assign(OUTSIDER, mine, "o", {"t1"}, force=False)
+
+
+def test_a_customer_message_reopens_and_starts_the_wait_a_staff_reply_ends_it() -> None:
+    later = NOW + timedelta(minutes=5)
+
+    def effect(status: str, waiting: datetime | None, **kw: object) -> object:
+        base: dict[str, object] = {
+            "from_customer": True,
+            "at": later,
+            "keep_assignee": False,
+            "snoozed_until": None,
+            "assignee_id": "a",
+        }
+        base.update(kw)
+        return desk.message_effect(status, waiting, **base)  # type: ignore[arg-type]
+
+    # Reopened, back to the queue (assignee not eligible), the wait starts at this message.
+    assert effect("resolved", None) == (
+        {"status": "open", "assignee": None, "waiting_since": later},
+        ["status", "assignee", "waitingSince"],
+    )
+    # Kept by an eligible assignee; a snooze ends; a running wait keeps its start.
+    assert effect("snoozed", NOW, snoozed_until=later, keep_assignee=True) == (
+        {"status": "open", "snoozed_until": None},
+        ["status", "snoozedUntil"],
+    )
+    assert effect("open", NOW) == ({}, [])
+    assert effect("pending", NOW, assignee_id=None) == ({"status": "open"}, ["status"])
+    # Staff answer: the wait ends; staff never reopen.
+    assert effect("resolved", NOW, from_customer=False) == (
+        {"waiting_since": None},
+        ["waitingSince"],
+    )
+    assert effect("pending", None, from_customer=False) == ({}, [])

@@ -36,6 +36,17 @@ def test_offset_shifts_every_port_and_variables_win() -> None:
     assert ports["secantus"] == 27117
 
 
+def test_the_original_backends_port_is_the_gateways_unless_gateway_port_is_set() -> None:
+    # An environment carried over from the original Node backend sets PORT.
+    assert ports_from_env(0, environ={"PORT": "5000"})["gateway"] == 5000
+    assert ports_from_env(100, environ={"PORT": "5000"})["auth"] == 8101
+    both = ports_from_env(0, environ={"PORT": "5000", "GATEWAY_PORT": "9000"})
+    assert both["gateway"] == 9000
+    assert ports_from_env(0, environ={"PORT": ""})["gateway"] == 8080
+    with pytest.raises(StackError, match="PORT='x'"):
+        ports_from_env(0, environ={"PORT": "x"})
+
+
 @pytest.mark.parametrize(
     "environ", [{"GATEWAY_PORT": "http"}, {"AUTH_PORT": "70000"}, {"AUTH_PORT": "8080"}]
 )

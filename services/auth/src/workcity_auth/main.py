@@ -27,6 +27,7 @@ from workcity_auth.adapters.refresh_tokens import RefreshTokenRepository
 from workcity_auth.adapters.signing_keys import (
     TokenSigner,
     development_key,
+    key_from_secret,
     load_private_key,
     load_public_keys,
 )
@@ -44,6 +45,8 @@ def build_signer(settings: AuthSettings) -> TokenSigner:
         key = load_private_key(settings.jwt_private_key.get_secret_value().encode())
     elif settings.jwt_private_key_file is not None:
         key = load_private_key(settings.jwt_private_key_file.read_bytes())
+    elif settings.jwt_secret is not None:
+        key = key_from_secret(settings.jwt_secret.get_secret_value())
     else:
         key = development_key(settings.data_dir)
     retired = load_public_keys(settings.jwt_retired_public_keys or "")

@@ -7,6 +7,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from workcity_common.settings import ServiceSettings
 
+# A key derived from a short secret is as guessable as the secret: production asks for at least
+# this many characters (`openssl rand -base64 48` gives 64).
+JWT_SECRET_MIN_LENGTH = 32
+
 
 class AuthSettings(ServiceSettings):
     service_name: str = "auth"
@@ -19,6 +23,9 @@ class AuthSettings(ServiceSettings):
     # once and kept in DATA_DIR. Production refuses to start without one.
     jwt_private_key: SecretStr | None = Field(default=None, validation_alias="JWT_PRIVATE_KEY")
     jwt_private_key_file: Path | None = Field(default=None, validation_alias="JWT_PRIVATE_KEY_FILE")
+    # The original backend's HS256 secret, carried over: with neither key above, the Ed25519
+    # signing key is derived from it, so every replica and every restart signs with one key.
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="JWT_SECRET")
     # Public keys of retired signing keys (PEM, concatenated), still published in the JWKS so
     # tokens they signed stay valid until they expire. See "Rotating the signing key".
     jwt_retired_public_keys: str | None = Field(
@@ -73,10 +80,22 @@ class AuthSettings(ServiceSettings):
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> AuthSettings:
         if self.is_production:
-            if self.jwt_private_key is None and self.jwt_private_key_file is None:
+            if (
+                self.jwt_private_key is None
+                and self.jwt_private_key_file is None
+                and self.jwt_secret is None
+            ):
                 raise ValueError(
-                    "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required in production"
+                    "JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE or JWT_SECRET is required in production"
                 )
+            if self.jwt_secret is not None:
+                secret = self.jwt_secret.get_secret_value()
+                self.require_real_secret("JWT_SECRET", secret)
+                if len(secret) < JWT_SECRET_MIN_LENGTH:
+                    raise ValueError(
+                        f"JWT_SECRET must be at least {JWT_SECRET_MIN_LENGTH} characters "
+                        "in production"
+                    )
             if self.internal_api_token is not None:
                 self.require_real_secret(
                     "INTERNAL_API_TOKEN", self.internal_api_token.get_secret_value()

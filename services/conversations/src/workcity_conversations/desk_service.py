@@ -26,9 +26,11 @@ from workcity_common.events import (
 
 from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
 from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk, desk_access, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.notes_service import NotesService
 from workcity_conversations.service import (
     PRODUCER,
     ConversationService,
@@ -56,7 +58,10 @@ class DeskService:
         directory: UserDirectory,
         conversations: ConversationService,
         limits: DeskLimits | None = None,
+        *,
+        notes: NotesService,
     ) -> None:
+        self._notes = notes  # a transfer's note becomes a private note
         self._store = store
         self._directory = directory
         self._conversations = conversations
@@ -424,7 +429,7 @@ class DeskService:
         self, caller: Person, conversation_id: Any, team_id: Any, note: Any
     ) -> dict[str, Any]:
         key = rules.parse_id(team_id, "team")
-        desk.optional_text(note, "note", self._conversations.limits.message_max_chars)
+        text = desk.optional_text(note, "note", self._notes.limits.max_chars)
         conversation = await self._conversation(conversation_id)
         desk_access.require_may_handle(
             caller, conversation, await self._store.team_ids_of(caller.id)
@@ -446,12 +451,15 @@ class DeskService:
             ]
             return Plan(changes=changes, set={"team": ObjectId(team.id), "assignee": None})
 
-        _, _, plan = await self._store.change(
+        _, after, plan = await self._store.change(
             conversation.id, decide, self._events(caller), now_ms()
         )
+        if text:
+            await self._notes.record(caller, after, text)
         if plan is not None:
             self.drain_soon([t for t in (team.id, conversation.team_id) if t])
-        return await self._conversations.get_conversation(caller, conversation.id)
+        # Not re-checked: a member of the old team may no longer see it, yet moved it.
+        return await self._conversations.item(after, caller)
 
     async def update_fields(
         self, caller: Person, conversation_id: Any, body: dict[str, Any]
@@ -504,6 +512,82 @@ class DeskService:
                 if changed.team_id and changed.assignee_id is None:
                     self.drain_soon([changed.team_id])
         return reopened
+
+    async def message_sent(
+        self, sender: Person, conversation_id: str, seq: int, at: datetime
+    ) -> None:
+        """After a message is stored: a customer's reopens a pending, snoozed or resolved
+        conversation (its assignee kept only if eligible, else back to the queue) and starts the
+        wait (`waitingSince`); a staff reply ends it. Only the latest message decides: a later
+        one's own call covers this one's (their calls may run in either order)."""
+        current = await self._store.conversation(conversation_id)
+        if current is None or current.team_id is None or current.last_seq != seq:
+            return
+        from_customer = not sender.is_support
+        _, changes = desk.message_effect(
+            current.status,
+            current.waiting_since,
+            current.snoozed_until,
+            current.assignee_id,
+            from_customer=from_customer,
+            at=at,
+            keep_assignee=True,
+        )
+        if not changes:
+            return
+        reopens = "status" in changes
+        keep = await self._eligible_capacity(current) if reopens else None
+        # A resolved request reopened is the customer's unresolved one in its team again.
+        open_key = await self._reopened_key(current) if current.status == "resolved" else None
+
+        def decide(c: Conversation) -> Plan | None:
+            # `keep` and `open_key` as they are at this attempt.
+            if c.last_seq != seq:
+                return None
+            kept = keep is not None and keep[0] == c.assignee_id
+            fields, changes = desk.message_effect(
+                c.status,
+                c.waiting_since,
+                c.snoozed_until,
+                c.assignee_id,
+                from_customer=from_customer,
+                at=at,
+                keep_assignee=kept,
+            )
+            if not changes:
+                return None
+            reopening = "status" in changes
+            if reopening and open_key is not None and c.status == "resolved":
+                fields["open_key"] = open_key
+            return Plan(changes=changes, set=fields, claim=keep if kept and reopening else None)
+
+        while True:
+            try:
+                _, after, plan = await self._store.change(
+                    conversation_id, decide, self._events(sender), now_ms()
+                )
+            except AtCapacity:
+                keep = None  # the agent filled up meanwhile: back to the queue
+                continue
+            except DuplicateKeyError:
+                if open_key is None:
+                    raise
+                open_key = None  # the customer opened another request there meanwhile
+                continue
+            break
+        if plan is not None and "status" in plan.changes and after.assignee_id is None:
+            self.drain_soon([current.team_id])
+
+    async def _reopened_key(self, conversation: Conversation) -> str | None:
+        """The `open_key` of a support request being reopened, unless the customer has another
+        unresolved request in its team by now."""
+        doc = await self._store.conversations.find_one(
+            {"_id": ObjectId(conversation.id)}, {"customer": 1}
+        )
+        if not doc or not doc.get("customer") or conversation.team_id is None:
+            return None
+        key = f"{doc['customer']}:{conversation.team_id}"
+        return None if await self._store.open_request(key) is not None else key
 
     async def _eligible_capacity(self, conversation: Conversation) -> tuple[str, int] | None:
         """(assignee, their capacity) when the assignee may keep it, else None."""
@@ -636,7 +720,11 @@ class DeskService:
             queued = (
                 after.assignee_id is None
                 and after.status == "open"
-                and (before.assignee_id is not None or before.team_id != after.team_id)
+                and (
+                    before.assignee_id is not None
+                    or before.team_id != after.team_id
+                    or before.status != "open"  # reopened into the queue
+                )
             )
             team = await self._store.team(after.team_id) if queued and after.team_id else None
             return [
@@ -662,23 +750,12 @@ class DeskService:
     async def _staff_audience(
         self, team_id: str | None, assignee_id: str | None, participants: Iterable[str]
     ) -> list[str]:
-        ids = set(await self._store.admin_ids())
-        if team_id:
-            team = await self._store.team(team_id)
-            if team:
-                ids.update(team.members)
-        if assignee_id:
-            ids.add(assignee_id)
-        people = await self._directory.get_many(participants)
-        ids.update(p.id for p in people.values() if p.is_support)
-        return sorted(ids)
+        return await staff_audience(
+            self._store, self._directory, team_id, assignee_id, participants
+        )
 
     async def _conversation(self, conversation_id: Any) -> Conversation:
-        key = rules.parse_id(conversation_id, "conversation")
-        conversation = await self._store.conversation(key)
-        if conversation is None:
-            raise NotFound("Conversation not found")
-        return conversation
+        return await conversation_or_404(self._store, conversation_id)
 
 
 def _is_staff(person: Person | None) -> bool:

@@ -35,12 +35,15 @@ from workcity_common.user_directory import (
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
+from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
+from workcity_conversations.entrypoints.notes_http import notes as notes_routes
 from workcity_conversations.entrypoints.presence import make_presence_consumer
+from workcity_conversations.notes_service import NoteLimits, NotesService
 from workcity_conversations.service import ConversationService, Limits
 from workcity_conversations.settings import ConversationsSettings
 
@@ -110,6 +113,7 @@ def create_app(
     )
     files = AttachmentStore(db)
     desk_store = DeskStore(db, outbox)
+    notes_store = NotesStore(db, outbox)
     source = user_source or auth_user_source(settings, http_client)
     directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)
     processed = MongoProcessedEvents(
@@ -144,6 +148,7 @@ def create_app(
         await processed.create_indexes()
         await desk_store.create_indexes()
         await desk_store.ensure_default_team()
+        await notes_store.create_indexes()
         users.start()
         presence.start()
         broker.start()
@@ -200,9 +205,22 @@ def create_app(
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,
+        message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service
-    app.state.desk = desk = DeskService(desk_store, directory, service, desk_limits_from(settings))
+    app.state.notes = notes = NotesService(
+        notes_store,
+        desk_store,
+        directory,
+        NoteLimits(
+            max_chars=settings.desk_note_max_chars,
+            page_default=settings.desk_list_page_default,
+            page_max=settings.desk_list_page_max,
+        ),
+    )
+    app.state.desk = desk = DeskService(
+        desk_store, directory, service, desk_limits_from(settings), notes=notes
+    )
     scheduler = DeskScheduler(
         desk, settings.desk_sweep_interval_seconds, settings.desk_snooze_poll_seconds
     )
@@ -221,4 +239,5 @@ def create_app(
     app.include_router(http.messages)
     app.include_router(http.attachments)
     app.include_router(desk_routes)
+    app.include_router(notes_routes)
     return app

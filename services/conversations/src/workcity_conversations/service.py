@@ -4,6 +4,7 @@ models' `to_api()`, so a REST answer and the socket payload for the same fact ar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from workcity_conversations.domain.model import Attachment, Conversation, Messag
 from workcity_conversations.domain.reads import unread_count
 
 PRODUCER = "conversations"
+log = logging.getLogger(__name__)
 
 
 def now_ms() -> datetime:
@@ -159,7 +161,11 @@ class ConversationService:
         team_names: Callable[[Iterable[str]], Awaitable[dict[str, str]]] | None = None,
         default_team: Callable[[], Awaitable[str | None]] | None = None,
         teams_of: Callable[[str], Awaitable[set[str]]] | None = None,
+        message_sent: Callable[[Person, str, int, datetime], Awaitable[None]] | None = None,
     ) -> None:
+        # The desk's, after a message is stored: a customer's reopens the conversation, a staff
+        # reply ends the customer's wait.
+        self._message_sent = message_sent
         # The desk's: a staff member's team ids (staff see their teams' conversations).
         self._teams_of = teams_of
         self._default_team_of = default_team
@@ -219,6 +225,8 @@ class ConversationService:
             now = now_ms()
             # A customer's chat with a staff member is that staff member's, in the default team.
             staff = rules.desk_owner(caller, recipient)
+            team_id = await self._default_team() if staff else None
+            names = await self.team_names([team_id] if team_id else [])
             fresh = Conversation(
                 id=str(ObjectId()),
                 participants=(caller.id, recipient.id),
@@ -226,19 +234,19 @@ class ConversationService:
                 created_at=now,
                 updated_at=now,
                 assignee_id=staff.id if staff else None,
-                team_id=await self._default_team() if staff else None,
+                team_id=team_id,
                 version=1,
             )
 
             def events(conversation: Conversation) -> list[Event]:
                 data = ConversationEventData(
-                    conversation=conversation_data(conversation, people, {})
+                    conversation=conversation_data(conversation, people, names)
                 )
                 return [ConversationCreated(producer=PRODUCER, data=data)]
 
             try:
                 created = await self._store.create_conversation(fresh, key, events)
-                return Opened(self._list_item(created, caller, people, {}), created=True)
+                return Opened(self._list_item(created, caller, people, {}, names), created=True)
             except ConversationExists:
                 existing = await self._store.conversation_of_pair(key)
                 if existing is None:  # created and deleted in between: vanishingly rare
@@ -353,6 +361,12 @@ class ConversationService:
             if replay is None:  # stored, then deleted before we could read it
                 raise NotFound("Message not found") from None
             return replay
+        if self._message_sent is not None:
+            try:
+                await self._message_sent(caller, conversation_key, message.seq, message.created_at)
+            except Exception:
+                # The message stands; the desk's state catches up with the next message.
+                log.exception("the desk's update after a message failed")
         return Sent(message_data(message, after, people).to_api(), replayed=False)
 
     async def edit_message(self, caller: Person, message_id: Any, text: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workcity_common.events import Event, UserRef, utcnow
+from workcity_common.events import STAFF_ROLES, ConversationData, Event, utcnow
 from workcity_common.tokens import TokenClaims
 
 from workcity_realtime.adapters.cluster import Typing
@@ -303,15 +303,17 @@ class Hub:
     async def message_read(self, conversation_id: str, receipt: dict[str, Any]) -> None:
         await self._emitter.emit("messageRead", receipt, to=conversation_room(conversation_id))
 
-    async def conversation_created(
-        self, conversation: dict[str, Any], participants: list[UserRef]
-    ) -> None:
-        conversation_id = str(conversation["_id"])
-        await self.keeper.contacts_added(conversation_id, participants)
-        if participants:
-            await self._emitter.emit(
-                "conversationCreated", conversation, to=[user_room(p.id) for p in participants]
-            )
+    async def conversation_created(self, conversation: ConversationData) -> None:
+        participants = list(conversation.participants)
+        await self.keeper.contacts_added(conversation.id, participants)
+        # Each participant gets the view of their role: a customer (or a participant of unknown
+        # role) never sees the desk's internals (team, priority, labels, waitingSince, ...).
+        staff = [user_room(p.id) for p in participants if p.role in STAFF_ROLES]
+        others = [user_room(p.id) for p in participants if p.role not in STAFF_ROLES]
+        if staff:
+            await self._emitter.emit("conversationCreated", conversation.to_api(), to=staff)
+        if others:
+            await self._emitter.emit("conversationCreated", conversation.customer_api(), to=others)
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
         self.delivery.forget(conversation_id)

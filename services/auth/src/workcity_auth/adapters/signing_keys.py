@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,19 @@ def load_public_keys(pem_bundle: str) -> list[PublicKey]:
             raise ValueError("retired public keys must be Ed25519 or RSA")
         keys.append(key)
     return keys
+
+
+def key_from_secret(secret: str) -> PrivateKey:
+    """The Ed25519 key derived from a shared secret (the original backend's JWT_SECRET): the same
+    secret gives the same key, hence the same `kid`, on every replica and after every restart.
+    HKDF with a fixed salt and label keeps this key unrelated to any other use of the secret."""
+    seed = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"workcity-auth",
+        info=b"jwt-signing-key ed25519 v1",
+    ).derive(secret.encode())
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def development_key(data_dir: Path) -> PrivateKey:

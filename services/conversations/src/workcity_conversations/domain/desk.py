@@ -180,6 +180,47 @@ def status_filter(raw: str | None) -> str:
     return raw
 
 
+# --- messages --------------------------------------------------------------------------------
+
+
+def message_effect(
+    status: str,
+    waiting_since: datetime | None,
+    snoozed_until: datetime | None,
+    assignee_id: str | None,
+    *,
+    from_customer: bool,
+    at: datetime,
+    keep_assignee: bool,
+) -> tuple[dict[str, Any], list[str]]:
+    """The desk fields a new message changes (stored names, API names of what changed).
+
+    A customer's message reopens a pending, snoozed or resolved conversation (its assignee kept
+    only when `keep_assignee`: that agent is eligible) and starts `waiting_since` if no wait is
+    running (it is the oldest unanswered customer message). A staff message answers: the wait
+    ends."""
+    fields: dict[str, Any] = {}
+    changes: list[str] = []
+    if not from_customer:
+        if waiting_since is not None:
+            fields["waiting_since"] = None
+            changes.append("waitingSince")
+        return fields, changes
+    if status in REOPENED_BY_CUSTOMER:
+        fields["status"] = "open"
+        changes.append("status")
+        if snoozed_until is not None:
+            fields["snoozed_until"] = None
+            changes.append("snoozedUntil")
+        if assignee_id is not None and not keep_assignee:
+            fields["assignee"] = None
+            changes.append("assignee")
+    if waiting_since is None:
+        fields["waiting_since"] = at
+        changes.append("waitingSince")
+    return fields, changes
+
+
 # --- assignment ------------------------------------------------------------------------------
 
 
