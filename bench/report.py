@@ -260,8 +260,11 @@ def targets(scenarios: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     latency = scenarios.get("latency")
     if latency:
-        step = latency["steps"][0]
-        trips = step["per_message"].get("db_round_trips_per_stored")
+        steps = latency["steps"]
+        # Round trips at the busiest step: the idle cost (polls) weighs least there.
+        trips = max(steps, key=lambda s: s["offered_per_s"])["per_message"].get(
+            "db_round_trips_per_stored"
+        )
         if trips is not None:
             found.append(
                 (
@@ -271,15 +274,19 @@ def targets(scenarios: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     met(trips < 5),
                 )
             )
-        p99 = step["recipient_ms"]["p99"]
-        found.append(
-            (
-                f"recipient p99 < 25 ms at {step['offered_per_s']} msgs/s",
-                "24.7 ms",
-                f"{_fmt(p99, 1)} ms",
-                met(p99 is not None and p99 < 25),
+        for step in steps:
+            # Issue 12: p99 under 15 ms at 50 msgs/s (the original: 15.0), under 25 at 200.
+            bound = 15 if step["offered_per_s"] <= 50 else 25
+            original = "15.0 ms" if bound == 15 else "24.7 ms"
+            p99 = step["recipient_ms"]["p99"]
+            found.append(
+                (
+                    f"recipient p99 < {bound} ms at {step['offered_per_s']} msgs/s",
+                    original,
+                    f"{_fmt(p99, 1)} ms",
+                    met(p99 is not None and p99 < bound),
+                )
             )
-        )
     throughput = scenarios.get("throughput")
     if throughput:
         unsaturated = [s for s in throughput["steps"] if not s["saturated"]]

@@ -234,6 +234,35 @@ class TestStack:
                 found.append(f"{log.name}: {line[:2000]}")
         return found
 
+    # ------------------------------------------------------------- a second service process
+
+    @contextlib.contextmanager
+    def extra_process(self, name: str, **environ: str) -> Iterator[str]:
+        """Another OS process of a service (`conversations`), started as the stack started it
+        (same database, broker, queues) on a free port: a second replica. `environ` overrides
+        its environment. Yields its base URL; stopped at the end of the block."""
+        dev = self._local()
+        argv, env = dev.launch_command(name)
+        port = free_port()
+        argv[argv.index("--port") + 1] = str(port)
+        process, record = launch(
+            f"{name}-extra-{port}",
+            argv,
+            env={**env, **environ},
+            cwd=REPO_ROOT,
+            log_path=dev.config.log_dir / f"{name}-extra-{port}.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while (answer := http_status(f"{url}/readyz")) is None or answer[0] != 200:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the extra {name} did not start; see {record.log}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            stop_group(record, child=process)
+
     # ------------------------------------------------------------------ a second gateway
 
     @contextlib.contextmanager

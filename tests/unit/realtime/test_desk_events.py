@@ -69,3 +69,21 @@ async def test_a_queued_conversation_goes_to_the_team_and_nothing_else_when_no_o
         _data(changes=["team"], staff_ids=[], queued_for=["m1", "m2"]),
     )
     assert [(e[0], e[2]) for e in emitter.emits] == [("conversationQueued", ["user:m1", "user:m2"])]
+
+
+async def test_a_note_goes_to_the_staff_audience_only_never_to_a_room() -> None:
+    from workcity_common.events import NoteCreatedData, NoteData
+    from workcity_realtime.desk_events import note_created
+
+    emitter = Recorder()
+    note = NoteData(
+        id="n1",
+        conversation_id="c1",
+        author=UserRef(id="a1", email="a@x", role="agent"),
+        text="private",
+        created_at=NOW,
+    )
+    await note_created(emitter, NoteCreatedData(note=note, staff_ids=["adm", "a1"]))  # type: ignore[arg-type]
+    assert emitter.emits == [("noteCreated", {"note": note.to_api()}, ["user:adm", "user:a1"])]
+    await note_created(emitter, NoteCreatedData(note=note, staff_ids=[]))  # type: ignore[arg-type]
+    assert len(emitter.emits) == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from workcity_common.broker import BrokerUnavailable
-from workcity_common.events import UserRef
+from workcity_common.events import ConversationData, TeamRef, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 from workcity_realtime.adapters.cluster import Heartbeat, Hello, PresenceDelta, Typing
 from workcity_realtime.adapters.conversations import ConversationsError
@@ -389,15 +389,34 @@ async def test_after_a_reconnect_rooms_with_sockets_here_catch_up(parts: Any) ->
 
 async def test_conversation_created_reaches_participants_with_presence(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
-    people = [UserRef(id="a", email="a@x.io"), UserRef(id="b", email="b@x.io")]
+    people = [
+        UserRef(id="a", email="a@x.io", role="customer"),
+        UserRef(id="b", email="b@x.io", role="agent"),
+        UserRef(id="c", email="c@x.io"),  # role unknown: the customer's view
+    ]
     await hub.connect("s1", claims("a"), "tok-a")
     await settle(hub)
     await hub.handle_cluster(Heartbeat(replica="B", users=["b"]))
     emitter.emits.clear()
-    await hub.conversation_created({"_id": CID}, people)
+    conversation = ConversationData(
+        id=CID,
+        participants=people,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+        team=TeamRef(id="t1", name="Support"),
+        labels=["vip"],
+        priority="high",
+        version=1,
+    )
+    await hub.conversation_created(conversation)
     events = [(e["event"], e["to"]) for e in emitter.emits]
     assert ("presence", "user:a") in events  # b is online and now a contact of a
-    assert events[-1] == ("conversationCreated", ["user:a", "user:b"])
+    created = emitter.named("conversationCreated")
+    assert [(e["to"], e["data"]) for e in created] == [
+        (["user:b"], conversation.to_api()),
+        (["user:a", "user:c"], conversation.customer_api()),
+    ]
+    assert "team" not in created[1]["data"] and "labels" not in created[1]["data"]
 
 
 async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:

@@ -15,6 +15,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 Role = Literal["admin", "agent", "customer", "designer", "merchant"]
+# Staff (CONTRACT Part 3): everyone but customers; they see a conversation's whole desk state.
+STAFF_ROLES: frozenset[Role] = frozenset({"admin", "agent", "designer", "merchant"})
 
 
 def utcnow() -> datetime:
@@ -76,6 +78,10 @@ class UserDisabled(Event):
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# Public: every answer formats its times the same way.
+iso = _iso
 
 
 class UserRef(EventData):
@@ -278,6 +284,50 @@ class MessageRead(Event):
     data: MessageReadData
 
 
+# --- note.created, csat.requested (producer: conversations; the support desk) -----------------
+
+
+class NoteData(EventData):
+    """A private note: staff only, never part of a conversation's messages."""
+
+    id: str
+    conversation_id: str
+    author: UserRef
+    text: str
+    created_at: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "conversation": self.conversation_id,
+            "author": {"_id": self.author.id, "email": self.author.email},
+            "text": self.text,
+            "createdAt": _iso(self.created_at),
+        }
+
+
+class NoteCreatedData(EventData):
+    note: NoteData
+    staff_ids: list[str]  # every staff user who may see the conversation; never a customer
+
+
+class NoteCreated(Event):
+    type: Literal["note.created"] = "note.created"
+    data: NoteCreatedData
+
+
+class CsatRequestedData(EventData):
+    """Staff resolved the conversation: its customers are asked to rate it."""
+
+    conversation_id: str
+    customer_ids: list[str]
+
+
+class CsatRequested(Event):
+    type: Literal["csat.requested"] = "csat.requested"
+    data: CsatRequestedData
+
+
 # --- presence.changed (producer: realtime) ---------------------------------------------------
 
 
@@ -306,6 +356,8 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     MessageUpdated,
     MessageDeleted,
     MessageRead,
+    NoteCreated,
+    CsatRequested,
     PresenceChanged,
 )
 AnyEvent = Annotated[
@@ -319,6 +371,8 @@ AnyEvent = Annotated[
     | MessageUpdated
     | MessageDeleted
     | MessageRead
+    | NoteCreated
+    | CsatRequested
     | PresenceChanged,
     Field(discriminator="type"),
 ]

@@ -26,9 +26,11 @@ from workcity_common.events import (
 
 from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
 from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk, desk_access, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.notes_service import NotesService
 from workcity_conversations.service import (
     PRODUCER,
     ConversationService,
@@ -56,7 +58,10 @@ class DeskService:
         directory: UserDirectory,
         conversations: ConversationService,
         limits: DeskLimits | None = None,
+        *,
+        notes: NotesService,
     ) -> None:
+        self._notes = notes  # a transfer's note becomes a private note
         self._store = store
         self._directory = directory
         self._conversations = conversations
@@ -431,7 +436,7 @@ class DeskService:
         self, caller: Person, conversation_id: Any, team_id: Any, note: Any
     ) -> dict[str, Any]:
         key = rules.parse_id(team_id, "team")
-        desk.optional_text(note, "note", self._conversations.limits.message_max_chars)
+        text = desk.optional_text(note, "note", self._notes.limits.max_chars)
         conversation = await self._conversation(conversation_id)
         desk_access.require_may_handle(
             caller, conversation, await self._store.team_ids_of(caller.id)
@@ -453,12 +458,15 @@ class DeskService:
             ]
             return Plan(changes=changes, set={"team": ObjectId(team.id), "assignee": None})
 
-        _, _, plan = await self._store.change(
+        _, after, plan = await self._store.change(
             conversation.id, decide, self._events(caller), now_ms()
         )
+        if text:
+            await self._notes.record(caller, after, text)
         if plan is not None:
             self.drain_soon([t for t in (team.id, conversation.team_id) if t])
-        return await self._conversations.get_conversation(caller, conversation.id)
+        # Not re-checked: a member of the old team may no longer see it, yet moved it.
+        return await self._conversations.item(after, caller)
 
     async def update_fields(
         self, caller: Person, conversation_id: Any, body: dict[str, Any]
@@ -749,23 +757,12 @@ class DeskService:
     async def _staff_audience(
         self, team_id: str | None, assignee_id: str | None, participants: Iterable[str]
     ) -> list[str]:
-        ids = set(await self._store.admin_ids())
-        if team_id:
-            team = await self._store.team(team_id)
-            if team:
-                ids.update(team.members)
-        if assignee_id:
-            ids.add(assignee_id)
-        people = await self._directory.get_many(participants)
-        ids.update(p.id for p in people.values() if p.is_support)
-        return sorted(ids)
+        return await staff_audience(
+            self._store, self._directory, team_id, assignee_id, participants
+        )
 
     async def _conversation(self, conversation_id: Any) -> Conversation:
-        key = rules.parse_id(conversation_id, "conversation")
-        conversation = await self._store.conversation(key)
-        if conversation is None:
-            raise NotFound("Conversation not found")
-        return conversation
+        return await conversation_or_404(self._store, conversation_id)
 
 
 def _is_staff(person: Person | None) -> bool:

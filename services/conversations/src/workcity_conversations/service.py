@@ -225,6 +225,8 @@ class ConversationService:
             now = now_ms()
             # A customer's chat with a staff member is that staff member's, in the default team.
             staff = rules.desk_owner(caller, recipient)
+            team_id = await self._default_team() if staff else None
+            names = await self.team_names([team_id] if team_id else [])
             fresh = Conversation(
                 id=str(ObjectId()),
                 participants=(caller.id, recipient.id),
@@ -232,19 +234,19 @@ class ConversationService:
                 created_at=now,
                 updated_at=now,
                 assignee_id=staff.id if staff else None,
-                team_id=await self._default_team() if staff else None,
+                team_id=team_id,
                 version=1,
             )
 
             def events(conversation: Conversation) -> list[Event]:
                 data = ConversationEventData(
-                    conversation=conversation_data(conversation, people, {})
+                    conversation=conversation_data(conversation, people, names)
                 )
                 return [ConversationCreated(producer=PRODUCER, data=data)]
 
             try:
                 created = await self._store.create_conversation(fresh, key, events)
-                return Opened(self._list_item(created, caller, people, {}), created=True)
+                return Opened(self._list_item(created, caller, people, {}, names), created=True)
             except ConversationExists:
                 existing = await self._store.conversation_of_pair(key)
                 if existing is None:  # created and deleted in between: vanishingly rare

@@ -106,6 +106,33 @@ class ConversationsSettings(UserDirectorySettings):
         default=1000, ge=1, le=100_000, validation_alias="DESK_MAX_TEAM_MEMBERS"
     )
 
+    # Longest private note, in characters after trimming.
+    desk_note_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="DESK_NOTE_MAX_CHARS"
+    )
+    # Pages of notes and of activity: `limit` when the client gives none, and the most it may ask.
+    desk_list_page_default: int = Field(
+        default=200, ge=1, le=10_000, validation_alias="DESK_LIST_PAGE_DEFAULT"
+    )
+    desk_list_page_max: int = Field(
+        default=500, ge=1, le=10_000, validation_alias="DESK_LIST_PAGE_MAX"
+    )
+
+    # Canned responses: longest text, longest short code, how many one scope (a user's own, a
+    # team's, the global one) may hold, and the most one search answers with.
+    canned_text_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="CANNED_TEXT_MAX_CHARS"
+    )
+    canned_short_code_max_chars: int = Field(
+        default=32, ge=1, le=200, validation_alias="CANNED_SHORT_CODE_MAX_CHARS"
+    )
+    canned_max_per_scope: int = Field(
+        default=500, ge=1, le=100_000, validation_alias="CANNED_MAX_PER_SCOPE"
+    )
+    canned_search_max: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="CANNED_SEARCH_MAX"
+    )
+
     # The durable queue this service reads user.* events from (one per deployment; tests use
     # their own).
     users_queue: str = Field(
@@ -121,6 +148,8 @@ class ConversationsSettings(UserDirectorySettings):
     def _consistent(self) -> ConversationsSettings:
         if self.messages_page_default > self.messages_page_max:
             raise ValueError("MESSAGES_PAGE_DEFAULT must not exceed MESSAGES_PAGE_MAX")
+        if self.desk_list_page_default > self.desk_list_page_max:
+            raise ValueError("DESK_LIST_PAGE_DEFAULT must not exceed DESK_LIST_PAGE_MAX")
         if self.conversations_page_default > self.conversations_page_max:
             raise ValueError("CONVERSATIONS_PAGE_DEFAULT must not exceed CONVERSATIONS_PAGE_MAX")
         return self

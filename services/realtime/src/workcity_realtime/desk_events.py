@@ -1,10 +1,11 @@
-"""The support desk's socket events (CONTRACT Part 3), from `conversation.updated`: the
-conversations service names the audiences (it owns teams and roles); this turns them into emits
-to user rooms, which reach every replica's sockets through the Socket.IO manager."""
+"""The support desk's socket events (CONTRACT Part 3), from `conversation.updated`,
+`note.created` and `csat.requested`: the conversations service names the audiences (it owns
+teams and roles); this turns them into emits to user rooms, never to a conversation's room (a
+customer is in that room: a note must not reach it)."""
 
 from __future__ import annotations
 
-from workcity_common.events import ConversationUpdatedData
+from workcity_common.events import ConversationUpdatedData, CsatRequestedData, NoteCreatedData
 
 from workcity_realtime.adapters.sockets import Emitter, user_room
 
@@ -40,4 +41,20 @@ async def conversation_updated(emitter: Emitter, data: ConversationUpdatedData) 
             "conversationAssigned",
             {"conversation": staff_view, "from": data.assigned_from, "to": data.assigned_to},
             to=[user_room(u) for u in told],
+        )
+
+
+async def note_created(emitter: Emitter, data: NoteCreatedData) -> None:
+    if data.staff_ids:
+        await emitter.emit(
+            "noteCreated", {"note": data.note.to_api()}, to=[user_room(u) for u in data.staff_ids]
+        )
+
+
+async def csat_requested(emitter: Emitter, data: CsatRequestedData) -> None:
+    if data.customer_ids:
+        await emitter.emit(
+            "csatRequested",
+            {"conversationId": data.conversation_id},
+            to=[user_room(u) for u in data.customer_ids],
         )

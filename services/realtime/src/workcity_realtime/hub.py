@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workcity_common.events import Event, UserRef, utcnow
+from workcity_common.events import STAFF_ROLES, ConversationData, Event, utcnow
 from workcity_common.tokens import TokenClaims
 
 from workcity_realtime.adapters.cluster import Typing
@@ -62,6 +62,7 @@ class HubOptions:
     disabled_user_memory_s: float = 3600.0
     contacts_load_attempts: int = 3
     typing_throttle_s: float = 1.0
+    max_sockets_per_user: int | None = None
 
 
 class Hub:
@@ -83,6 +84,7 @@ class Hub:
         self._monotonic = monotonic
         self._now = now
         self._sockets: dict[str, SocketUser] = {}
+        self._per_user: dict[str, int] = {}  # user id -> sockets here (counted before any await)
         self.keeper = PresenceKeeper(
             emitter,
             conversations,
@@ -127,6 +129,12 @@ class Hub:
     async def connect(self, sid: str, claims: TokenClaims, token: str) -> None:
         if self.is_disabled(claims.user_id):
             raise Refused("Authentication error: account disabled", "account_disabled")
+        limit = self._options.max_sockets_per_user
+        if limit is not None and self._per_user.get(claims.user_id, 0) >= limit:
+            raise Refused(
+                f"Too many connections: at most {limit} sockets per user", "too_many_sockets"
+            )
+        self._per_user[claims.user_id] = self._per_user.get(claims.user_id, 0) + 1
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
         await self._emitter.enter_room(sid, user_room(user.user_id))
@@ -136,6 +144,9 @@ class Hub:
         user = self._sockets.pop(sid, None)
         if user is None:
             return
+        left = self._per_user.pop(user.user_id, 1) - 1
+        if left > 0:
+            self._per_user[user.user_id] = left
         for key in [k for k in self._typing_sent if k[0] == sid]:
             del self._typing_sent[key]
         await self.keeper.socket_disconnected(user.user_id, sid)
@@ -292,15 +303,17 @@ class Hub:
     async def message_read(self, conversation_id: str, receipt: dict[str, Any]) -> None:
         await self._emitter.emit("messageRead", receipt, to=conversation_room(conversation_id))
 
-    async def conversation_created(
-        self, conversation: dict[str, Any], participants: list[UserRef]
-    ) -> None:
-        conversation_id = str(conversation["_id"])
-        await self.keeper.contacts_added(conversation_id, participants)
-        if participants:
-            await self._emitter.emit(
-                "conversationCreated", conversation, to=[user_room(p.id) for p in participants]
-            )
+    async def conversation_created(self, conversation: ConversationData) -> None:
+        participants = list(conversation.participants)
+        await self.keeper.contacts_added(conversation.id, participants)
+        # Each participant gets the view of their role: a customer (or a participant of unknown
+        # role) never sees the desk's internals (team, priority, labels, waitingSince, ...).
+        staff = [user_room(p.id) for p in participants if p.role in STAFF_ROLES]
+        others = [user_room(p.id) for p in participants if p.role not in STAFF_ROLES]
+        if staff:
+            await self._emitter.emit("conversationCreated", conversation.to_api(), to=staff)
+        if others:
+            await self._emitter.emit("conversationCreated", conversation.customer_api(), to=others)
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
         self.delivery.forget(conversation_id)

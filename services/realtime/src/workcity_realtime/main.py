@@ -30,6 +30,8 @@ from workcity_realtime.adapters.conversations import (
     HttpConversations,
     make_http_client,
 )
+from workcity_realtime.adapters.engine import ChatServer
+from workcity_realtime.adapters.outbound import BufferedCluster, OutgoingBuffer, buffered_events
 from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule, SocketIOEmitter
 from workcity_realtime.domain.payloads import Limits
 from workcity_realtime.entrypoints import sockets
@@ -89,9 +91,9 @@ def create_app(
     verifier = verifier or TokenVerifier.from_settings(settings.tokens, jwks_http)
     broker = broker or Broker(config.amqp_url, config.events_exchange)
 
-    server = socketio.AsyncServer(
+    server = ChatServer(
         async_mode="asgi",
-        client_manager=LocalManager(),
+        client_manager=LocalManager(config.max_queued_bytes),
         cors_allowed_origins=sockets.origin_check(config.allowed_origins),
         ping_interval=config.ping_interval_s,
         ping_timeout=config.ping_timeout_s,
@@ -101,10 +103,12 @@ def create_app(
         json=OrjsonModule,
     )
     cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
+    # What the replica publishes itself never makes a socket handler wait for RabbitMQ.
+    outgoing = OutgoingBuffer(config.max_outgoing)
     hub = Hub(
         SocketIOEmitter(server),
         conversations or HttpConversations(http),
-        cluster,
+        BufferedCluster(cluster, outgoing),
         HubOptions(
             limits=Limits(
                 max_message_length=config.max_message_length,
@@ -118,8 +122,9 @@ def create_app(
             presence_ttl_s=config.presence_ttl_s,
             disabled_user_memory_s=config.disabled_user_memory_s,
             typing_throttle_s=config.typing_throttle_s,
+            max_sockets_per_user=config.max_sockets_per_user,
         ),
-        publish_event=broker.publish,
+        publish_event=buffered_events(broker.publish, outgoing),
     )
     sockets.register(server, hub, verifier)
     consumer = make_consumer(
@@ -173,6 +178,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        outgoing.start()
         cluster.start(hub.handle_cluster)
         consumer.start()
         broker.on_ready(hub.hello)  # after the cluster queue exists, so the answers reach us
@@ -190,6 +196,8 @@ def create_app(
             loading.cancel()
             await asyncio.gather(beating, loading, return_exceptions=True)
             await hub.goodbye()
+            await outgoing.flush(timeout_s=2.0)  # the `bye` and last presence changes
+            await outgoing.close()
             await hub.close()
             await broker.close()
             await http.aclose()

@@ -59,6 +59,22 @@ class RealtimeSettings(ServiceSettings):
     max_pending_per_replica: int = Field(
         default=200, ge=1, le=100_000, validation_alias="REPLICA_MAX_PENDING_COMMANDS"
     )
+    # Sockets one user may hold open on one replica; the next connect is refused
+    # (`connect_error` "Too many connections", code `too_many_sockets`).
+    max_sockets_per_user: int = Field(
+        default=20, ge=1, le=10_000, validation_alias="SOCKET_MAX_PER_USER"
+    )
+    # Bytes of packets waiting to be written to one socket (plus a little per packet); a socket
+    # further behind is disconnected instead of queueing without bound: it catches up by `seq`.
+    max_queued_bytes: int = Field(
+        default=1_000_000, ge=10_000, le=1_000_000_000, validation_alias="SOCKET_MAX_QUEUED_BYTES"
+    )
+    # The replica's own messages to RabbitMQ (typing and presence between replicas,
+    # `presence.changed`) waiting to be published; beyond, while the broker stalls, new ones are
+    # dropped (all best effort: the next heartbeat repairs presence).
+    max_outgoing: int = Field(
+        default=1000, ge=10, le=1_000_000, validation_alias="REPLICA_MAX_OUTGOING_MESSAGES"
+    )
     # A granted `joinConversation` is remembered this long per user and conversation.
     membership_cache_s: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from workcity_common.events import Role
+from workcity_common.events import STAFF_ROLES, Role
 
-SUPPORT_ROLES: frozenset[Role] = frozenset({"agent", "designer", "merchant", "admin"})
+SUPPORT_ROLES: frozenset[Role] = STAFF_ROLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,18 @@ itself, and what crosses replicas (typing, presence) travels on the cluster bus.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Protocol
 
 import orjson
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
+
+from workcity_realtime.adapters import engine
+
+log = logging.getLogger(__name__)
 
 
 class Emitter(Protocol):
@@ -102,7 +108,17 @@ class LocalManager(socketio.AsyncManager):
     in turn: the stock `emit` makes a task per recipient and waits for them all, though queueing a
     packet on a socket never waits (the socket's writer sends it), and in a fan-out that
     bookkeeping cost more than the queueing itself. Emits with an ack callback take
-    python-socketio's own path."""
+    python-socketio's own path.
+
+    A socket with more than `max_queued_bytes` still waiting to be written gets nothing more: it
+    is disconnected (`engine.drop_laggard`, in a task of its own) and catches up by `seq` when it
+    connects again."""
+
+    def __init__(self, max_queued_bytes: int | None = None) -> None:
+        super().__init__()
+        self._max_queued_bytes = max_queued_bytes
+        self._dropping: set[str] = set()
+        self._drops: set[asyncio.Task[None]] = set()
 
     async def emit(  # type: ignore[override]
         self,
@@ -139,8 +155,27 @@ class LocalManager(socketio.AsyncManager):
             eio_packet.Packet(eio_packet.MESSAGE, part)
             for part in (encoded if isinstance(encoded, list) else [encoded])
         ]
+        limit = self._max_queued_bytes
         for sid, eio_sid in self.get_participants(namespace, to or room):
-            if sid in skipped:
+            if sid in skipped or sid in self._dropping:
+                continue
+            if limit is not None and engine.queued_bytes(self.server, eio_sid) > limit:
+                self._drop(sid, eio_sid)
                 continue
             for part in packets:
                 await self.server._send_eio_packet(eio_sid, part)
+
+    def _drop(self, sid: str, eio_sid: str) -> None:
+        self._dropping.add(sid)
+
+        async def drop() -> None:
+            try:
+                await engine.drop_laggard(self.server, sid, eio_sid)
+            except Exception:
+                log.exception("could not disconnect a socket too far behind", extra={"sid": sid})
+            finally:
+                self._dropping.discard(sid)
+
+        task = asyncio.create_task(drop(), name=f"drop-laggard-{sid}")
+        self._drops.add(task)
+        task.add_done_callback(self._drops.discard)

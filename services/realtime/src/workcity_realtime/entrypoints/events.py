@@ -16,11 +16,13 @@ from workcity_common.events import (
     ConversationCreated,
     ConversationDeleted,
     ConversationUpdated,
+    CsatRequested,
     Event,
     MessageCreated,
     MessageDeleted,
     MessageRead,
     MessageUpdated,
+    NoteCreated,
     UserDisabled,
     UserUpdated,
 )
@@ -36,6 +38,8 @@ EVENT_TYPES = (
     "conversation.created",
     "conversation.deleted",
     "conversation.updated",
+    "note.created",
+    "csat.requested",
     "user.disabled",
     "user.updated",
 )
@@ -69,13 +73,15 @@ async def dispatch(hub: Hub, event: Event) -> None:
         case MessageRead(data=data):
             await hub.message_read(data.conversation_id, data.to_api())
         case ConversationCreated(data=data):
-            await hub.conversation_created(
-                data.conversation.to_api(), list(data.conversation.participants)
-            )
+            await hub.conversation_created(data.conversation)
         case ConversationDeleted(data=data):
             await hub.conversation_deleted(data.conversation_id, data.participant_ids)
         case ConversationUpdated(data=data):
             await desk_events.conversation_updated(hub.emitter, data)
+        case NoteCreated(data=data):
+            await desk_events.note_created(hub.emitter, data)
+        case CsatRequested(data=data):
+            await desk_events.csat_requested(hub.emitter, data)
         case UserDisabled(data=data):
             await hub.user_access_changed(data.id, disabled=True)
         case UserUpdated(data=data):

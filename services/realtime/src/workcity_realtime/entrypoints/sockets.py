@@ -125,7 +125,9 @@ def register(server: socketio.AsyncServer, hub: Hub, verifier: TokenVerifier) ->
             await hub.connect(sid, claims, token)
         except Refused as exc:
             log.info("connection refused", extra={"user_id": claims.user_id, "code": exc.code})
-            raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code}
+            ) from None
 
     @server.event
     async def disconnect(sid: str, reason: Any = None) -> None:

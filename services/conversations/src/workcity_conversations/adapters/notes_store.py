@@ -1,0 +1,76 @@
+"""Private notes in MongoDB, in a collection of their own.
+
+Documents: notes `{_id, conversation, author, text, created_at}`. No customer path reads this
+collection: history, `lastMessage`, unread counts, `sync`, attachments and the notification emails
+all come from `messages` and the conversation document, so a note cannot leak through them (in
+Chatwoot a note was a message with a flag, and leaked into customer emails)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from workcity_common.database import Document
+from workcity_common.events import Event
+from workcity_common.outbox import Outbox
+
+IDX_NOTES = "notes_conversation_created"
+
+
+def after_in_order(fields: Sequence[str], values: Sequence[Any]) -> Document:
+    """The filter for "after this document" in the ascending order of `fields` (a keyset page):
+    greater in the first field, or equal in it and after it in the others."""
+    first, *rest = fields
+    head, *tail = values
+    if not rest:
+        return {first: {"$gt": head}}
+    return {"$or": [{first: {"$gt": head}}, {first: head, **after_in_order(rest, tail)}]}
+
+
+class NotesStore:
+    def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
+        self.notes = db["notes"]
+        self._outbox = outbox
+
+    async def create_indexes(self) -> None:
+        await self.notes.create_indexes(
+            [
+                IndexModel(
+                    [("conversation", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+                    name=IDX_NOTES,
+                )
+            ]
+        )
+
+    async def add(self, doc: Document, events: Callable[[], Sequence[Event]]) -> None:
+        """Store a note and its event (`note.created`) in one transaction."""
+
+        async def work(session: AsyncClientSession) -> tuple[None, Sequence[Event]]:
+            await self.notes.insert_one(doc, session=session)
+            return None, events()
+
+        await self._outbox.commit(work)
+
+    async def of_conversation(
+        self, conversation_id: str, limit: int, after: str | None
+    ) -> list[Document]:
+        """A conversation's notes, oldest first; `after`: a note id, the page after it."""
+        query: Document = {"conversation": ObjectId(conversation_id)}
+        if after is not None:
+            mark = await self.notes.find_one(
+                {"_id": ObjectId(after), "conversation": query["conversation"]}
+            )
+            if mark is None:
+                return []
+            query = {
+                "$and": [
+                    query,
+                    after_in_order(["created_at", "_id"], [mark["created_at"], mark["_id"]]),
+                ]
+            }
+        cursor = self.notes.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list(length=limit)

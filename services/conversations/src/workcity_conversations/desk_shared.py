@@ -1,0 +1,43 @@
+"""What the desk's use-case modules share: finding a conversation, and who hears of its facts (the
+audiences are worked out by this service, which owns teams and roles; the realtime service only
+turns them into emits to user rooms)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from workcity_conversations.adapters.desk_store import DeskStore
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.domain import rules
+from workcity_conversations.domain.errors import NotFound
+from workcity_conversations.domain.model import Conversation
+
+
+async def conversation_or_404(store: DeskStore, conversation_id: Any) -> Conversation:
+    key = rules.parse_id(conversation_id, "conversation")
+    conversation = await store.conversation(key)
+    if conversation is None:
+        raise NotFound("Conversation not found")
+    return conversation
+
+
+async def staff_audience(
+    store: DeskStore,
+    directory: UserDirectory,
+    team_id: str | None,
+    assignee_id: str | None,
+    participants: Iterable[str],
+) -> list[str]:
+    """Every staff user who may see a conversation: admins, its team's members, its assignee and
+    its staff participants. Never a customer."""
+    ids = set(await store.admin_ids())
+    if team_id:
+        team = await store.team(team_id)
+        if team:
+            ids.update(team.members)
+    if assignee_id:
+        ids.add(assignee_id)
+    people = await directory.get_many(participants)
+    ids.update(p.id for p in people.values() if p.is_support)
+    return sorted(ids)

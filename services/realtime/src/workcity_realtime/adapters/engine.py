@@ -1,0 +1,97 @@
+"""Each socket's outgoing packets, metered, and a socket too far behind disconnected.
+
+python-engineio queues every packet for a client on an unbounded `asyncio.Queue` that the
+socket's writer drains (the websocket task, or the next long-polling GET). A client that never
+reads, yet answers (or blindly sends) pongs, keeps its session alive while every broadcast adds to
+that queue. `MeteredQueue` counts what waits there; `LocalManager` (adapters/sockets.py) asks
+`too_far_behind` before queueing a broadcast and hands a laggard to `drop_laggard`, which throws
+its backlog away and ends both its Socket.IO and Engine.IO sessions. The client reconnects and
+catches up by `seq` (`sync`), as after any disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import engineio
+import socketio
+
+log = logging.getLogger(__name__)
+
+# Counted per packet on top of its data, so a flood of tiny packets is bounded too.
+PACKET_OVERHEAD_BYTES = 64
+
+
+def _size(item: Any) -> int:
+    data = getattr(item, "data", None)
+    return PACKET_OVERHEAD_BYTES + (len(data) if isinstance(data, str | bytes) else 0)
+
+
+class MeteredQueue(asyncio.Queue[Any]):
+    """An Engine.IO socket's queue that knows how many bytes wait in it."""
+
+    queued_bytes: int
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)  # type: ignore[misc]
+        self.queued_bytes = 0
+
+    def _put(self, item: Any) -> None:
+        self.queued_bytes += _size(item)
+        super()._put(item)  # type: ignore[misc]
+
+    def _get(self) -> Any:
+        item = super()._get()  # type: ignore[misc]
+        self.queued_bytes -= _size(item)
+        return item
+
+
+class MeteredEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    def create_queue(self, *args: Any, **kwargs: Any) -> MeteredQueue:
+        return MeteredQueue(*args, **kwargs)
+
+
+class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on the metered Engine.IO server."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return MeteredEngineServer
+
+
+def queued_bytes(server: socketio.AsyncServer, eio_sid: str) -> int:
+    socket = server.eio.sockets.get(eio_sid)
+    return int(getattr(socket.queue, "queued_bytes", 0)) if socket is not None else 0
+
+
+async def drop_laggard(server: socketio.AsyncServer, sid: str, eio_sid: str) -> None:
+    """Disconnect a socket that stays too far behind; what it never read is thrown away."""
+    socket = server.eio.sockets.get(eio_sid)
+    backlog = queued_bytes(server, eio_sid)
+    if socket is not None:
+        _discard(socket.queue)
+    log.warning(
+        "disconnecting a socket too far behind", extra={"sid": sid, "queued_bytes": backlog}
+    )
+    # The Socket.IO session first (our disconnect handler forgets the socket), then the Engine.IO
+    # one: a client that never reads would not close it on the DISCONNECT packet itself. Not
+    # `eio.disconnect()`: that waits for the queue to be drained by a reader that never reads.
+    await server.disconnect(sid)
+    if socket is not None and not socket.closed:
+        await socket.close(wait=False, abort=False)
+    # As `eio.disconnect()` does: its next request is an unknown session (400), not a closed one
+    # (python-engineio answers a POST to a closed session with a 500).
+    server.eio.sockets.pop(eio_sid, None)
+
+
+def _discard(queue: asyncio.Queue[Any]) -> None:
+    while True:
+        try:
+            item = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+        queue.task_done()
+        if item is None:  # the writer's stop signal stays
+            queue.put_nowait(None)
+            return
