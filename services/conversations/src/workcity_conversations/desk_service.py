@@ -321,7 +321,9 @@ class DeskService:
                 if cursor
                 else None
             )
-        page = await self._store.inbox(query, sort, size, after)
+        page, counts = await self._store.inbox_with_counts(
+            query, sort, size, after, {n: queries[n] for n in ("mine", "unassigned", "team")}
+        )
         next_cursor = None
         if len(page) == size:
             last = page[-1]
@@ -330,9 +332,6 @@ class DeskService:
                 if chosen == "unassigned"
                 else await self._last_activity(last.id)
             )
-        counts = {
-            name: await self._store.count(queries[name]) for name in ("mine", "unassigned", "team")
-        }
         items = [await self._conversations.item(c, caller) for c in page]
         return {"items": items, "nextCursor": next_cursor, "counts": counts}
 
