@@ -75,6 +75,13 @@ class DeskService:
         desk_access.require_staff(caller)
         return [t.to_api() for t in await self._store.all_teams()]
 
+    async def support_teams(self, caller: Person) -> list[dict[str, Any]]:
+        # A buyer chooses the team in "Contact support": names only, never members or capacity.
+        return [
+            {"_id": t.id, "name": t.name, "isDefault": t.is_default}
+            for t in await self._store.all_teams()
+        ]
+
     async def create_team(self, caller: Person, body: dict[str, Any]) -> dict[str, Any]:
         desk_access.require_admin(caller)
         name = desk.team_name(body.get("name"))
