@@ -80,6 +80,10 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Public: every answer formats its times the same way.
+iso = _iso
+
+
 class UserRef(EventData):
     id: str
     email: str

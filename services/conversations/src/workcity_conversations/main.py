@@ -33,14 +33,18 @@ from workcity_common.user_directory import (
 )
 
 from workcity_conversations.adapters.attachments import AttachmentStore
+from workcity_conversations.adapters.canned_store import CannedStore
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.canned_service import CannedLimits, CannedService
 from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
+from workcity_conversations.entrypoints.canned_http import canned as canned_routes
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
+from workcity_conversations.entrypoints.internal import internal
 from workcity_conversations.entrypoints.notes_http import notes as notes_routes
 from workcity_conversations.entrypoints.presence import make_presence_consumer
 from workcity_conversations.notes_service import NoteLimits, NotesService
@@ -114,6 +118,7 @@ def create_app(
     files = AttachmentStore(db)
     desk_store = DeskStore(db, outbox)
     notes_store = NotesStore(db, outbox)
+    canned_store = CannedStore(db)
     source = user_source or auth_user_source(settings, http_client)
     directory = UserDirectory(db, lookup=source if isinstance(source, AuthUserSource) else None)
     processed = MongoProcessedEvents(
@@ -149,6 +154,7 @@ def create_app(
         await desk_store.create_indexes()
         await desk_store.ensure_default_team()
         await notes_store.create_indexes()
+        await canned_store.create_indexes()
         users.start()
         presence.start()
         broker.start()
@@ -208,6 +214,8 @@ def create_app(
         message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service
+    app.state.store = store
+    app.state.directory = directory
     app.state.notes = notes = NotesService(
         notes_store,
         desk_store,
@@ -216,6 +224,16 @@ def create_app(
             max_chars=settings.desk_note_max_chars,
             page_default=settings.desk_list_page_default,
             page_max=settings.desk_list_page_max,
+        ),
+    )
+    app.state.canned = CannedService(
+        canned_store,
+        desk_store,
+        CannedLimits(
+            text_max_chars=settings.canned_text_max_chars,
+            short_code_max_chars=settings.canned_short_code_max_chars,
+            max_per_scope=settings.canned_max_per_scope,
+            search_max=settings.canned_search_max,
         ),
     )
     app.state.desk = desk = DeskService(
@@ -240,4 +258,6 @@ def create_app(
     app.include_router(http.attachments)
     app.include_router(desk_routes)
     app.include_router(notes_routes)
+    app.include_router(canned_routes)
+    app.include_router(internal)
     return app

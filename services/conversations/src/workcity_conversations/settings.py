@@ -24,6 +24,11 @@ class ConversationsSettings(UserDirectorySettings):
     messages_page_max: int = Field(
         default=200, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_MAX"
     )
+    # Most unread messages one internal unread query returns (an email shows these; its count
+    # says how many there are in all).
+    internal_unread_page_max: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="INTERNAL_UNREAD_PAGE_MAX"
+    )
     # Conversation list pages (the original frontend asks without a limit and expects its
     # conversations, so the default is generous).
     conversations_page_default: int = Field(
@@ -116,6 +121,21 @@ class ConversationsSettings(UserDirectorySettings):
     )
     desk_list_page_max: int = Field(
         default=500, ge=1, le=10_000, validation_alias="DESK_LIST_PAGE_MAX"
+    )
+
+    # Canned responses: longest text, longest short code, how many one scope (a user's own, a
+    # team's, the global one) may hold, and the most one search answers with.
+    canned_text_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="CANNED_TEXT_MAX_CHARS"
+    )
+    canned_short_code_max_chars: int = Field(
+        default=32, ge=1, le=200, validation_alias="CANNED_SHORT_CODE_MAX_CHARS"
+    )
+    canned_max_per_scope: int = Field(
+        default=500, ge=1, le=100_000, validation_alias="CANNED_MAX_PER_SCOPE"
+    )
+    canned_search_max: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="CANNED_SEARCH_MAX"
     )
 
     # The durable queue this service reads user.* events from (one per deployment; tests use
