@@ -187,7 +187,7 @@ def test_network_policies_admit_only_the_gateway_and_known_callers(
 
     assert callers("gateway") == {"namespace:ingress-nginx"}
     assert callers("auth") == {"gateway", "conversations", "realtime", "notifications"}
-    assert callers("conversations") == {"gateway", "realtime"}
+    assert callers("conversations") == {"gateway", "realtime", "notifications"}
     assert callers("realtime") == {"gateway", "namespace:ingress-nginx"}
 
 

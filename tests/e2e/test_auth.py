@@ -417,6 +417,7 @@ async def test_demoted_admin_loses_admin_rights_at_once(
 async def test_internal_routes_are_not_reachable_through_the_gateway(
     http: httpx.AsyncClient,
 ) -> None:
-    response = await http.get("/internal/users")
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/json")
+    for path in ("/internal/users", "/internal/conversations/6566f1d2c3b4a59687a1b2c3/unread"):
+        response = await http.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("application/json")

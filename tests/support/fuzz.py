@@ -1,8 +1,8 @@
 """Schemathesis against a running stack: every service's OpenAPI document, authenticated.
 
 The public routes of auth and conversations are fuzzed through the gateway (as a customer and as
-an admin); auth's internal routes and every service's health routes at the service itself (the
-gateway does not route them). Checks: no 5xx, answers that match their documented schema and
+an admin); auth's and conversations' internal routes and every service's health routes at the
+service itself (the gateway does not route them). Checks: no 5xx, answers that match their documented schema and
 content type, 4xx answers that are the contract's JSON error, no stack trace in any answer. The
 stack's logs are checked for tracebacks by the e2e session.
 
@@ -66,10 +66,11 @@ def targets(
                 Target(f"{service} as {who}", schema(service), gateway_url, token, None, NOT_ROUTED)
             )
     if internal_token:
-        auth_url = f"http://127.0.0.1:{ports['auth']}"
-        found.append(
-            Target("auth internal", schema("auth"), auth_url, internal_token, "^/internal")
-        )
+        for service in ("auth", "conversations"):
+            url = f"http://127.0.0.1:{ports[service]}"
+            found.append(
+                Target(f"{service} internal", schema(service), url, internal_token, "^/internal")
+            )
     for service in ("auth", "conversations", "realtime-1", "notifications"):
         if service in ports:
             url = f"http://127.0.0.1:{ports[service]}"

@@ -1,5 +1,7 @@
 """The notifications service (real composition root) against SecantusDB, RabbitMQ and a real
-SMTP server: events are published on the test's own exchange, emails counted at the server."""
+SMTP server: events are published on the test's own exchange, emails counted at the server. The
+conversations service's answer to "what is unread?" comes from the test's own conversations
+(`Chats`, the same rules; tests/e2e/test_notifications.py asks the real service)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ from workcity_common.events import (
     UserRegistered,
     utcnow,
 )
+from workcity_notifications.adapters.conversations import Unread
+from workcity_notifications.adapters.store import IDLE
+from workcity_notifications.domain.rules import PendingMessage
 from workcity_notifications.main import create_app
 from workcity_notifications.settings import NotificationsSettings
 
@@ -74,9 +79,39 @@ async def settings(
     )
 
 
+class Chats:
+    """The conversations the test made, answering as the conversations service's internal
+    unread route: others' messages after the reader's position and `after_seq`, none deleted."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Conversation] = {}
+        self.away = False
+        self.asked = 0
+
+    async def unread(
+        self, conversation_id: str, user_id: str, after_seq: int, limit: int
+    ) -> Unread | None:
+        self.asked += 1
+        if self.away:
+            raise ConnectionError("conversations service away")
+        chat = self.by_id.get(conversation_id)
+        if chat is None:
+            return None
+        start = max(after_seq, chat.reads.get(user_id, 0))
+        unread = [
+            m
+            for seq, (sender, m) in sorted(chat.stored.items())
+            if seq > start and sender != user_id
+        ]
+        return Unread(last_seq=chat.seq, count=len(unread), messages=unread[:limit])
+
+
+CHATS = Chats()
+
+
 @asynccontextmanager
 async def running(settings: NotificationsSettings, mongo_db: AsyncDatabase) -> AsyncIterator[None]:
-    app = create_app(settings, mongo_client=mongo_db.client)
+    app = create_app(settings, mongo_client=mongo_db.client, message_source=CHATS)
     async with app.router.lifespan_context(app):
         await wait_for_consumer(settings.amqp_url, settings.events_queue)
         await wait_for_consumer(settings.amqp_url, settings.users_queue)
@@ -97,7 +132,11 @@ class Conversation:
         self.id = str(ObjectId())
         self.seq = 0
         self.message_ids: list[str] = []
+        # seq -> (sender id, message) while not deleted; user id -> read position
+        self.stored: dict[int, tuple[str, PendingMessage]] = {}
+        self.reads: dict[str, int] = {}
         self._publisher = publisher
+        CHATS.by_id[self.id] = self
 
     async def send(self, text: str, sender: UserRef = CUSTOMER) -> MessageCreated:
         self.seq += 1
@@ -118,10 +157,16 @@ class Conversation:
             ),
         )
         self.message_ids.append(event.data.message.id)
+        self.stored[self.seq] = (
+            sender.id,
+            PendingMessage(event.data.message.id, self.seq, sender.email, text, now),
+        )
+        self.reads[sender.id] = self.seq  # a send reads the conversation up to it
         await self._publisher.publish(event)
         return event
 
     async def read(self, user_id: str, seq: int) -> None:
+        self.reads[user_id] = max(self.reads.get(user_id, 0), seq)
         await self._publisher.publish(
             MessageRead(
                 producer="conversations",
@@ -136,6 +181,7 @@ class Conversation:
         )
 
     async def delete(self, index: int) -> None:
+        self.stored.pop(index + 1, None)
         await self._publisher.publish(
             MessageDeleted(
                 producer="conversations",
@@ -165,11 +211,19 @@ def presence(online: bool) -> PresenceChanged:
     )
 
 
+def pending(conversation_id: str | None = None) -> dict[str, object]:
+    """Wake-ups with an email pending (the others are idle)."""
+    query: dict[str, object] = {"due_at": {"$lt": IDLE}}
+    if conversation_id is not None:
+        query["conversation_id"] = conversation_id
+    return query
+
+
 async def quiet_period(mongo_db: AsyncDatabase, conversation_id: str) -> None:
     """Past the delay, and the scheduler has nothing left for the conversation."""
     await asyncio.sleep(DELAY_S + 1.0)
     for _ in range(50):
-        if await mongo_db["pending"].count_documents({"conversation_id": conversation_id}) == 0:
+        if await mongo_db["wakeups"].count_documents(pending(conversation_id)) == 0:
             return
         await asyncio.sleep(0.1)
 
@@ -196,7 +250,7 @@ async def test_offline_recipient_gets_one_email_for_three_quick_messages(
     assert "<b>question" not in html
     # The sender is never emailed about their own messages.
     assert mail.to(CUSTOMER.email) == []
-    assert await mongo_db["pending"].count_documents({}) == 0
+    assert await mongo_db["wakeups"].count_documents(pending()) == 0
     assert await mongo_db["sent"].count_documents({}) == 1
 
 
@@ -273,12 +327,12 @@ async def test_one_email_per_window_later_messages_wait(
         await chat.send("after the first email")
         await asyncio.sleep(DELAY_S + 1.5)
         assert len(mail.to(AGENT.email)) == 1
-        pending = await mongo_db["pending"].find_one({"conversation_id": chat.id})
-        assert pending is not None
+        wakeup = await mongo_db["wakeups"].find_one(pending(chat.id))
+        assert wakeup is not None
         sent = await mongo_db["sent"].find_one({})
         assert sent is not None
         # Due when the window after the first email ends (10 minutes here).
-        assert pending["due_at"] - sent["sent_at"] == timedelta(seconds=600)
+        assert wakeup["due_at"] - sent["sent_at"] == timedelta(seconds=600)
 
 
 async def test_a_restart_before_the_delay_still_sends_exactly_once(
@@ -290,7 +344,7 @@ async def test_a_restart_before_the_delay_still_sends_exactly_once(
         await chat.send("before the restart")
 
         async def scheduled() -> bool:
-            return await mongo_db["pending"].count_documents({"conversation_id": chat.id}) == 1
+            return await mongo_db["wakeups"].count_documents(pending(chat.id)) == 1
 
         for _ in range(100):
             if await scheduled():
@@ -328,7 +382,7 @@ async def test_a_failing_smtp_server_is_retried_and_nothing_lost(
         chat = Conversation(publisher)
         await chat.send("keep me")
         for _ in range(100):
-            doc = await mongo_db["pending"].find_one({"conversation_id": chat.id})
+            doc = await mongo_db["wakeups"].find_one({"conversation_id": chat.id})
             if doc and doc.get("attempts", 0) >= 1:
                 break
             await asyncio.sleep(0.1)
@@ -369,10 +423,11 @@ async def test_events_queued_while_stopped_are_applied_as_a_batch_with_the_same_
     assert all(f"unread {n}" in unread_text for n in range(3))
     kept_text = by_link[partly_deleted.id][0].body("plain")
     assert "kept 0" in kept_text and "kept 1" in kept_text and "deleted 2" not in kept_text
-    assert await mongo_db["pending"].count_documents({}) == 0
-    positions = {d["_id"]: d.get("seq") async for d in mongo_db["read_positions"].find({})}
-    assert positions[f"{read.id}:{AGENT.id}"] == 3
-    assert positions[f"{unread.id}:{CUSTOMER.id}"] == 3  # a sender has read their own messages
+    assert await mongo_db["wakeups"].count_documents(pending()) == 0
+    # One wake-up per conversation and recipient, none per message; the senders' own messages
+    # ask for nothing (a send reads the conversation).
+    assert await mongo_db["wakeups"].count_documents({}) == 3
+    assert await mongo_db["wakeups"].count_documents({"recipient_id": CUSTOMER.id}) == 0
 
 
 async def test_a_message_event_redelivered_after_its_email_is_not_emailed_again(
@@ -388,7 +443,7 @@ async def test_a_message_event_redelivered_after_its_email_is_not_emailed_again(
         await publish(publisher, event)
         await asyncio.sleep(DELAY_S + 1.5)
     assert len(mail.to(AGENT.email)) == 1
-    assert await mongo_db["pending"].count_documents({}) == 0
+    assert await mongo_db["wakeups"].count_documents(pending()) == 0
 
 
 async def test_a_read_before_the_due_time_cancels_though_its_batch_lingers_past_it(
@@ -405,4 +460,103 @@ async def test_a_read_before_the_due_time_cancels_though_its_batch_lingers_past_
         await chat.read(AGENT.id, 1)
         await asyncio.sleep(3.0)
     assert mail.to(AGENT.email) == []
+    assert await mongo_db["wakeups"].count_documents(pending()) == 0
+
+
+async def test_messages_found_by_a_pending_wake_up_cost_no_write(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        chat = Conversation(publisher)
+        await chat.send("first")
+        for _ in range(100):
+            if await mongo_db["wakeups"].count_documents(pending(chat.id)) == 1:
+                break
+            await asyncio.sleep(0.05)
+        # Within the delay: the wake-up already pending finds these; nothing is written.
+        for n in range(2, 6):
+            await chat.send(f"message {n}")
+        await asyncio.sleep(0.5)
+        [doc] = await mongo_db["wakeups"].find({"conversation_id": chat.id}).to_list()
+        assert doc["seen_seq"] == 1
+        [received] = await mail.wait_for(AGENT.email)
+    assert received.subject == "5 unread messages from customer@x.test on Workcity Chat"
+    assert all(f"message {n}" in received.body("plain") for n in range(2, 6))
+
+
+async def test_the_conversations_service_away_at_the_due_time_is_asked_again(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    CHATS.away = True
+    try:
+        async with running(settings, mongo_db):
+            await publish(publisher, agent_registered())
+            chat = Conversation(publisher)
+            await chat.send("still there")
+            for _ in range(100):
+                doc = await mongo_db["wakeups"].find_one({"conversation_id": chat.id})
+                if doc and doc.get("attempts", 0) >= 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert doc is not None and doc["attempts"] >= 1
+            CHATS.away = False  # the first retry comes 5 s later
+            [received] = await mail.wait_for(AGENT.email, timeout_s=20)
+    finally:
+        CHATS.away = False
+    assert "still there" in received.body("plain")
+
+
+async def test_a_message_that_asks_while_its_wake_up_is_handled_gets_a_later_one(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase
+) -> None:
+    from workcity_notifications.adapters.store import NotificationStore
+    from workcity_notifications.domain.batch import Wake
+
+    store = NotificationStore(mongo_db, sent_log_ttl=timedelta(days=1))
+    now = utcnow().replace(microsecond=0)  # as stored (milliseconds)
+    conv = str(ObjectId())
+    key = f"{conv}:{AGENT.id}"
+    await store.schedule({key: Wake(conv, AGENT.id, now, 1, 1)})
+    claimed = await store.claim_due(now, timedelta(seconds=60))
+    assert claimed is not None and claimed.done_seq == 0
+    # Message 2 arrives after the conversations service answered "up to seq 1".
+    await store.schedule({key: Wake(conv, AGENT.id, now + timedelta(seconds=5), 2, 2)})
+    later = now + timedelta(seconds=600)
+    await store.finish(claimed, covered_seq=1, next_due=later)
+    doc = await mongo_db["wakeups"].find_one({"_id": key})
+    assert doc is not None
+    assert (doc["due_at"], doc["done_seq"], doc["claim"]) == (later, 1, None)
+    # Without a newer message, the same finish leaves it idle.
+    claimed = await store.claim_due(later, timedelta(seconds=60))
+    assert claimed is not None and claimed.done_seq == 1
+    await store.finish(claimed, covered_seq=2, next_due=later)
+    doc = await mongo_db["wakeups"].find_one({"_id": key})
+    assert doc is not None and doc["due_at"] == IDLE and doc["done_seq"] == 2
+
+
+async def test_an_email_pending_before_the_upgrade_is_still_sent(
+    settings: NotificationsSettings, mongo_db: AsyncDatabase, publisher: Broker, mail: MailCatcher
+) -> None:
+    chat = Conversation(publisher)
+    chat.seq = 4
+    chat.stored = {
+        seq: (CUSTOMER.id, PendingMessage(f"m{seq}", seq, CUSTOMER.email, f"old {seq}", utcnow()))
+        for seq in (3, 4)
+    }
+    # The previous version's document: the batch's messages, seqs 3 and 4 (1 and 2 were
+    # emailed before).
+    await mongo_db["pending"].insert_one(
+        {
+            "_id": f"{chat.id}:{AGENT.id}",
+            "conversation_id": chat.id,
+            "recipient_id": AGENT.id,
+            "due_at": utcnow(),
+            "messages": [{"id": f"m{s}", "seq": s} for s in (3, 4)],
+        }
+    )
+    async with running(settings, mongo_db):
+        await publish(publisher, agent_registered())
+        [received] = await mail.wait_for(AGENT.email)
     assert await mongo_db["pending"].count_documents({}) == 0
+    assert "old 3" in received.body("plain") and "old 4" in received.body("plain")

@@ -1,4 +1,5 @@
-"""domain/batch.plan: a batch of events gives the same schedule as the events one by one."""
+"""domain/batch: which messages of a batch ask for a wake-up (a write), and which are found by
+one already pending (no write)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from workcity_common.events import (
     PresenceData,
     UserRef,
 )
-from workcity_notifications.domain.batch import pair_key, plan, recipient_keys
+from workcity_notifications.domain.batch import PendingDue, pair_key, plan
 
 C1, C2 = "c" * 24, "d" * 24
 CUSTOMER = UserRef(id="u-customer", email="customer@x.test", role="customer")
 AGENT = UserRef(id="u-agent", email="agent@x.test", role="agent")
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-DELAY, WINDOW = timedelta(minutes=2), timedelta(minutes=10)
+DELAY = timedelta(minutes=2)
 
 
 def created(conversation: str, seq: int, sender: UserRef = CUSTOMER) -> MessageCreated:
@@ -44,75 +45,65 @@ def created(conversation: str, seq: int, sender: UserRef = CUSTOMER) -> MessageC
     )
 
 
-def read(conversation: str, user: UserRef, seq: int) -> MessageRead:
-    return MessageRead(
-        producer="conversations",
-        data=MessageReadData(
-            conversation_id=conversation,
-            user_id=user.id,
-            seq=seq,
-            read_at=T0,
-            participant_ids=[CUSTOMER.id, AGENT.id],
-        ),
-    )
-
-
-def deleted(conversation: str, seq: int) -> MessageDeleted:
-    return MessageDeleted(
-        producer="conversations",
-        data=MessageDeletedData(
-            conversation_id=conversation,
-            message_id=f"{conversation}-{seq}",
-            seq=seq,
-            participant_ids=[CUSTOMER.id, AGENT.id],
-        ),
-    )
-
-
-def test_reads_and_deletes_in_the_batch_cancel_what_it_added() -> None:
-    events = [
-        created(C1, 1),
-        created(C1, 2),
-        read(C1, AGENT, 1),
-        created(C1, 3),
-        created(C1, 4),
-        deleted(C1, 4),
-        created(C2, 1),
-        read(C2, AGENT, 1),
-    ]
-    result = plan(events, {}, {}, delay=DELAY, window=WINDOW)
-    agent_c1 = pair_key(C1, AGENT.id)
-    assert [m.seq for m in result.adds[agent_c1].messages] == [2, 3]
-    # Due from the batch's first added message (seq 1 was added, then read: the time stays).
-    assert result.adds[agent_c1].due_at == T0 + timedelta(seconds=1) + DELAY
-    assert pair_key(C2, AGENT.id) not in result.adds  # read within the batch
-    assert result.reads == {
-        pair_key(C1, CUSTOMER.id): 4,  # the sender has read their own messages
-        agent_c1: 1,
-        pair_key(C2, CUSTOMER.id): 1,
-        pair_key(C2, AGENT.id): 1,
+def test_a_busy_conversation_asks_for_one_wake_up_per_recipient() -> None:
+    events = [created(C1, 1), created(C1, 2, AGENT), created(C1, 3), created(C2, 1)]
+    result = plan(events, {}, delay=DELAY)
+    assert set(result.wakes) == {
+        pair_key(C1, AGENT.id),
+        pair_key(C1, CUSTOMER.id),
+        pair_key(C2, AGENT.id),
     }
-    assert result.deleted == {C1: {f"{C1}-4"}}
-    assert result.senders == {CUSTOMER.id: CUSTOMER}
+    to_agent = result.wakes[pair_key(C1, AGENT.id)]
+    # Due a delay after the first message it is for; it covers seqs 1..3 of the batch.
+    assert to_agent.due_at == T0 + timedelta(seconds=1) + DELAY
+    assert (to_agent.first_seq, to_agent.last_seq) == (1, 3)
+    assert result.wakes[pair_key(C1, CUSTOMER.id)].first_seq == 2
+    assert result.senders.keys() == {CUSTOMER.id, AGENT.id}
 
 
-def test_stored_reads_and_the_window_count() -> None:
-    agent_c1 = pair_key(C1, AGENT.id)
-    events = [created(C1, 5), created(C1, 6)]
-    assert recipient_keys(events) == {agent_c1}
-    sent = T0 - timedelta(minutes=1)
-    result = plan(events, {agent_c1: 5}, {agent_c1: sent}, delay=DELAY, window=WINDOW)
-    assert [m.seq for m in result.adds[agent_c1].messages] == [6]  # 5 was read already
-    assert result.adds[agent_c1].due_at == sent + WINDOW  # not within the last email's window
+def test_messages_before_a_pending_wake_up_need_no_write() -> None:
+    pending = {pair_key(C1, AGENT.id): T0 + timedelta(seconds=30)}
+    result = plan([created(C1, 5), created(C1, 29)], pending, delay=DELAY)
+    assert result.wakes == {}
 
 
-def test_the_last_presence_of_a_user_wins_and_strange_events_are_reported() -> None:
-    online = PresenceChanged(
-        producer="realtime", data=PresenceData(user_id=AGENT.id, online=True, last_seen=None)
-    )
-    offline = PresenceChanged(
-        producer="realtime", data=PresenceData(user_id=AGENT.id, online=False, last_seen=T0)
-    )
-    result = plan([online, offline], {}, {}, delay=DELAY, window=WINDOW)
-    assert result.presence == {AGENT.id: (False, offline.occurred_at)}
-    assert result.adds == {} and result.unexpected == []
+def test_a_message_at_or_after_the_pending_due_time_asks_again() -> None:
+    # That wake-up may already have asked before this message was stored.
+    pending = {pair_key(C1, AGENT.id): T0 + timedelta(seconds=30)}
+    result = plan([created(C1, 29), created(C1, 30), created(C1, 31)], pending, delay=DELAY)
+    wake = result.wakes[pair_key(C1, AGENT.id)]
+    assert (wake.first_seq, wake.last_seq) == (30, 31)
+    assert wake.due_at == T0 + timedelta(seconds=30) + DELAY
+
+
+def test_reads_and_deletions_are_ignored_presence_kept_others_reported() -> None:
+    at = T0 + timedelta(seconds=5)
+    events = [
+        MessageRead(
+            producer="conversations",
+            data=MessageReadData(
+                conversation_id=C1,
+                user_id=AGENT.id,
+                seq=3,
+                read_at=at,
+                participant_ids=[CUSTOMER.id, AGENT.id],
+            ),
+        ),
+        MessageDeleted(
+            producer="conversations",
+            data=MessageDeletedData(
+                conversation_id=C1, message_id="m", seq=1, participant_ids=[AGENT.id]
+            ),
+        ),
+        PresenceChanged(producer="realtime", data=PresenceData(user_id=AGENT.id, online=True)),
+    ]
+    result = plan(events, {}, delay=DELAY)
+    assert result.wakes == {} and result.unexpected == []
+    assert result.presence[AGENT.id][0] is True
+
+
+def test_the_memory_forgets_past_wake_ups() -> None:
+    memory = PendingDue()
+    memory.remember({"a": T0, "b": T0 + DELAY})
+    memory.forget_before(T0 + timedelta(seconds=1))
+    assert dict(memory.view()) == {"b": T0 + DELAY}

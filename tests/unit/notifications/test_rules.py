@@ -20,7 +20,6 @@ def msg(seq: int, text: str = "hi", at: datetime = T0) -> PendingMessage:
 def decide(messages: list[PendingMessage], **kw: object) -> rules.Decision:
     args: dict[str, object] = {
         "online": False,
-        "read_seq": 0,
         "last_sent_at": None,
         "window": WINDOW,
         "now": T0 + DELAY,
@@ -47,19 +46,9 @@ def test_the_window_pushes_the_next_email_back() -> None:
     assert rules.due_at(T0, DELAY, long_ago, WINDOW) == T0 + DELAY
 
 
-def test_a_read_cancels_the_messages_up_to_its_seq() -> None:
-    batch = [msg(1), msg(2), msg(3)]
-    assert [m.seq for m in rules.unread_after_read(batch, 2)] == [3]
-    assert rules.unread_after_read(batch, 3) == []
-    assert decide(batch, read_seq=3).action == "drop"
-    assert decide(batch, read_seq=3).reason == "read"
-
-
-def test_deleting_every_message_empties_the_batch() -> None:
-    batch = [msg(1), msg(2)]
-    left = rules.unread_after_delete(rules.unread_after_delete(batch, "m1"), "m2")
-    assert left == []
-    assert decide(left).action == "drop"
+def test_nothing_unread_when_due_drops_the_email() -> None:
+    # The conversations service answers with nothing: read or deleted since.
+    assert decide([]) == rules.Decision("drop", "read")
 
 
 def test_due_batch_of_an_offline_known_recipient_is_sent_as_one() -> None:

@@ -6,12 +6,13 @@ and declares `CurrentClaims` on the routes that need a signed-in caller.
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workcity_common.errors import unauthorized
+from workcity_common.errors import ApiError, unauthorized
 from workcity_common.tokens import InvalidToken, TokenClaims, TokenVerifier
 
 # auto_error=False: we answer a missing header with our own 401 JSON, not FastAPI's 403.
@@ -32,3 +33,22 @@ async def current_claims(
 
 
 CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]
+
+
+_service_bearer = HTTPBearer(auto_error=False, description="INTERNAL_API_TOKEN (services only)")
+
+
+async def service_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_service_bearer)],
+) -> None:
+    """Routes for other services only (`/internal/*`; the gateway routes `/api/*` alone): the
+    caller must carry the service's `INTERNAL_API_TOKEN` (`app.state.settings`). Unset: the
+    routes answer 404, as if they did not exist."""
+    token = getattr(request.app.state.settings, "internal_api_token", None)
+    if token is None:
+        raise ApiError(404, "not_found", "Not found")  # switched off
+    expected = token.get_secret_value().encode()
+    given = (credentials.credentials if credentials else "").encode()
+    if not secrets.compare_digest(given, expected):
+        raise unauthorized("Invalid service token")

@@ -140,7 +140,8 @@ class UserDirectorySettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _real_internal_token(self) -> UserDirectorySettings:
-        if self.auth_internal_url:
+        # The token is used both ways: to call auth, and to answer other services' calls.
+        if self.auth_internal_url or self.internal_api_token is not None:
             token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
             self.require_real_secret("INTERNAL_API_TOKEN", token)
         return self

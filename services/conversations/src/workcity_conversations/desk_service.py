@@ -75,6 +75,13 @@ class DeskService:
         desk_access.require_staff(caller)
         return [t.to_api() for t in await self._store.all_teams()]
 
+    async def support_teams(self, caller: Person) -> list[dict[str, Any]]:
+        # A buyer chooses the team in "Contact support": names only, never members or capacity.
+        return [
+            {"_id": t.id, "name": t.name, "isDefault": t.is_default}
+            for t in await self._store.all_teams()
+        ]
+
     async def create_team(self, caller: Person, body: dict[str, Any]) -> dict[str, Any]:
         desk_access.require_admin(caller)
         name = desk.team_name(body.get("name"))
@@ -314,7 +321,9 @@ class DeskService:
                 if cursor
                 else None
             )
-        page = await self._store.inbox(query, sort, size, after)
+        page, counts = await self._store.inbox_with_counts(
+            query, sort, size, after, {n: queries[n] for n in ("mine", "unassigned", "team")}
+        )
         next_cursor = None
         if len(page) == size:
             last = page[-1]
@@ -323,9 +332,6 @@ class DeskService:
                 if chosen == "unassigned"
                 else await self._last_activity(last.id)
             )
-        counts = {
-            name: await self._store.count(queries[name]) for name in ("mine", "unassigned", "team")
-        }
         items = [await self._conversations.item(c, caller) for c in page]
         return {"items": items, "nextCursor": next_cursor, "counts": counts}
 

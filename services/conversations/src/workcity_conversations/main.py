@@ -47,6 +47,7 @@ from workcity_conversations.entrypoints.activity_http import activity as activit
 from workcity_conversations.entrypoints.canned_http import canned as canned_routes
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
+from workcity_conversations.entrypoints.internal import internal
 from workcity_conversations.entrypoints.notes_http import notes as notes_routes
 from workcity_conversations.entrypoints.presence import make_presence_consumer
 from workcity_conversations.notes_service import NoteLimits, NotesService
@@ -216,6 +217,8 @@ def create_app(
         message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service
+    app.state.store = store
+    app.state.directory = directory
     app.state.notes = notes = NotesService(
         notes_store,
         desk_store,
@@ -270,4 +273,5 @@ def create_app(
     app.include_router(notes_routes)
     app.include_router(canned_routes)
     app.include_router(activity_routes)
+    app.include_router(internal)
     return app

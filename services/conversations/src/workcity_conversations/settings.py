@@ -24,6 +24,11 @@ class ConversationsSettings(UserDirectorySettings):
     messages_page_max: int = Field(
         default=200, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_MAX"
     )
+    # Most unread messages one internal unread query returns (an email shows these; its count
+    # says how many there are in all).
+    internal_unread_page_max: int = Field(
+        default=100, ge=1, le=10_000, validation_alias="INTERNAL_UNREAD_PAGE_MAX"
+    )
     # Conversation list pages (the original frontend asks without a limit and expects its
     # conversations, so the default is generous).
     conversations_page_default: int = Field(

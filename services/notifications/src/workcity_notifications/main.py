@@ -6,6 +6,7 @@ broker, mail sender or user source. No public routes: only /healthz, /readyz, /m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,6 +20,7 @@ from workcity_common.database import Document, make_mongo_client, ping
 from workcity_common.logging import configure_logging
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
+from workcity_notifications.adapters.conversations import ConversationsSource, MessageSource
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
@@ -29,6 +31,8 @@ from workcity_notifications.entrypoints.events import (
 from workcity_notifications.entrypoints.scheduler import Scheduler
 from workcity_notifications.notifier import Notifier, Timing
 from workcity_notifications.settings import NotificationsSettings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Email notifications of Workcity Chat: a participant who has not read a message
 within a delay and is not online gets one email per conversation (messages batched), at most one per
@@ -43,6 +47,19 @@ def timing_from(settings: NotificationsSettings) -> Timing:
         retry_max=timedelta(seconds=settings.notify_retry_max_s),
         presence_max_age=timedelta(seconds=settings.presence_max_age_s),
         settle=timedelta(seconds=settings.event_batch_linger_s),
+        email_max_messages=settings.notify_email_max_messages,
+    )
+
+
+def conversations_source(
+    settings: NotificationsSettings, http_client: httpx.AsyncClient
+) -> ConversationsSource:
+    token = settings.internal_api_token
+    return ConversationsSource(
+        http_client,
+        settings.conversations_url,
+        token.get_secret_value() if token else "",
+        settings.conversations_timeout_s,
     )
 
 
@@ -66,6 +83,7 @@ def create_app(
     broker: Broker | None = None,
     mail_sender: MailSender | None = None,
     user_source: UserSource | None = None,
+    message_source: MessageSource | None = None,
 ) -> FastAPI:
     settings = settings or NotificationsSettings()
     configure_logging("notifications", settings.log_level)
@@ -81,6 +99,7 @@ def create_app(
         store,
         directory,
         mail_sender or SmtpSender(smtp_from(settings)),
+        message_source or conversations_source(settings, http_client),
         frontend_url=settings.frontend_url,
         timing=timing,
     )
@@ -94,11 +113,11 @@ def create_app(
         event_types=SCHEDULE_EVENT_TYPES,
         batch_handler=schedule_handler(notifier),
         # The schedule's writes are idempotent (see adapters/store.py): a redelivered event
-        # changes nothing, so no stored event ids (two writes per event saved); the memory
-        # only skips copies that arrive while the first is being handled.
+        # changes nothing, so no stored event ids; the memory only skips copies that arrive
+        # while the first is being handled.
         processed=InMemoryProcessedEvents(),
-        # In publish order, one replica at a time: a read or a delete must never be applied
-        # before the message it cancels. In batches: a few bulk writes per batch, not per event.
+        # One replica at a time, in batches: its memory of pending wake-ups then saves the
+        # writes of a busy conversation (domain/batch.py).
         max_batch=settings.event_batch_max,
         linger_s=settings.event_batch_linger_s,
         handler_timeout_s=settings.event_handler_timeout_s,
@@ -118,6 +137,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.create_indexes()
+        moved = await store.migrate()
+        if moved:
+            log.info("pending emails moved to wake-ups", extra={"count": moved})
         await directory.create_indexes()
         await processed.create_indexes()
         schedule_consumer.start()

@@ -1,5 +1,5 @@
-"""The use cases: what an event changes in the schedule, and what the scheduler does with a due
-batch. Adapters are passed in (tests use the real store with a fake or real SMTP server)."""
+"""The use cases: what events change in the schedule, and what the scheduler does with a due
+wake-up. Adapters are passed in (tests use the real store with a real SMTP server)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from workcity_common.events import Event, utcnow
 
+from workcity_notifications.adapters.conversations import MessageSource
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender
 from workcity_notifications.adapters.store import Claimed, NotificationStore
@@ -17,6 +18,9 @@ from workcity_notifications.domain import batch, rules
 from workcity_notifications.domain.email import compose
 
 log = logging.getLogger(__name__)
+
+# Past any real seq: a deleted conversation's wake-up is idle for good.
+GONE_SEQ = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,8 @@ class Timing:
     # at most `unknown_attempts` times, then give up with a warning.
     unknown_retry: timedelta = timedelta(seconds=10)
     unknown_attempts: int = 30
+    # Most messages shown in one email (its subject counts them all).
+    email_max_messages: int = 50
 
 
 class Notifier:
@@ -41,6 +47,7 @@ class Notifier:
         store: NotificationStore,
         directory: Directory,
         sender: MailSender,
+        messages: MessageSource,
         *,
         frontend_url: str,
         timing: Timing | None = None,
@@ -49,6 +56,8 @@ class Notifier:
         self._store = store
         self._directory = directory
         self._sender = sender
+        self._messages = messages
+        self._pending = batch.PendingDue()
         self._frontend_url = frontend_url
         self._timing = timing or Timing()
         self._now = now
@@ -56,24 +65,22 @@ class Notifier:
     # --- events -------------------------------------------------------------------------------
 
     async def handle_events(self, events: Sequence[Event]) -> None:
-        """Apply a batch of events, in publish order (see domain/batch.py): a few bulk requests
-        whatever the batch's size."""
-        t = self._timing
-        keys = batch.recipient_keys(events)
-        handled = await self._store.handled_seqs(keys) if keys else {}
-        last_sent = await self._store.last_sent_many(keys) if keys else {}
-        plan = batch.plan(events, handled, last_sent, delay=t.delay, window=t.window)
+        """Apply a batch of events, in publish order (see domain/batch.py): no request at all
+        when every message is found by a wake-up already pending, else two."""
+        self._pending.forget_before(self._now())
+        plan = batch.plan(events, self._pending.view(), delay=self._timing.delay)
         for event_type in plan.unexpected:
             log.warning("unexpected event on the notifications queue", extra={"type": event_type})
         await self._directory.learn_senders(plan.senders.values())
-        await self._store.apply(plan)
+        self._pending.remember(await self._store.schedule(plan.wakes))
         for user_id, (online, at) in plan.presence.items():
             await self._directory.apply_presence(user_id, online, at)
 
     # --- the scheduler ------------------------------------------------------------------------
 
     async def run_due(self, limit: int = 100) -> int:
-        """Handle due batches until none is left (at most `limit`); returns how many were claimed."""
+        """Handle due wake-ups until none is left (at most `limit`); returns how many were
+        claimed."""
         handled = 0
         while handled < limit:
             now = self._now()
@@ -88,61 +95,89 @@ class Notifier:
 
     async def _handle_claimed(self, claimed: Claimed) -> None:
         t, now = self._timing, self._now()
+        context: dict[str, object] = {
+            "conversation_id": claimed.conversation_id,
+            "recipient_id": claimed.recipient_id,
+        }
+        try:
+            unread = await self._messages.unread(
+                claimed.conversation_id,
+                claimed.recipient_id,
+                claimed.done_seq,
+                t.email_max_messages,
+            )
+        except Exception as exc:
+            # The conversations service away: the wake-up stays stored; ask again later.
+            await self._retry(claimed, now, context, "notification check failed", exc)
+            return
+        if unread is None:
+            log.info("notification dropped", extra={**context, "reason": "conversation_gone"})
+            # Nothing of it can be unread any more: the wake-up goes idle for good.
+            await self._store.finish(claimed, GONE_SEQ, next_due=now + t.delay)
+            return
         online, at = await self._directory.presence_of(claimed.recipient_id)
-        last_sent = await self._store.last_sent_at(claimed.conversation_id, claimed.recipient_id)
+        last_sent = await self._store.last_sent_at(claimed.key)
         recipient = await self._directory.recipient(claimed.recipient_id)
-        read_seq = await self._store.read_seq(claimed.conversation_id, claimed.recipient_id)
         decision = rules.decide(
-            claimed.messages,
+            unread.messages,
             recipient,
             online=rules.is_online(online, at, now, t.presence_max_age),
-            read_seq=read_seq,
             last_sent_at=last_sent,
             window=t.window,
             now=now,
             unknown_retry=t.unknown_retry,
         )
-        context = {
-            "conversation_id": claimed.conversation_id,
-            "recipient_id": claimed.recipient_id,
-            "messages": len(claimed.messages),
-            "reason": decision.reason,
-        }
+        context.update(messages=unread.count, reason=decision.reason)
         if decision.action == "drop":
             log.info("notification dropped", extra=context)
-            await self._store.finish(claimed, next_due=now + t.delay)
+            await self._store.finish(claimed, unread.last_seq, next_due=now + t.delay)
             return
         if decision.action == "later":
             unknown = decision.reason == "unknown_recipient"
             attempts = claimed.attempts + 1 if unknown else claimed.attempts
             if unknown and attempts > t.unknown_attempts:
                 log.warning("notification dropped: recipient unknown", extra=context)
-                await self._store.finish(claimed, next_due=now + t.delay)
+                await self._store.finish(claimed, unread.last_seq, next_due=now + t.delay)
                 return
             assert decision.retry_at is not None
             await self._store.postpone(claimed, decision.retry_at, attempts)
             return
         assert recipient is not None
-        unread = rules.unread_after_read(claimed.messages, read_seq)
-        email = compose(recipient.email, claimed.conversation_id, unread, self._frontend_url)
+        email = compose(
+            recipient.email,
+            claimed.conversation_id,
+            unread.messages,
+            self._frontend_url,
+            total=unread.count,
+        )
         try:
             await self._sender.send(email)
         except Exception as exc:
-            attempts = claimed.attempts + 1
-            retry_at = now + rules.retry_backoff(attempts, t.retry_max)
-            log.warning(
-                "notification email failed; will retry",
-                extra={
-                    **context,
-                    "attempts": attempts,
-                    "retry_at": retry_at.isoformat(),
-                    "error": repr(exc),
-                },
-            )
-            await self._store.postpone(claimed, retry_at, attempts)
+            await self._retry(claimed, now, context, "notification email failed", exc)
             return
         sent_at = self._now()
         await self._store.record_sent(claimed, sent_at)
         # Messages that arrived while this one was sent wait for the window.
-        await self._store.finish(claimed, next_due=sent_at + t.window)
+        await self._store.finish(claimed, unread.last_seq, next_due=sent_at + t.window)
         log.info("notification sent", extra=context)
+
+    async def _retry(
+        self,
+        claimed: Claimed,
+        now: datetime,
+        context: dict[str, object],
+        what: str,
+        exc: Exception,
+    ) -> None:
+        attempts = claimed.attempts + 1
+        retry_at = now + rules.retry_backoff(attempts, self._timing.retry_max)
+        log.warning(
+            f"{what}; will retry",
+            extra={
+                **context,
+                "attempts": attempts,
+                "retry_at": retry_at.isoformat(),
+                "error": repr(exc),
+            },
+        )
+        await self._store.postpone(claimed, retry_at, attempts)

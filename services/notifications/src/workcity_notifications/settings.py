@@ -42,6 +42,18 @@ class NotificationsSettings(UserDirectorySettings):
     presence_max_age_s: float = Field(
         default=12 * 3_600, gt=0, validation_alias="PRESENCE_MAX_AGE_SECONDS"
     )
+    # The conversations service, asked what a recipient has not read when their email is due
+    # (its internal route; INTERNAL_API_TOKEN).
+    conversations_url: str = Field(
+        default="http://127.0.0.1:8002", min_length=1, validation_alias="CONVERSATIONS_URL"
+    )
+    conversations_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, validation_alias="CONVERSATIONS_TIMEOUT_SECONDS"
+    )
+    # Most messages shown in one email (the oldest unread; the subject counts them all).
+    notify_email_max_messages: int = Field(
+        default=50, ge=1, le=1_000, validation_alias="NOTIFY_EMAIL_MAX_MESSAGES"
+    )
     # Links in emails: {FRONTEND_URL}/chat/{conversationId}.
     frontend_url: str = Field(default="http://127.0.0.1:8080", validation_alias="FRONTEND_URL")
 

@@ -3,35 +3,17 @@ on the service network, and each call must carry INTERNAL_API_TOKEN as a bearer 
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from workcity_common.errors import ApiError, bad_request, unauthorized
+from workcity_common.errors import ApiError, bad_request
+from workcity_common.http_auth import service_caller
 
 from workcity_auth.adapters.users import User
 from workcity_auth.deps import AccountsDep
 from workcity_auth.entrypoints.http import ObjectIdStr
-from workcity_auth.settings import AuthSettings
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def _service_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    settings: AuthSettings = request.app.state.settings
-    if settings.internal_api_token is None:
-        raise ApiError(404, "not_found", "Not found")  # switched off
-    expected = settings.internal_api_token.get_secret_value().encode()
-    given = (credentials.credentials if credentials else "").encode()
-    if not secrets.compare_digest(given, expected):
-        raise unauthorized("Invalid service token")
-
-
-internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(_service_caller)])
+internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(service_caller)])
 
 
 @internal.get("/users", summary="Service: every user, paged by id (directory copies)")

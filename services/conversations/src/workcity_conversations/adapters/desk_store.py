@@ -27,6 +27,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from pymongo.read_concern import ReadConcern
 from workcity_common.database import Document
 from workcity_common.errors import ApiError
 from workcity_common.events import Event
@@ -390,6 +391,30 @@ class DeskStore:
             query = {"$and": [query, after]}
         docs = await self.conversations.find(query).sort(sort).limit(limit).to_list(length=limit)
         return [conversation_from_doc(d) for d in docs]
+
+    async def inbox_with_counts(
+        self,
+        query: Document,
+        sort: list[tuple[str, int]],
+        limit: int,
+        after: Document | None,
+        counted: dict[str, Document],
+    ) -> tuple[list[Conversation], dict[str, int]]:
+        """A page of `query` and the count of each of `counted`, read from one snapshot (a
+        read-only transaction): the counts match the items whatever commits meanwhile."""
+
+        async def read(session: AsyncClientSession) -> tuple[list[Conversation], dict[str, int]]:
+            where = {"$and": [query, after]} if after else query
+            cursor = self.conversations.find(where, session=session).sort(sort).limit(limit)
+            page = [conversation_from_doc(d) for d in await cursor.to_list(length=limit)]
+            counts = {
+                name: await self.conversations.count_documents(q, session=session)
+                for name, q in counted.items()
+            }
+            return page, counts
+
+        async with self.conversations.database.client.start_session() as session:
+            return await session.with_transaction(read, read_concern=ReadConcern("snapshot"))
 
     async def raw_inbox_docs(
         self, query: Document, sort: list[tuple[str, int]], limit: int

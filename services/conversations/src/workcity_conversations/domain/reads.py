@@ -32,3 +32,9 @@ def lowest_read_position(participants: Iterable[str], reads: Mapping[str, int]) 
 
 def deleted_seq_matters(seq: int, participants: Iterable[str], reads: Mapping[str, int]) -> bool:
     return seq > lowest_read_position(participants, reads)
+
+
+def unread_from(read_seq: int, handled_seq: int) -> int:
+    """Messages after this seq are unread and not yet handled by the asker (the notifications
+    service's last email or drop)."""
+    return max(read_seq, handled_seq, 0)

@@ -1,67 +1,36 @@
-"""This service's MongoDB: scheduled emails (`pending`), read positions, the sent log.
+"""This service's MongoDB: the pending emails' wake-ups (`wakeups`) and the sent log.
 
-`pending` has one document per (conversation, recipient): the unread messages of that batch and
-when its email is due. Events arrive in batches (see `domain/batch.py`) and are written with one
-bulk request per collection; every change is idempotent (`$max`, upserts with `$addToSet`,
-`$pull`; a message already emailed or dropped is below the pair's `done_seq` and not scheduled
-again), so a redelivered event changes nothing and no event ids are stored; the scheduler claims a
-due document with
-`find_one_and_update` (a lease, `claimed_until`), so two replicas never send the same email, and a
-replica that dies mid-send leaves it to another once the lease ends.
+`wakeups` has one document per (conversation, recipient) that ever had an email pending:
+`due_at` (when to ask the conversations service what the recipient has not read; `IDLE` when
+nothing is pending), `seen_seq` (the highest message that asked for a wake-up), `done_seq` (every
+message up to it was emailed, dropped or read when last asked). No message is stored: a message
+costs a write only when no wake-up pending for its pair finds it (domain/batch.py), so a busy
+conversation costs one write per pending email, not one per message.
+
+The scheduler claims a due document with `find_one_and_update` (a lease, `claimed_until`), so two
+replicas never handle the same email, and a replica that dies mid-send leaves it to another once
+the lease ends.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany, ReturnDocument, UpdateMany, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 
-from workcity_notifications.domain.batch import SchedulePlan, pair_key
-from workcity_notifications.domain.rules import PendingMessage
+from workcity_notifications.domain.batch import Wake
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# "Nothing pending": later than any real due time, so `$min` replaces it and the due index's
+# range never reaches it.
+IDLE = datetime(3000, 1, 1, tzinfo=UTC)
 IDX_DUE = "due_claimed"
-IDX_CONVERSATION = "conversation"
-
-
-# Writes per request: a big batch goes as several requests, in order, so the database server
-# (one process for every service) takes the others' requests in between instead of stalling them.
-BULK_CHUNK = 64
-
-
-async def _bulk_in_chunks(collection: AsyncCollection[Document], ops: Sequence[Any]) -> None:
-    for start in range(0, len(ops), BULK_CHUNK):
-        await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=True)
-
-
-def _message_doc(m: PendingMessage) -> Document:
-    # Milliseconds, as MongoDB keeps them: a redelivered message then equals the stored one
-    # and `$addToSet` does not add it twice.
-    created_at = m.created_at.replace(microsecond=m.created_at.microsecond // 1000 * 1000)
-    return {
-        "id": m.id,
-        "seq": m.seq,
-        "sender_email": m.sender_email,
-        "text": m.text,
-        "created_at": created_at,
-    }
-
-
-def _message(doc: Document) -> PendingMessage:
-    return PendingMessage(
-        id=doc["id"],
-        seq=int(doc["seq"]),
-        sender_email=doc["sender_email"],
-        text=doc["text"],
-        created_at=doc["created_at"],
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,111 +38,69 @@ class Claimed:
     key: str
     conversation_id: str
     recipient_id: str
-    messages: list[PendingMessage]
     due_at: datetime
+    done_seq: int
     attempts: int
     token: str
 
 
+def _released(due_at: datetime, attempts: int = 0) -> dict[str, Any]:
+    return {"due_at": due_at, "claimed_until": EPOCH, "claim": None, "attempts": attempts}
+
+
 class NotificationStore:
     def __init__(self, db: AsyncDatabase[Document], *, sent_log_ttl: timedelta) -> None:
-        self.pending = db["pending"]
-        self.reads = db["read_positions"]
+        self.wakeups = db["wakeups"]
         self.sent = db["sent"]
+        # Before the wake-ups: one document per pending email with its messages (see migrate).
+        self.legacy_pending = db["pending"]
         self._sent_log_ttl = sent_log_ttl
 
     async def create_indexes(self) -> None:
-        await self.pending.create_index(
+        await self.wakeups.create_index(
             [("due_at", ASCENDING), ("claimed_until", ASCENDING)], name=IDX_DUE
         )
-        await self.pending.create_index([("conversation_id", ASCENDING)], name=IDX_CONVERSATION)
         # The sent log only matters for the window; older entries go by themselves.
         await self.sent.create_index(
             [("sent_at", ASCENDING)], expireAfterSeconds=int(self._sent_log_ttl.total_seconds())
         )
 
-    # --- facts from events --------------------------------------------------------------------
-
-    async def read_seq(self, conversation_id: str, user_id: str) -> int:
-        doc = await self.reads.find_one({"_id": pair_key(conversation_id, user_id)})
-        return int(doc.get("seq", 0)) if doc else 0
-
-    async def last_sent_at(self, conversation_id: str, user_id: str) -> datetime | None:
-        doc = await self.sent.find_one({"_id": pair_key(conversation_id, user_id)})
-        return doc["sent_at"] if doc else None
-
-    async def handled_seqs(self, keys: Iterable[str]) -> dict[str, int]:
-        """For these pair keys, the seq up to which no message needs an email any more: read
-        by the recipient, or already in an email that was sent or dropped (absent: none)."""
-        docs = self.reads.find({"_id": {"$in": sorted(keys)}})
-        return {
-            doc["_id"]: max(int(doc.get("seq", 0)), int(doc.get("done_seq", 0)))
-            async for doc in docs
-        }
-
-    async def last_sent_many(self, keys: Iterable[str]) -> dict[str, datetime]:
-        docs = self.sent.find({"_id": {"$in": sorted(keys)}})
-        return {doc["_id"]: doc["sent_at"] async for doc in docs}
-
-    async def apply(self, plan: SchedulePlan) -> None:
-        """Write a batch's plan: read positions, then the pending emails (pulls, adds, and the
-        batches left empty), each one bulk request."""
-        await _bulk_in_chunks(
-            self.reads,
-            [
-                UpdateOne({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
-                for key, seq in plan.reads.items()
-            ],
-        )
-        ops: list[UpdateOne | UpdateMany | DeleteMany] = [
-            UpdateOne({"_id": key}, {"$pull": {"messages": {"seq": {"$lte": seq}}}})
-            for key, seq in plan.reads.items()
-        ]
-        ops += [
-            UpdateMany(
-                {"conversation_id": conversation_id},
-                {"$pull": {"messages": {"id": {"$in": sorted(ids)}}}},
-            )
-            for conversation_id, ids in plan.deleted.items()
-        ]
-        ops += [
-            UpdateOne(
-                {"_id": key},
-                {
-                    "$setOnInsert": {
-                        "conversation_id": batch.conversation_id,
-                        "recipient_id": batch.recipient_id,
-                        "due_at": batch.due_at,
-                        "claimed_until": EPOCH,
-                        "claim": None,
-                        "attempts": 0,
-                    },
-                    "$addToSet": {"messages": {"$each": [_message_doc(m) for m in batch.messages]}},
-                },
-                upsert=True,
-            )
-            for key, batch in plan.adds.items()
-        ]
-        if plan.reads:
-            ops.append(DeleteMany({"_id": {"$in": sorted(plan.reads)}, "messages": {"$size": 0}}))
-        if plan.deleted:
-            ops.append(
-                DeleteMany(
-                    {"conversation_id": {"$in": sorted(plan.deleted)}, "messages": {"$size": 0}}
+    async def migrate(self) -> int:
+        """Turn the previous version's pending emails into wake-ups (once; idempotent), so an
+        email pending across the upgrade is still sent, with its messages and not older ones."""
+        moved = 0
+        async for doc in self.legacy_pending.find({}):
+            seqs = [int(m["seq"]) for m in doc.get("messages") or []]
+            if seqs:
+                wake = Wake(
+                    doc["conversation_id"], doc["recipient_id"], doc["due_at"], min(seqs), max(seqs)
                 )
-            )
-        # In order: a batch's adds are never covered by its own pulls (see domain/batch.py).
-        await _bulk_in_chunks(self.pending, ops)
+                await self.wakeups.bulk_write([_wake_op(doc["_id"], wake)])
+                moved += 1
+            await self.legacy_pending.delete_one({"_id": doc["_id"]})
+        return moved
+
+    # --- from events --------------------------------------------------------------------------
+
+    async def schedule(self, wakes: Mapping[str, Wake]) -> dict[str, datetime]:
+        """Ask for these wake-ups (the earliest due time wins; a document's first wake-up starts
+        after the messages before its first); returns each pair's due time now stored."""
+        if not wakes:
+            return {}
+        keys = sorted(wakes)
+        await self.wakeups.bulk_write([_wake_op(k, wakes[k]) for k in keys], ordered=False)
+        docs = self.wakeups.find({"_id": {"$in": keys}}, {"due_at": 1})
+        return {doc["_id"]: doc["due_at"] async for doc in docs}
 
     # --- the scheduler ------------------------------------------------------------------------
 
     async def claim_due(
         self, now: datetime, lease: timedelta, *, due_by: datetime | None = None
     ) -> Claimed | None:
-        """Take one batch due by `due_by` (default: now) that no live replica holds, for
+        """Take one wake-up due by `due_by` (default: now) that no live replica holds, for
         `lease`."""
         token = uuid.uuid4().hex
-        doc = await self.pending.find_one_and_update(
+        doc = await self.wakeups.find_one_and_update(
             {"due_at": {"$lte": due_by or now}, "claimed_until": {"$lte": now}},
             {"$set": {"claimed_until": now + lease, "claim": token}},
             sort=[("due_at", ASCENDING)],
@@ -185,47 +112,53 @@ class NotificationStore:
             key=doc["_id"],
             conversation_id=doc["conversation_id"],
             recipient_id=doc["recipient_id"],
-            messages=[_message(m) for m in doc.get("messages", [])],
             due_at=doc["due_at"],
+            done_seq=int(doc.get("done_seq", 0)),
             attempts=int(doc.get("attempts", 0)),
             token=token,
         )
 
+    async def last_sent_at(self, key: str) -> datetime | None:
+        doc = await self.sent.find_one({"_id": key})
+        return doc["sent_at"] if doc else None
+
     async def record_sent(self, claimed: Claimed, at: datetime) -> None:
         await self.sent.update_one({"_id": claimed.key}, {"$set": {"sent_at": at}}, upsert=True)
 
-    async def finish(self, claimed: Claimed, next_due: datetime) -> None:
-        """Remove the messages this batch covered (sent or dropped). Messages that joined while it
-        was being sent stay, due at `next_due`. Their seqs are remembered as handled, so a
-        redelivered event of one of them does not schedule it again."""
-        ids = [m.id for m in claimed.messages]
-        if claimed.messages:
-            await self.reads.update_one(
-                {"_id": claimed.key},
-                {"$max": {"done_seq": max(m.seq for m in claimed.messages)}},
-                upsert=True,
-            )
-        release: dict[str, Any] = {
-            "due_at": next_due,
-            "claimed_until": EPOCH,
-            "claim": None,
-            "attempts": 0,
-        }
-        await self.pending.update_one(
-            {"_id": claimed.key, "claim": claimed.token},
-            {"$pull": {"messages": {"id": {"$in": ids}}}, "$set": release},
+    async def finish(self, claimed: Claimed, covered_seq: int, next_due: datetime) -> None:
+        """Every message up to `covered_seq` is handled (sent, dropped or read). Idle, unless a
+        message after it asked for a wake-up meanwhile: then due at `next_due`."""
+        done = {"$max": {"done_seq": covered_seq}}
+        idle = await self.wakeups.update_one(
+            {"_id": claimed.key, "claim": claimed.token, "seen_seq": {"$lte": covered_seq}},
+            {"$set": _released(IDLE), **done},
         )
-        await self.pending.delete_one({"_id": claimed.key, "messages": {"$size": 0}})
+        if idle.matched_count == 0:
+            await self.wakeups.update_one(
+                {"_id": claimed.key, "claim": claimed.token},
+                {"$set": _released(next_due), **done},
+            )
 
     async def postpone(self, claimed: Claimed, retry_at: datetime, attempts: int) -> None:
-        await self.pending.update_one(
-            {"_id": claimed.key, "claim": claimed.token},
-            {
-                "$set": {
-                    "due_at": retry_at,
-                    "claimed_until": EPOCH,
-                    "claim": None,
-                    "attempts": attempts,
-                }
-            },
+        await self.wakeups.update_one(
+            {"_id": claimed.key, "claim": claimed.token}, {"$set": _released(retry_at, attempts)}
         )
+
+
+def _wake_op(key: str, wake: Wake) -> UpdateOne:
+    return UpdateOne(
+        {"_id": key},
+        {
+            "$min": {"due_at": wake.due_at},
+            "$max": {"seen_seq": wake.last_seq},
+            "$setOnInsert": {
+                "conversation_id": wake.conversation_id,
+                "recipient_id": wake.recipient_id,
+                "done_seq": wake.first_seq - 1,
+                "claimed_until": EPOCH,
+                "claim": None,
+                "attempts": 0,
+            },
+        },
+        upsert=True,
+    )

@@ -1,11 +1,12 @@
-"""What a batch of events, in publish order, changes in the schedule: pure, so the store can write
-it with a few bulk requests instead of several round trips per event.
+"""What a batch of events, in publish order, changes in the schedule: pure.
 
-Applying the plan gives the same documents as applying the events one by one: a read position
-only grows; a message is added to its recipient's batch unless the recipient had read past it (by
-the end of the batch) or it was deleted (within the batch); stored messages up to the new read
-position, or deleted, are pulled. Within one batch the pulls come before the adds, which is
-equivalent because an added message is never covered by the batch's own reads or deletes.
+The service does not track messages or reads (ARCHITECTURE.md, "the message path has a
+budget"): it keeps one wake-up per (conversation, recipient) with an email pending, and when the
+wake-up is due it asks the conversations service what that recipient has not read. A message
+needs no write when a wake-up already pending for its pair is due after it was created: that
+wake-up's question (asked at least `settle` after its due time) finds it. Otherwise the message
+asks for a wake-up `delay` after it (the store keeps the earliest, and the highest seq it saw, so
+a wake-up that is being handled as the message arrives is followed by another).
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from workcity_common.events import (
-    Event,
-    MessageCreated,
-    MessageDeleted,
-    MessageRead,
-    PresenceChanged,
-    UserRef,
-)
+from workcity_common.events import Event, MessageCreated, PresenceChanged, UserRef
 
 from workcity_notifications.domain import rules
+
+# Events this queue carried before the service stopped tracking reads and deletions (its
+# durable queue may keep their bindings): the conversations service answers for them now.
+IGNORED_TYPES = frozenset({"message.read", "message.deleted"})
 
 
 def pair_key(conversation_id: str, user_id: str) -> str:
@@ -31,23 +29,21 @@ def pair_key(conversation_id: str, user_id: str) -> str:
 
 
 @dataclass(slots=True)
-class NewBatch:
-    """Messages to add to the (conversation, recipient) batch; `due_at` if the batch is new."""
+class Wake:
+    """A wake-up to ask for: due `delay` after the first message it is for; `first_seq` and
+    `last_seq` bound the batch's messages that need it."""
 
     conversation_id: str
     recipient_id: str
     due_at: datetime
-    messages: list[rules.PendingMessage] = field(default_factory=list)
+    first_seq: int
+    last_seq: int
 
 
 @dataclass(slots=True)
 class SchedulePlan:
-    # pair key -> the highest read position the batch reports (applied with $max)
-    reads: dict[str, int] = field(default_factory=dict)
-    # conversation id -> ids of messages deleted in the batch
-    deleted: dict[str, set[str]] = field(default_factory=dict)
-    # pair key -> messages to add to that recipient's pending email
-    adds: dict[str, NewBatch] = field(default_factory=dict)
+    # pair key -> the wake-up its messages need
+    wakes: dict[str, Wake] = field(default_factory=dict)
     # user id -> a message sender, learned in case no user event names them yet
     senders: dict[str, UserRef] = field(default_factory=dict)
     # user id -> the last presence news of the batch (online, when)
@@ -56,73 +52,59 @@ class SchedulePlan:
     unexpected: list[str] = field(default_factory=list)
 
 
-def recipient_keys(events: Iterable[Event]) -> set[str]:
-    """The (conversation, recipient) pairs whose stored read position and last email the plan
-    needs."""
-    keys: set[str] = set()
-    for event in events:
-        if isinstance(event, MessageCreated):
-            m = event.data.message
-            for recipient in rules.recipients(event.data.participant_ids, m.sender.id):
-                keys.add(pair_key(m.conversation_id, recipient))
-    return keys
-
-
 def plan(
-    events: Sequence[Event],
-    handled: Mapping[str, int],
-    last_sent: Mapping[str, datetime],
-    *,
-    delay: timedelta,
-    window: timedelta,
+    events: Sequence[Event], pending_due: Mapping[str, datetime], *, delay: timedelta
 ) -> SchedulePlan:
-    """The changes of `events` (publish order) given, for `recipient_keys(events)`, the seq up to
-    which messages are handled (read, or emailed already) and the time of the last email."""
+    """The changes of `events` (publish order), given the due time of wake-ups known to be
+    pending (by pair key; a missing or past one only costs a write)."""
     result = SchedulePlan()
-    known_reads = dict(handled)
-
-    def read(key: str, seq: int) -> None:
-        result.reads[key] = max(result.reads.get(key, 0), seq)
-        known_reads[key] = max(known_reads.get(key, 0), seq)
-        batch = result.adds.get(key)
-        if batch is not None:
-            batch.messages = rules.unread_after_read(batch.messages, seq)
-
     for event in events:
         match event:
             case MessageCreated():
                 m = event.data.message
                 result.senders.setdefault(m.sender.id, m.sender)
-                # Sending implies the sender has seen the conversation up to here.
-                read(pair_key(m.conversation_id, m.sender.id), m.seq)
-                pending = rules.PendingMessage(
-                    id=m.id,
-                    seq=m.seq,
-                    sender_email=m.sender.email,
-                    text=m.text,
-                    created_at=m.created_at,
-                )
                 for recipient in rules.recipients(event.data.participant_ids, m.sender.id):
                     key = pair_key(m.conversation_id, recipient)
-                    if m.seq <= known_reads.get(key, 0):
-                        continue  # read before its event reached us, or a redelivery
-                    batch = result.adds.get(key)
-                    if batch is None:
-                        due = rules.due_at(m.created_at, delay, last_sent.get(key), window)
-                        batch = result.adds[key] = NewBatch(m.conversation_id, recipient, due)
-                    batch.messages.append(pending)
-            case MessageRead():
-                r = event.data
-                read(pair_key(r.conversation_id, r.user_id), r.seq)
-            case MessageDeleted():
-                d = event.data
-                result.deleted.setdefault(d.conversation_id, set()).add(d.message_id)
-                for batch in result.adds.values():
-                    if batch.conversation_id == d.conversation_id:
-                        batch.messages = rules.unread_after_delete(batch.messages, d.message_id)
+                    wake = result.wakes.get(key)
+                    if wake is not None:
+                        wake.first_seq = min(wake.first_seq, m.seq)
+                        wake.last_seq = max(wake.last_seq, m.seq)
+                        continue
+                    due = pending_due.get(key)
+                    if due is not None and m.created_at < due:
+                        continue  # the pending wake-up finds it
+                    result.wakes[key] = Wake(
+                        m.conversation_id, recipient, m.created_at + delay, m.seq, m.seq
+                    )
             case PresenceChanged():
                 result.presence[event.data.user_id] = (event.data.online, event.occurred_at)
+            case _ if event.type in IGNORED_TYPES:
+                pass
             case _:
                 result.unexpected.append(event.type)
-    result.adds = {key: batch for key, batch in result.adds.items() if batch.messages}
     return result
+
+
+class PendingDue:
+    """This process's memory of pending wake-ups (pair key -> due time), so that the messages
+    of a busy conversation cost no write. Only a hint: a missing entry costs one write, and a
+    stale one is never later than the stored due time (the store only moves it later, or to
+    "idle" after asking, which covers every message created before it)."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, datetime] = {}
+
+    def view(self) -> Mapping[str, datetime]:
+        return self._due
+
+    def remember(self, due: Mapping[str, datetime]) -> None:
+        self._due.update(due)
+
+    def forget_before(self, moment: datetime) -> None:
+        """Past wake-ups say nothing about new messages: forget them (the memory stays as small
+        as the number of pending emails)."""
+        for key in [k for k, d in self._due.items() if d < moment]:
+            del self._due[key]
+
+    def keys(self) -> Iterable[str]:
+        return self._due.keys()

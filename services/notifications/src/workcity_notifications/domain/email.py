@@ -29,11 +29,17 @@ def _preview(text: str) -> str:
 
 
 def compose(
-    to: str, conversation_id: str, messages: Sequence[PendingMessage], frontend_url: str
+    to: str,
+    conversation_id: str,
+    messages: Sequence[PendingMessage],
+    frontend_url: str,
+    *,
+    total: int | None = None,
 ) -> Email:
+    """`messages` are the oldest unread (at most a configured number); `total` counts them all."""
     ordered = sorted(messages, key=lambda m: m.seq)
     senders = sorted({m.sender_email for m in ordered})
-    count = len(ordered)
+    count = max(total or 0, len(ordered))
     noun = "message" if count == 1 else "messages"
     subject = f"{count} unread {noun} from {', '.join(senders)} on Workcity Chat"
     # A header-safe subject: no line breaks from user data (emails are validated, but be sure).

@@ -1,5 +1,5 @@
 """The scheduling rules, pure: who is notified, when an email is due, what cancels it, when a
-claimed email is sent, dropped or put off. The store applies them to MongoDB documents."""
+due email is sent, dropped or put off. The store applies them to MongoDB documents."""
 
 from __future__ import annotations
 
@@ -45,17 +45,6 @@ def due_at(
     return due
 
 
-def unread_after_read(messages: Sequence[PendingMessage], read_seq: int) -> list[PendingMessage]:
-    """A read position covers every message with seq ≤ it."""
-    return [m for m in messages if m.seq > read_seq]
-
-
-def unread_after_delete(
-    messages: Sequence[PendingMessage], message_id: str
-) -> list[PendingMessage]:
-    return [m for m in messages if m.id != message_id]
-
-
 def is_online(online: bool | None, at: datetime | None, now: datetime, max_age: timedelta) -> bool:
     """Online while the latest presence says so, and that news is not older than `max_age` (a
     realtime cluster that died without a word cannot keep someone online forever). No news:
@@ -81,15 +70,14 @@ def decide(
     recipient: Recipient | None,
     *,
     online: bool,
-    read_seq: int,
     last_sent_at: datetime | None,
     window: timedelta,
     now: datetime,
     unknown_retry: timedelta,
 ) -> Decision:
-    """What to do with a claimed, due batch."""
-    unread = unread_after_read(messages, read_seq)
-    if not unread:
+    """What to do with a due email, given the recipient's unread messages (the conversations
+    service's answer: after their read position and what was emailed or dropped before)."""
+    if not messages:
         return Decision("drop", "read")
     if online:
         # They are in the app: they see the messages there (Zulip, Chatwoot do the same).
