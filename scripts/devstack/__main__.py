@@ -25,6 +25,7 @@ from scripts.devstack.prereqs import (
     ensure_rabbitmq,
 )
 from scripts.devstack.stack import DevStack
+from scripts.devstack.web import build_web
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,12 +60,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never apt-get install nginx or rabbitmq-server, even as root",
     )
+    up.add_argument(
+        "--no-web", action="store_true", help="do not build the web app (web/ into web/dist)"
+    )
     prepare = commands.add_parser(
         "prepare",
         help="check (as root: install and start) nginx and RabbitMQ (--browser: Chromium, "
         "Node.js and npm too); used by scripts/test",
     )
     prepare.add_argument("--no-install", action="store_true", help="never apt-get install")
+    prepare.add_argument("--web", action="store_true", help="also build the web app (web/dist)")
     prepare.add_argument(
         "--browser",
         action="store_true",
@@ -99,8 +104,14 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _say(line: str) -> None:
+    print(f"[setup] {line}", flush=True)
+
+
 def _up(args: argparse.Namespace) -> int:
     stack = DevStack(_config(args))
+    if not args.no_web:
+        build_web(_say)
     if args.detach:
         stack.up()
         _print_ready(stack)
@@ -125,9 +136,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    def say(line: str) -> None:
-        print(f"[setup] {line}", flush=True)
-
+    say = _say
     nginx = ensure_nginx(say, install=not args.no_install)
     amqp_url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
     ensure_rabbitmq(amqp_url, say, install=not args.no_install)
@@ -136,6 +145,8 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.browser:
         ensure_chromium(say, install=not args.no_install)
         ensure_node(say, install=not args.no_install)
+    if args.web:
+        build_web(say)
     return 0
 
 

@@ -297,7 +297,7 @@ def gateway_container_env(env: Mapping[str, str]) -> dict[str, str]:
     defaults, `env` (compose's or the pod's) over them, and what the entrypoint scripts export
     (GATEWAY_PORT, GATEWAY_CORS_ORIGIN_MAP), sourced in order in a POSIX shell as the image's
     entrypoint does."""
-    (stage,) = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
+    stage = parse_dockerfile(ROOT / "gateway" / "Dockerfile")[-1]
     defaults: dict[str, str] = {}
     for args in stage.all("ENV"):
         defaults.update(env_pairs(args))

@@ -117,7 +117,7 @@ def test_service_image_shape(name: str) -> None:
 
 
 def test_gateway_image_shape() -> None:
-    (stage,) = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
+    stage = parse_dockerfile(ROOT / "gateway" / "Dockerfile")[-1]
     version = re.fullmatch(r"nginx:1\.(\d+)-alpine", stage.base)
     assert version and int(version.group(1)) >= 27, stage.base
     assert any(
@@ -136,7 +136,11 @@ def test_gateway_image_shape() -> None:
     assert not computed & set(env)
     for script in ("10-workcity-port.envsh", "15-workcity-cors.envsh"):
         assert any(script in a and "/docker-entrypoint.d/" in a for a in stage.all("COPY"))
-    assert any("web/dist/" in a and env["FRONTEND_DIR"] in a for a in stage.all("COPY"))
+    # The web app comes from the image's own build stage, not from whatever the host built.
+    assert any(
+        a.startswith("--from=web ") and "/web/dist/" in a and env["FRONTEND_DIR"] in a
+        for a in stage.all("COPY")
+    )
     assert gateway_container_env({})["GATEWAY_PORT"] == str(GATEWAY_PORT)
     assert "/healthz" in (stage.last("HEALTHCHECK") or "")
 
@@ -174,8 +178,10 @@ def test_dockerignore_keeps_what_images_need_and_drops_the_rest() -> None:
         "gateway/templates/gateway.conf.template",
         "gateway/entrypoint/15-workcity-cors.envsh",
         "gateway/entrypoint/10-workcity-port.envsh",
-        "web/dist/index.html",
-        "web/dist/assets/index-abc123.js",
+        "web/package.json",
+        "web/package-lock.json",
+        "web/src/main.tsx",
+        "web/index.html",
     ):
         assert not dockerignored(needed, patterns), needed
     for dropped in (
@@ -184,6 +190,8 @@ def test_dockerignore_keeps_what_images_need_and_drops_the_rest() -> None:
         ".env",
         "tests/conftest.py",
         "x/__pycache__/a.pyc",
+        "web/node_modules/react/index.js",
+        "web/dist/index.html",
     ):
         assert dockerignored(dropped, patterns), dropped
 
@@ -299,3 +307,46 @@ def test_build_stage_installs_the_locked_dependencies_then_the_service(
     assert installed.returncode == 0, installed.stderr
     cmd = exec_form(runtime.last("CMD") or "[]")
     assert (venv / "bin" / cmd[0]).is_file(), f"{cmd[0]} is not in the image's venv"
+
+
+def test_gateway_web_stage_builds_the_app_from_its_lock_file(tmp_path: Path) -> None:
+    """The gateway image's `web` stage, replayed: npm ci from the lock file alone, then the
+    sources, then the build, in a context without the host's node_modules or dist."""
+    if shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed (scripts/test installs them)")
+    web, _runtime = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
+    assert web.name == "web" and re.fullmatch(r"node:\d+-alpine", web.base), web.base
+    runs = web.all("RUN")
+    assert runs[0].startswith("npm ci ") and runs[-1] == "npm run build"
+    patterns = dockerignore_patterns()
+    workdir = tmp_path
+    for instruction, args in web.instructions:
+        if instruction == "WORKDIR":
+            workdir = tmp_path / args.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instruction == "COPY":
+            *sources, dest = args.split()
+            for source in sources:
+                target = workdir / dest
+                if dest in ("./", "."):
+                    target = workdir if source.endswith("/") else workdir / Path(source).name
+                copy_into_context(ROOT / source.rstrip("/"), target, patterns)
+            if sources == ["web/package.json", "web/package-lock.json"]:
+                # The dependency layer holds only the manifest and the lock.
+                assert sorted(p.name for p in workdir.iterdir()) == [
+                    "package-lock.json",
+                    "package.json",
+                ]
+        elif instruction == "RUN":
+            result = subprocess.run(
+                ["sh", "-c", args],
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert result.returncode == 0, f"RUN {args}\n{result.stdout}\n{result.stderr}"
+    index = (workdir / "dist" / "index.html").read_text()
+    assert '<div id="root">' in index
+    assert re.search(r'src="/assets/index-[\w-]+\.js"', index), index

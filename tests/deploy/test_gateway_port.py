@@ -49,7 +49,7 @@ def test_the_healthcheck_asks_the_port_the_gateway_listens_on(
 ) -> None:
     # The HEALTHCHECK runs with the container's environment, not the entrypoint's exports: run
     # its command with a wget that prints the address it was given.
-    (stage,) = parse_dockerfile(ROOT / "gateway" / "Dockerfile")
+    stage = parse_dockerfile(ROOT / "gateway" / "Dockerfile")[-1]
     command = exec_form((stage.last("HEALTHCHECK") or "").split(" CMD ", 1)[1])
     wget = tmp_path / "wget"
     wget.write_text('#!/bin/sh\nfor a in "$@"; do last="$a"; done; printf "%s" "$last"\n')

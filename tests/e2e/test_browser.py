@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.e2e.test_realtime_js import node_modules_ready
-from tests.support.browser import build_page, chromium, launch_args, static_site
+from tests.support.browser import build_page, launched_chromium, static_site
 from tests.support.stack import TestStack
 
 PAGE_TIMEOUT_MS = 60_000
@@ -29,14 +29,9 @@ EXPECTED = {
 @pytest.fixture
 async def browser(stack: TestStack) -> AsyncIterator[Browser]:
     stack.require_service("realtime")
-    path = chromium()
     await asyncio.to_thread(node_modules_ready)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=path, args=launch_args())
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_chromium() as launched:
+        yield launched
 
 
 async def run_page(browser: Browser, url: str) -> tuple[dict[str, Any], list[str]]:

@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from scripts.devstack.prereqs import chromium_path
 from tests.support.servers import free_port
@@ -40,6 +41,18 @@ def chromium() -> str:
 def launch_args() -> list[str]:
     # Chromium refuses to sandbox itself as root (CI runs as root).
     return ["--no-sandbox"] if os.geteuid() == 0 else []
+
+
+@contextlib.asynccontextmanager
+async def launched_chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright, closed at the end of the block (skips without it)."""
+    path = chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=path, args=launch_args())
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 def build_page(dest: Path, *, api_base_url: str, socket_url: str, admin: dict[str, str]) -> Path:

@@ -151,6 +151,23 @@ class TeamRef(EventData):
         return {"_id": self.id, "name": self.name}
 
 
+class CsatData(EventData):
+    """The satisfaction survey of the conversation's latest resolution by staff."""
+
+    requested_at: datetime
+    rating: int | None = None
+    comment: str | None = None
+    rated_at: datetime | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "requestedAt": _iso(self.requested_at),
+            "rating": self.rating,
+            "comment": self.comment,
+            "ratedAt": _iso(self.rated_at) if self.rated_at else None,
+        }
+
+
 class ConversationData(EventData):
     id: str
     participants: list[UserRef]
@@ -166,6 +183,7 @@ class ConversationData(EventData):
     waiting_since: datetime | None = None
     snoozed_until: datetime | None = None
     version: int = 0
+    csat: CsatData | None = None
 
     @property
     def participant_ids(self) -> list[str]:
@@ -195,6 +213,8 @@ class ConversationData(EventData):
             "assignee": (
                 {"_id": self.assignee.id, "email": self.assignee.email} if self.assignee else None
             ),
+            # The customer's own rating of the latest resolution (null: never asked).
+            "csat": self.csat.to_api() if self.csat else None,
         }
 
 

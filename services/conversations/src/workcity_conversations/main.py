@@ -32,6 +32,7 @@ from workcity_common.user_directory import (
     auth_user_source,
 )
 
+from workcity_conversations.activity_service import ActivityService
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.canned_store import CannedStore
 from workcity_conversations.adapters.desk_store import DeskStore
@@ -39,8 +40,10 @@ from workcity_conversations.adapters.directory import MongoProcessedEvents, User
 from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.canned_service import CannedLimits, CannedService
+from workcity_conversations.csat_service import CsatService
 from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
+from workcity_conversations.entrypoints.activity_http import activity as activity_routes
 from workcity_conversations.entrypoints.canned_http import canned as canned_routes
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
@@ -237,6 +240,16 @@ def create_app(
             search_max=settings.canned_search_max,
         ),
     )
+    app.state.activity = ActivityService(
+        desk_store,
+        directory,
+        service,
+        page_default=settings.desk_list_page_default,
+        page_max=settings.desk_list_page_max,
+    )
+    app.state.csat = CsatService(
+        desk_store, directory, service, comment_max_chars=settings.csat_comment_max_chars
+    )
     app.state.desk = desk = DeskService(
         desk_store, directory, service, desk_limits_from(settings), notes=notes
     )
@@ -260,5 +273,6 @@ def create_app(
     app.include_router(desk_routes)
     app.include_router(notes_routes)
     app.include_router(canned_routes)
+    app.include_router(activity_routes)
     app.include_router(internal)
     return app

@@ -19,6 +19,7 @@ from workcity_common.events import (
     ConversationDeleted,
     ConversationDeletedData,
     ConversationEventData,
+    CsatData,
     Event,
     MessageCreated,
     MessageData,
@@ -126,6 +127,14 @@ def conversation_data(
         waiting_since=conversation.waiting_since,
         snoozed_until=conversation.snoozed_until,
         version=conversation.version,
+        csat=CsatData(
+            requested_at=conversation.csat.requested_at,
+            rating=conversation.csat.rating,
+            comment=conversation.csat.comment,
+            rated_at=conversation.csat.rated_at,
+        )
+        if conversation.csat
+        else None,
     )
 
 

@@ -315,6 +315,13 @@ class Hub:
         if others:
             await self._emitter.emit("conversationCreated", conversation.customer_api(), to=others)
 
+    async def conversation_access_changed(self, conversation: ConversationData) -> None:
+        """Its assignee or team changed (conversation.updated): a new assignee is a participant
+        now, so a contact of the others (presence, onlineUsers); and who may join its room
+        changed, so the remembered answers for it go (a refusal must not outlive a transfer)."""
+        self._membership.forget_conversation(conversation.id)
+        await self.keeper.contacts_added(conversation.id, list(conversation.participants))
+
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
         self.delivery.forget(conversation_id)
         self._membership.forget_conversation(conversation_id)

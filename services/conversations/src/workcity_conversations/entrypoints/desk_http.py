@@ -85,6 +85,14 @@ async def set_capacity(
     return await service.set_capacity(caller, user_id, payload["capacity"])
 
 
+@desk.get(
+    "/support/teams",
+    summary="The teams one may contact: id, name, isDefault only (anyone signed in)",
+)
+async def support_teams(caller: CurrentUser, service: DeskDep) -> Any:
+    return await service.support_teams(caller)
+
+
 @desk.post("/support", summary="Open a support conversation (customers)", status_code=201)
 async def open_support(caller: CurrentUser, service: DeskDep, body: JsonObject = None) -> Any:
     conversation, created = await service.open_support(caller, _object(body or {}))

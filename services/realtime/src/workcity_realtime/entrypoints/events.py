@@ -81,6 +81,8 @@ async def dispatch(hub: Hub, event: Event) -> None:
         case ConversationDeleted(data=data):
             await hub.conversation_deleted(data.conversation_id, data.participant_ids)
         case ConversationUpdated(data=data):
+            if {"assignee", "team"} & set(data.changes):
+                await hub.conversation_access_changed(data.conversation)
             await desk_events.conversation_updated(hub.emitter, data)
         case NoteCreated(data=data):
             await desk_events.note_created(hub.emitter, data)

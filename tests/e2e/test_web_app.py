@@ -1,0 +1,186 @@
+"""Our own web app (web/, built into the directory the gateway serves) in a real browser:
+Chromium driven by Playwright, a buyer and an agent in two browser contexts, through the gateway.
+
+A support case: the agent signs in and switches to available; a buyer signs up, contacts
+support (a team, an order number, a first message), is auto-assigned to that agent and sees who
+handles it; messages go both ways with typing and read ticks. Screenshots of the main screens
+are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from scripts.devstack.gateway import REPO_ROOT
+from scripts.devstack.web import build_web
+from tests.support.browser import launched_chromium
+from tests.support.stack import TestStack
+from tests.support.users import TestUser, new_user
+
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
+SCREENSHOTS = Path(os.environ.get("WORKCITY_SCREENSHOT_DIR") or REPO_ROOT / ".dev" / "screenshots")
+
+
+@pytest.fixture
+async def browser(stack: TestStack) -> AsyncIterator[Browser]:
+    stack.require_service("realtime")
+    stack.require_service("conversations")
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def web_dist() -> Path:
+    dist = await asyncio.to_thread(build_web, lambda line: print(f"[web] {line}"))
+    if dist is None:
+        pytest.skip("Node.js and npm are needed to build web/ (scripts/test installs them)")
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+    return dist
+
+
+class Watched:
+    """A page and every console error, page error and failed request it reported."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", lambda m: self._console(m.type, m.text))
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on(
+            "requestfailed",
+            lambda r: self.problems.append(f"failed: {r.method} {r.url} {r.failure}"),
+        )
+
+    def _console(self, kind: str, text: str) -> None:
+        if kind == "error":
+            self.problems.append(f"console: {text}")
+
+
+async def open_page(context: BrowserContext, url: str) -> Watched:
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    watched = Watched(page)
+    await page.goto(url)
+    return watched
+
+
+async def sign_in(page: Page, email: str, password: str) -> None:
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_test_id("me")).to_have_text(email)
+    await expect(page.get_by_test_id("connection")).to_have_text("online")
+
+
+async def team_of(http: httpx.AsyncClient, admin: TestUser, agent: TestUser) -> str:
+    name = f"Returns {uuid.uuid4().hex[:6]}"
+    created = await http.post("/api/teams", json={"name": name}, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    members = await http.put(
+        f"/api/teams/{created.json()['_id']}/members",
+        json={"userIds": [agent.id]},
+        headers=admin.headers,
+    )
+    assert members.status_code == 200, members.text
+    return name
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_a_support_case_between_a_buyer_and_an_agent(
+    http: httpx.AsyncClient, stack: TestStack, browser: Browser, web_dist: Path
+) -> None:
+    admin = await new_user(http, stack, "admin")
+    agent = await new_user(http, stack, "agent")
+    team = await team_of(http, admin, agent)
+    buyer_email = f"e2e-buyer-{uuid.uuid4().hex[:12]}@workcity.example"
+    buyer_password = f"pw-{uuid.uuid4().hex[:12]}"
+
+    # Production settings: the page's own origin only, the gateway's page policy (CSP).
+    environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
+    with stack.extra_gateway(environ) as gateway:
+        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        try:
+            # The agent: signs in, becomes available (connected, so eligible).
+            agent_view = await open_page(agent_context, f"{gateway}/")
+            agent_page = agent_view.page
+            await sign_in(agent_page, agent.email, agent.password)
+            await agent_page.get_by_text("Available", exact=True).click()
+            await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
+            for _ in range(50):  # the availability is stored before the buyer asks
+                agents = await http.get("/api/agents", headers=admin.headers)
+                mine = next(a for a in agents.json() if a["_id"] == agent.id)
+                if mine["availability"] == "available" and mine["online"]:
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError(f"the agent never became available and online: {mine}")
+
+            # The buyer: signs up, contacts support in the agent's team.
+            buyer_view = await open_page(buyer_context, f"{gateway}/")
+            buyer = buyer_view.page
+            await shot(buyer, "sign-in")
+            await buyer.get_by_role("button", name="Create an account").click()
+            await buyer.get_by_label("Email").fill(buyer_email)
+            await buyer.get_by_label("Password").fill(buyer_password)
+            await buyer.get_by_role("button", name="Sign up").click()
+            await expect(buyer.get_by_test_id("me")).to_have_text(buyer_email)
+            await buyer.get_by_role("textbox", name="Team").click()
+            await buyer.get_by_role("option", name=team).click()
+            await buyer.get_by_label("Order number (optional)").fill("WC-1042")
+            await buyer.get_by_label("How can we help?").fill("My parcel never arrived.")
+            await shot(buyer, "buyer-contact-support")
+            await buyer.get_by_role("button", name="Start the conversation").click()
+
+            # Auto-assigned to the available agent: the buyer sees who handles it, live.
+            header = buyer.get_by_test_id("conversation-header")
+            await expect(header.get_by_test_id("handler")).to_have_text(f"Handled by {agent.email}")
+            await expect(header.get_by_test_id("status")).to_have_text("open")
+            await expect(buyer.get_by_test_id("message")).to_have_count(1)
+
+            # The agent's inbox counts it as theirs; they open it and see the first message.
+            await expect(agent_page.get_by_test_id("count-mine")).to_have_text("1")
+            await agent_page.get_by_test_id("inbox-item").first.click()
+            agent_thread = agent_page.get_by_test_id("thread")
+            await expect(agent_thread.get_by_text("My parcel never arrived.")).to_be_visible()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
+            # The agent read it: the buyer's message gets its second tick.
+            first = buyer.get_by_test_id("message").first
+            await expect(first).to_have_attribute("data-read", "true")
+
+            # The agent types (the buyer sees it) and replies.
+            composer = agent_page.get_by_label("Message")
+            await composer.press_sequentially("Sorry to hear")
+            await expect(buyer.get_by_test_id("typing")).to_contain_text(f"{agent.email} is typing")
+            await composer.fill("Sorry to hear that! I am checking order WC-1042 now.")
+            await composer.press("Enter")
+            reply = buyer.get_by_test_id("message").filter(has_text="checking order WC-1042")
+            await expect(reply).to_have_attribute("data-mine", "false")
+            await expect(buyer.get_by_test_id("typing")).to_have_count(0)
+
+            # The buyer answers; the agent sees it and the buyer's tick turns to read.
+            await buyer.get_by_label("Message").fill("Thank you!")
+            await buyer.get_by_role("button", name="Send").click()
+            await expect(agent_thread.get_by_text("Thank you!")).to_be_visible()
+            thanks = buyer.get_by_test_id("message").filter(has_text="Thank you!")
+            await expect(thanks).to_have_attribute("data-read", "true")
+            await expect(buyer.get_by_test_id("message")).to_have_count(3)
+            await shot(buyer, "buyer-conversation")
+            await shot(agent_page, "agent-console")
+
+            assert buyer_view.problems == []
+            assert agent_view.problems == []
+        finally:
+            await agent_context.close()
+            await buyer_context.close()

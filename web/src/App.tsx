@@ -1,0 +1,51 @@
+// Signed out: the sign-in screen. Signed in: the buyer's face for customers, the agent's for
+// staff, with one socket for the session.
+import { AppShell, Badge, Button, Group, Title } from "@mantine/core";
+import { useEffect, useMemo, useState } from "react";
+import { currentSession, onSessionChange, signOut, type Session } from "./api";
+import { AgentConsole } from "./agent/AgentConsole";
+import { BuyerHome } from "./buyer/BuyerHome";
+import { AuthScreen } from "./components/AuthScreen";
+import { connect, useConnected } from "./realtime";
+import { STAFF_ROLES } from "./types";
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(currentSession());
+  useEffect(() => onSessionChange(setSession), []);
+  const userId = session?.user.id ?? null;
+  if (!session || !userId) return <AuthScreen />;
+  return <SignedIn key={userId} session={session} />;
+}
+
+function SignedIn({ session }: { session: Session }) {
+  const socket = useMemo(() => connect(), []);
+  useEffect(() => () => void socket.disconnect(), [socket]);
+  const connected = useConnected(socket);
+  const staff = STAFF_ROLES.includes(session.user.role);
+  return (
+    <AppShell header={{ height: 56 }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="xs" wrap="nowrap">
+            <Title order={4}>Workcity Chat</Title>
+            <Badge variant="light">{staff ? "Agent console" : "Support"}</Badge>
+          </Group>
+          <Group gap="xs" wrap="nowrap">
+            <Badge color={connected ? "green" : "orange"} variant="dot" data-testid="connection">
+              {connected ? "online" : "reconnecting…"}
+            </Badge>
+            <span data-testid="me" style={{ fontSize: 14 }}>
+              {session.user.email}
+            </span>
+            <Button size="xs" variant="subtle" onClick={() => void signOut()}>
+              Sign out
+            </Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Main>
+        {staff ? <AgentConsole me={session.user} socket={socket} /> : <BuyerHome me={session.user} socket={socket} />}
+      </AppShell.Main>
+    </AppShell>
+  );
+}

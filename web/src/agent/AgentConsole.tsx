@@ -1,0 +1,179 @@
+// The agent's face: availability, the inbox (mine / unassigned / team, live counts), and the
+// open conversation with claim, reply, status and transfer.
+import { Badge, Grid, Group, NavLink, Paper, ScrollArea, SegmentedControl, Stack, Tabs, Text } from "@mantine/core";
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Socket } from "socket.io-client";
+import { api } from "../api";
+import { StatusBadge } from "../components/StatusBadge";
+import { describe, Thread } from "../components/Thread";
+import { useSocketEvent } from "../realtime";
+import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
+import { ConversationActions } from "./ConversationActions";
+
+const VIEWS: { value: InboxView; label: string }[] = [
+  { value: "mine", label: "Mine" },
+  { value: "unassigned", label: "Unassigned" },
+  { value: "team", label: "Team" },
+];
+const INBOX_EVENTS = ["conversationQueued", "conversationAssigned", "conversationUpdated", "newMessage", "connect"];
+
+export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
+  const [view, setView] = useState<InboxView>("mine");
+  const [inbox, setInbox] = useState<Inbox | null>(null);
+  const [selected, setSelected] = useState<Conversation | null>(null);
+  const [availability, setAvailability] = useState<Availability | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const reloadTimer = useRef<number | undefined>(undefined);
+
+  const reload = useCallback(() => {
+    window.clearTimeout(reloadTimer.current);
+    reloadTimer.current = window.setTimeout(() => {
+      api<Inbox>("GET", `/inbox?view=${view}`)
+        .then((answer) => {
+          setInbox(answer);
+          setSelected((current) => (current && answer.items.find((c) => c._id === current._id)) || current);
+        })
+        .catch((e: unknown) => setError(describe(e)));
+    }, 150);
+  }, [view]);
+
+  useEffect(reload, [reload]);
+  useEffect(() => {
+    INBOX_EVENTS.forEach((event) => socket.on(event, reload));
+    return () => INBOX_EVENTS.forEach((event) => socket.off(event, reload));
+  }, [socket, reload]);
+
+  useSocketEvent<{ conversation: Conversation }>(
+    socket,
+    "conversationUpdated",
+    useCallback(({ conversation }) => {
+      setSelected((current) => (current && current._id === conversation._id ? { ...current, ...conversation } : current));
+    }, []),
+  );
+
+  useEffect(() => {
+    api<Agent[]>("GET", "/agents")
+      .then((agents) => setAvailability(agents.find((a) => a._id === me.id)?.availability ?? "offline"))
+      .catch((e: unknown) => setError(describe(e)));
+  }, [me.id]);
+
+  async function changeAvailability(value: Availability) {
+    const previous = availability;
+    setAvailability(value);
+    try {
+      await api("PUT", "/agents/me/availability", { availability: value });
+    } catch (e) {
+      setAvailability(previous);
+      setError(describe(e));
+    }
+  }
+
+  const mine = selected?.assignee?._id === me.id || selected?.participants?.some((p) => p._id === me.id);
+
+  return (
+    <Stack gap="sm">
+      <Group justify="space-between">
+        <Group gap="xs">
+          <Text fw={600}>Availability</Text>
+          <SegmentedControl
+            aria-label="Availability"
+            data-testid="availability"
+            value={availability ?? "offline"}
+            onChange={(value) => void changeAvailability(value as Availability)}
+            data={[
+              { value: "available", label: "Available" },
+              { value: "busy", label: "Busy" },
+              { value: "offline", label: "Offline" },
+            ]}
+          />
+        </Group>
+        {error && (
+          <Text c="red" role="alert">
+            {error}
+          </Text>
+        )}
+      </Group>
+      <Grid gutter="md">
+        <Grid.Col span={{ base: 12, sm: 4 }}>
+          <Paper withBorder p="xs" radius="md">
+            <Tabs value={view} onChange={(value) => value && setView(value as InboxView)}>
+              <Tabs.List grow>
+                {VIEWS.map((v) => (
+                  <Tabs.Tab
+                    key={v.value}
+                    value={v.value}
+                    data-testid={`tab-${v.value}`}
+                    rightSection={
+                      <Badge size="sm" variant="light" data-testid={`count-${v.value}`}>
+                        {inbox?.counts[v.value] ?? 0}
+                      </Badge>
+                    }
+                  >
+                    {v.label}
+                  </Tabs.Tab>
+                ))}
+              </Tabs.List>
+            </Tabs>
+            <ScrollArea.Autosize mah="65vh" mt="xs">
+              {inbox?.items.length === 0 && (
+                <Text size="sm" c="dimmed" p="xs">
+                  Nothing here.
+                </Text>
+              )}
+              {inbox?.items.map((c) => (
+                <NavLink
+                  key={c._id}
+                  data-testid="inbox-item"
+                  active={c._id === selected?._id}
+                  onClick={() => setSelected(c)}
+                  label={customerOf(c, me)}
+                  description={c.lastMessage?.text ?? c.subject ?? "No messages yet"}
+                  rightSection={
+                    <Group gap={4} wrap="nowrap">
+                      {(c.unreadCount ?? 0) > 0 && c._id !== selected?._id && (
+                        <Badge size="sm" circle aria-label={`${c.unreadCount} unread`}>
+                          {c.unreadCount}
+                        </Badge>
+                      )}
+                      <StatusBadge status={c.status} />
+                    </Group>
+                  }
+                />
+              ))}
+            </ScrollArea.Autosize>
+          </Paper>
+        </Grid.Col>
+        <Grid.Col span={{ base: 12, sm: 8 }}>
+          <Paper withBorder p="md" radius="md" mih="70vh">
+            {selected ? (
+              <Thread
+                conversationId={selected._id}
+                me={me}
+                socket={socket}
+                readOnlyReason={mine ? null : "Claim this conversation to reply."}
+                header={
+                  <ConversationActions
+                    conversation={selected}
+                    me={me}
+                    customer={customerOf(selected, me)}
+                    onChange={(conversation) => {
+                      setSelected(conversation);
+                      reload();
+                    }}
+                  />
+                }
+              />
+            ) : (
+              <Text c="dimmed">Choose a conversation from the inbox.</Text>
+            )}
+          </Paper>
+        </Grid.Col>
+      </Grid>
+    </Stack>
+  );
+}
+
+function customerOf(conversation: Conversation, me: User): string {
+  const other = conversation.participants?.find((p) => p._id !== me.id && p._id !== conversation.assignee?._id);
+  return other?.email ?? conversation.participants?.[0]?.email ?? "Customer";
+}

@@ -1,0 +1,122 @@
+// What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it.
+import { Alert, Button, Group, Menu, Select, Stack, Text, TextInput } from "@mantine/core";
+import { useEffect, useState } from "react";
+import { api } from "../api";
+import { StatusBadge } from "../components/StatusBadge";
+import { describe } from "../components/Thread";
+import type { Conversation, Status, Team, User } from "../types";
+
+interface Props {
+  conversation: Conversation;
+  me: User;
+  customer: string;
+  onChange: (conversation: Conversation) => void;
+}
+
+function inAnHour(): string {
+  const soon = new Date(Date.now() + 3_600_000);
+  soon.setSeconds(0, 0);
+  return new Date(soon.getTime() - soon.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+
+export function ConversationActions({ conversation, me, customer, onChange }: Props) {
+  const [teams, setTeams] = useState<Team[]>([]);
+  const [snoozeUntil, setSnoozeUntil] = useState(inAnHour());
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    api<Team[]>("GET", "/teams")
+      .then(setTeams)
+      .catch(() => setTeams([]));
+  }, []);
+
+  useEffect(() => setError(null), [conversation._id]);
+
+  async function act(method: string, path: string, body?: unknown) {
+    setError(null);
+    try {
+      onChange(await api<Conversation>(method, path, body));
+    } catch (e) {
+      setError(describe(e));
+    }
+  }
+
+  const id = conversation._id;
+  return (
+    <Stack gap={6} data-testid="conversation-header">
+      <Group justify="space-between" wrap="wrap">
+        <Stack gap={0}>
+          <Text fw={600}>{customer}</Text>
+          <Text size="sm" c="dimmed" data-testid="handler">
+            {conversation.team?.name ?? "No team"} ·{" "}
+            {conversation.assignee
+              ? conversation.assignee._id === me.id
+                ? "assigned to you"
+                : `assigned to ${conversation.assignee.email}`
+              : "unassigned"}
+            {conversation.orderId ? ` · order ${conversation.orderId}` : ""}
+          </Text>
+        </Stack>
+        <StatusBadge status={conversation.status} />
+      </Group>
+      <Group gap="xs" wrap="wrap">
+        {!conversation.assignee && (
+          <Button size="xs" onClick={() => void act("POST", `/conversations/${id}/claim`)}>
+            Claim
+          </Button>
+        )}
+        <Select
+          size="xs"
+          aria-label="Status"
+          w={130}
+          value={conversation.status ?? "open"}
+          allowDeselect={false}
+          data={["open", "pending", "resolved"].map((s) => ({ value: s, label: s }))}
+          onChange={(value) => value && void act("PATCH", `/conversations/${id}/status`, { status: value as Status })}
+        />
+        <Group gap={4} wrap="nowrap">
+          <TextInput
+            size="xs"
+            type="datetime-local"
+            aria-label="Snooze until"
+            value={snoozeUntil}
+            onChange={(e) => setSnoozeUntil(e.currentTarget.value)}
+          />
+          <Button
+            size="xs"
+            variant="light"
+            onClick={() =>
+              void act("PATCH", `/conversations/${id}/status`, {
+                status: "snoozed",
+                snoozedUntil: new Date(snoozeUntil).toISOString(),
+              })
+            }
+          >
+            Snooze
+          </Button>
+        </Group>
+        <Menu>
+          <Menu.Target>
+            <Button size="xs" variant="default">
+              Transfer
+            </Button>
+          </Menu.Target>
+          <Menu.Dropdown>
+            {teams
+              .filter((t) => t._id !== conversation.team?._id)
+              .map((t) => (
+                <Menu.Item key={t._id} onClick={() => void act("POST", `/conversations/${id}/transfer`, { teamId: t._id })}>
+                  {t.name}
+                </Menu.Item>
+              ))}
+          </Menu.Dropdown>
+        </Menu>
+      </Group>
+      {error && (
+        <Alert color="red" role="alert" withCloseButton onClose={() => setError(null)}>
+          {error}
+        </Alert>
+      )}
+    </Stack>
+  );
+}

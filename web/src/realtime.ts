@@ -1,0 +1,47 @@
+// One Socket.IO connection per signed-in session, through the gateway (`/socket.io`). The token
+// is read at every (re)connect, so a refreshed token is the one a reconnect presents.
+import { useEffect, useState } from "react";
+import { io, type Socket } from "socket.io-client";
+import { currentToken, refresh } from "./api";
+
+const SOCKET_URL = import.meta.env.VITE_SOCKET_URL || window.location.origin;
+
+export function connect(): Socket {
+  const socket = io(SOCKET_URL, {
+    path: "/socket.io",
+    auth: (cb) => cb({ token: currentToken() }),
+    reconnectionDelayMax: 5_000,
+  });
+  socket.on("connect_error", (error) => {
+    // An expired token: refresh, and the next attempt presents the new one.
+    if (error.message.startsWith("Authentication error")) void refresh();
+  });
+  return socket;
+}
+
+/** Whether the socket is connected, re-rendered on every change. */
+export function useConnected(socket: Socket): boolean {
+  const [connected, setConnected] = useState(socket.connected);
+  useEffect(() => {
+    const up = () => setConnected(true);
+    const down = () => setConnected(false);
+    socket.on("connect", up);
+    socket.on("disconnect", down);
+    setConnected(socket.connected);
+    return () => {
+      socket.off("connect", up);
+      socket.off("disconnect", down);
+    };
+  }, [socket]);
+  return connected;
+}
+
+/** Subscribes `handler` to `event` for the component's lifetime. */
+export function useSocketEvent<T>(socket: Socket, event: string, handler: (payload: T) => void) {
+  useEffect(() => {
+    socket.on(event, handler);
+    return () => {
+      socket.off(event, handler);
+    };
+  }, [socket, event, handler]);
+}

@@ -1,0 +1,68 @@
+// The JSON shapes of ../shared/CONTRACT.md that the app reads (answers may carry more fields).
+
+export type Role = "customer" | "agent" | "designer" | "merchant" | "admin";
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+export interface PersonRef {
+  _id: string;
+  email: string;
+  role?: string;
+}
+
+export type Status = "open" | "pending" | "snoozed" | "resolved";
+
+export interface Message {
+  _id: string;
+  conversation: string;
+  sender: PersonRef;
+  text: string;
+  seq: number;
+  readBy: string[];
+  createdAt: string;
+}
+
+export interface Conversation {
+  _id: string;
+  participants: PersonRef[];
+  lastMessage: Message | null;
+  unreadCount?: number;
+  status?: Status;
+  assignee?: PersonRef | null;
+  team?: { _id: string; name: string } | null;
+  subject?: string | null;
+  orderId?: string | null;
+  snoozedUntil?: string | null;
+  waitingSince?: string | null;
+  updatedAt?: string;
+}
+
+export interface Team {
+  _id: string;
+  name: string;
+  isDefault: boolean;
+}
+
+export type InboxView = "mine" | "unassigned" | "team";
+
+export interface Inbox {
+  items: Conversation[];
+  nextCursor: string | null;
+  counts: Record<InboxView, number>;
+}
+
+export type Availability = "available" | "busy" | "offline";
+
+export interface Agent {
+  _id: string;
+  email: string;
+  availability: Availability;
+  online: boolean;
+  openAssigned: number;
+}
+
+export const STAFF_ROLES: readonly Role[] = ["agent", "designer", "merchant", "admin"];
