@@ -33,17 +33,22 @@ async def _sees_online(listener: Listener, user_id: str) -> None:
 async def test_an_assignee_becomes_a_contact_and_a_transfer_opens_the_room(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, other, admin = await _users(http, stack, "customer", "agent", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, mate, other, admin = await _users(
+        http, stack, "customer", "agent", "agent", "agent", "admin"
+    )
+    team = await _team(http, admin, [agent, mate], autoAssign=False)
     other_team = await _team(http, admin, [other], autoAssign=False)
-    listeners = [Listener(u) for u in (customer, agent, other)]
+    listeners = [Listener(u) for u in (customer, agent, other, mate)]
     for listener in listeners:
-        listener.client.on("onlineUsers", listener._recorder("onlineUsers"))
+        for name in ("onlineUsers", "newMessage"):
+            listener.client.on(name, listener._recorder(name))
         await listener.connect(stack)
-    them, mine, theirs = listeners
+    them, mine, theirs, watcher = listeners
     try:
         opened = await http.post("/api/support", json={"teamId": team}, headers=customer.headers)
         cid = opened.json()["_id"]
+        watching: Any = await watcher.client.call("joinConversation", cid, timeout=10)
+        assert watching.get("ok"), watching
         refused: Any = await theirs.client.call("joinConversation", cid, timeout=10)
         assert refused.get("error"), refused
         await asyncio.sleep(0.5)
@@ -59,6 +64,15 @@ async def test_an_assignee_becomes_a_contact_and_a_transfer_opens_the_room(
         await theirs.wait_for("conversationQueued", lambda d: d["conversation"]["_id"] == cid)
         joined: Any = await theirs.client.call("joinConversation", cid, timeout=10)
         assert joined.get("ok"), joined
+        sent = await http.post(
+            f"/api/conversations/{cid}/messages",
+            json={"text": "still there?"},
+            headers=customer.headers,
+        )
+        assert sent.status_code == 201, sent.text
+        await theirs.wait_for("newMessage", lambda d: d["_id"] == sent.json()["_id"])
+        await asyncio.sleep(0.5)
+        assert [d for name, d in watcher.events if name == "newMessage"] == []
     finally:
         for listener in listeners:
             await listener.client.disconnect()

@@ -442,6 +442,13 @@ async def test_a_new_assignee_becomes_a_contact_and_may_join_at_once(parts: Any)
     assert ("presence", "user:a") in events and ("presence", "user:b") in events
     assert ("onlineUsers", "user:a") in events and ("onlineUsers", "user:b") in events
     assert await hub.join("s2", CID) == {"ok": True, "conversationId": CID}
+    # A transfer away from x's team: x's socket leaves the room, the participants' stay.
+    await hub.connect("s3", claims("x"), "tok-x")
+    conversations.members[CID].add("tok-x")
+    for sid in ("s1", "s3"):
+        await hub.join(sid, CID)
+    await hub.conversation_access_changed(conversation, may_see={"a", "b"})
+    assert emitter.members(f"conversation:{CID}") == ["s1", "s2"]
 
 
 async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:

@@ -207,6 +207,10 @@ def create_app(
     async def default_team() -> str | None:
         return (await desk_store.default_team()).id
 
+    async def forget_desk_records(conversation_id: str) -> None:
+        await notes_store.delete_of_conversation(conversation_id)
+        await desk_store.activity.delete_of_conversation(conversation_id)
+
     service = ConversationService(
         store,
         directory,
@@ -215,6 +219,7 @@ def create_app(
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,
+        forget_desk_records=forget_desk_records,
         message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service

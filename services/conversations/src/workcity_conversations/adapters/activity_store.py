@@ -65,3 +65,6 @@ class ActivityStore:
     ) -> list[Document]:
         """A conversation's entries in the order of its changes; `after`: an entry id."""
         return await page_of_conversation(self.activity, conversation_id, ORDER, limit, after)
+
+    async def delete_of_conversation(self, conversation_id: str) -> None:
+        await self.activity.delete_many({"conversation": ObjectId(conversation_id)})

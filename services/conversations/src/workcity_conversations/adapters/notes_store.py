@@ -82,3 +82,6 @@ class NotesStore:
         return await page_of_conversation(
             self.notes, conversation_id, ["created_at", "_id"], limit, after
         )
+
+    async def delete_of_conversation(self, conversation_id: str) -> None:
+        await self.notes.delete_many({"conversation": ObjectId(conversation_id)})
