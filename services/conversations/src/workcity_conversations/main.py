@@ -82,6 +82,7 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         attachment_quota_bytes=settings.attachment_quota_bytes,
         attachment_unattached_ttl_s=settings.attachment_unattached_ttl_s,
         max_attachments=settings.max_attachments,
+        message_created_version=settings.message_created_version,
     )
 
 
