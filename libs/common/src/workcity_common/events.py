@@ -166,6 +166,9 @@ class ConversationData(EventData):
     waiting_since: datetime | None = None
     snoozed_until: datetime | None = None
     version: int = 0
+    # Given by the customer in POST /api/support; shown to both sides.
+    subject: str | None = None
+    order_id: str | None = None
 
     @property
     def participant_ids(self) -> list[str]:
@@ -195,6 +198,9 @@ class ConversationData(EventData):
             "assignee": (
                 {"_id": self.assignee.id, "email": self.assignee.email} if self.assignee else None
             ),
+            # The customer's own words, so both views carry them.
+            "subject": self.subject,
+            "orderId": self.order_id,
         }
 
 

@@ -121,6 +121,8 @@ def conversation_data(
         waiting_since=conversation.waiting_since,
         snoozed_until=conversation.snoozed_until,
         version=conversation.version,
+        subject=conversation.subject,
+        order_id=conversation.order_id,
     )
 
 
