@@ -13,7 +13,12 @@ from pathlib import Path
 from scripts.devstack import DEFAULT_AMQP_URL, DevStack, StackConfig
 
 # Preparation logs in dozens of users from a few addresses: the login limit is not under test.
-DRILL_GATEWAY = {"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"}
+DRILL_GATEWAY = {
+    "GATEWAY_AUTH_RATE": "1000r/s",
+    "GATEWAY_AUTH_BURST": "1000",
+    # Load from one client address: many sockets at once.
+    "GATEWAY_CONN_PER_CLIENT": "100000",
+}
 
 
 def drill_stack(

@@ -46,6 +46,7 @@ GATEWAY_VARIABLES: dict[str, str] = {
     "GATEWAY_MAX_BODY": r"\d+[kKmMgG]?",
     "GATEWAY_UPLOAD_MAX_BODY": r"\d+[kKmMgG]?",
     "GATEWAY_SOCKET_MAX_BODY": r"\d+[kKmMgG]?",
+    "GATEWAY_CONN_PER_CLIENT": r"[1-9]\d*",
     # Pasted inside double quotes: no quote, no variable, no escape, one line.
     "FRONTEND_DIR": r"/[^\"$\\\n;{}]*",
     "GATEWAY_FRONTEND_CSP": r"[^\"$\\\n{}]+",
@@ -60,6 +61,7 @@ GATEWAY_DEFAULTS: dict[str, str] = {
     "GATEWAY_MAX_BODY": "64k",
     "GATEWAY_UPLOAD_MAX_BODY": "26m",
     "GATEWAY_SOCKET_MAX_BODY": "1m",
+    "GATEWAY_CONN_PER_CLIENT": "100",
     "GATEWAY_FRONTEND_CSP": DEFAULT_FRONTEND_CSP,
 }
 

@@ -36,6 +36,7 @@ from scripts.devstack.prereqs import (
     tcp_open,
 )
 from scripts.devstack.processes import ProcessRecord, launch, stop_group, tail
+from scripts.devstack.seed import seed_desk
 
 Say = Callable[[str], None]
 
@@ -197,6 +198,8 @@ class DevStack:
             self._start_service(service, mongo_uri, amqp_url)
         self._wait_ready([service.name for service in present])
         self._start_gateway(nginx)
+        if {"auth", "conversations"} <= set(self._records):
+            seed_desk(self.gateway_url, config.admin_email, config.admin_password, self._say)
         if not present:
             self._say("no service has a main.py yet: the gateway answers 502/503 on every route")
 

@@ -26,14 +26,15 @@ pytestmark = pytest.mark.security
 MAX_SOCKETS_PER_USER = 20
 MAX_QUEUED_BYTES = 1_000_000
 MAX_OUTGOING = 1000
+CONNECT_DEADLINE_S = 10.0  # SOCKET_CONNECT_DEADLINE_SECONDS
 RECORD_SEP = "\x1e"  # between Engine.IO packets in a long-polling payload
 
 
 class Browser:
     """A python-socketio client as a browser page on the gateway's own origin."""
 
-    def __init__(self, stack: TestStack) -> None:
-        self.url = stack.gateway_url
+    def __init__(self, stack: TestStack, url: str | None = None) -> None:
+        self.url = url or stack.gateway_url
         self.sio = socketio.AsyncClient(reconnection=False)
         self.errors: list[Any] = []
         self.events: list[tuple[str, Any]] = []
@@ -84,12 +85,18 @@ class Poller:
     def params(self) -> dict[str, str]:
         return {"EIO": "4", "transport": "polling", "sid": self.sid}
 
-    async def open(self, token: str) -> None:
+    async def handshake(self) -> httpx.Response:
+        """The Engine.IO open, nothing more."""
         opened = await self.http.get(
             "/socket.io/", params={"EIO": "4", "transport": "polling"}, headers=self.headers
         )
-        assert opened.status_code == 200 and opened.text.startswith("0"), opened.text
-        self.sid = json.loads(opened.text[1:])["sid"]
+        if opened.status_code == 200 and opened.text.startswith("0"):
+            self.sid = json.loads(opened.text[1:])["sid"]
+        return opened
+
+    async def open(self, token: str) -> None:
+        opened = await self.handshake()
+        assert self.sid, opened.text
         await self.post("40" + json.dumps({"token": token}))
         assert any(p.startswith("40") for p in await self.read()), "not connected"
 
@@ -225,3 +232,39 @@ async def test_a_stalled_broker_neither_holds_sockets_nor_grows_the_replicas_buf
     )
     assert sent.status_code == 201
     await until(lambda: any(m["text"] == "back" for m in late.of("newMessage")), 30)
+
+
+# --- item 4: sessions that never authenticate, connections per client address ---------------------
+
+
+async def test_an_engineio_session_that_never_connects_is_ended_at_the_deadline(
+    http: httpx.AsyncClient,
+) -> None:
+    idler = Poller(http, str(http.base_url).rstrip("/"))
+    opened = await idler.handshake()
+    assert idler.sid, opened.text
+    started = asyncio.get_running_loop().time()
+    # It answers pings (pongs), never sends the Socket.IO CONNECT with a token.
+    while (answer := await idler.post("3")).status_code == 200:
+        elapsed = asyncio.get_running_loop().time() - started
+        assert elapsed < CONNECT_DEADLINE_S + 5, "the unauthenticated session is still alive"
+        await asyncio.sleep(0.5)
+    assert answer.status_code == 400, answer.text  # an unknown session now
+    assert asyncio.get_running_loop().time() - started >= CONNECT_DEADLINE_S - 1
+
+
+async def test_the_gateway_limits_connections_per_client_address(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    user = await new_user(http, stack)
+    with stack.extra_gateway(GATEWAY_CONN_PER_CLIENT="5") as url:
+        for _ in range(5):  # an open websocket is a connection in progress
+            browsers.append(Browser(stack, url))
+            await browsers[-1].connect(user.token)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            refused = await Poller(client, url).handshake()
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["code"] == "rate_limited"
+            await browsers[0].sio.disconnect()
+            await asyncio.sleep(0.3)
+            assert (await Poller(client, url).handshake()).status_code == 200

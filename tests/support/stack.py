@@ -52,7 +52,12 @@ TEST_SERVICE_ENV = {
     # Short, like the delay: the tests' quiet periods are counted in seconds.
     "EVENT_BATCH_LINGER_SECONDS": "0.2",
 }
-TEST_GATEWAY = {"GATEWAY_AUTH_RATE": "1000r/s", "GATEWAY_AUTH_BURST": "1000"}
+# Every test connects from 127.0.0.1: one client address for the whole suite.
+TEST_GATEWAY = {
+    "GATEWAY_AUTH_RATE": "1000r/s",
+    "GATEWAY_AUTH_BURST": "1000",
+    "GATEWAY_CONN_PER_CLIENT": "1000",
+}
 
 
 @dataclass

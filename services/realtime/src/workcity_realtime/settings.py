@@ -59,6 +59,11 @@ class RealtimeSettings(ServiceSettings):
     max_pending_per_replica: int = Field(
         default=200, ge=1, le=100_000, validation_alias="REPLICA_MAX_PENDING_COMMANDS"
     )
+    # An Engine.IO session that has not completed the Socket.IO connect (authenticated) this long
+    # after opening is ended; without it a session answering pings lives for ever.
+    connect_deadline_s: float = Field(
+        default=10.0, gt=0, le=600, validation_alias="SOCKET_CONNECT_DEADLINE_SECONDS"
+    )
     # Sockets one user may hold open on one replica; the next connect is refused
     # (`connect_error` "Too many connections", code `too_many_sockets`).
     max_sockets_per_user: int = Field(

@@ -54,10 +54,47 @@ class MeteredEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
 
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server on the metered Engine.IO server."""
+    """python-socketio's server on the metered Engine.IO server, with a connect deadline.
+
+    An Engine.IO session lives as long as it answers pings, whether or not it ever completes the
+    Socket.IO connect (authenticates): one that has not within `connect_deadline_s` of opening
+    is ended (a refused connect does not end the session by itself, so retries count too)."""
+
+    def __init__(self, *args: Any, connect_deadline_s: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connect_deadline_s = connect_deadline_s
+        self._deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return MeteredEngineServer
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        if self._connect_deadline_s is not None:
+            loop = asyncio.get_running_loop()
+            self._deadlines[eio_sid] = loop.call_later(
+                self._connect_deadline_s, self._deadline_passed, eio_sid
+            )
+        return result
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        deadline = self._deadlines.pop(eio_sid, None)
+        if deadline is not None:
+            deadline.cancel()
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    def _deadline_passed(self, eio_sid: str) -> None:
+        self._deadlines.pop(eio_sid, None)
+        if self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+            return  # connected in time
+        task = asyncio.create_task(self._expire(eio_sid), name=f"connect-deadline-{eio_sid}")
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
+
+    async def _expire(self, eio_sid: str) -> None:
+        log.info("ending an Engine.IO session that never connected", extra={"eio_sid": eio_sid})
+        await end_engine_session(self, eio_sid)
 
 
 def queued_bytes(server: socketio.AsyncServer, eio_sid: str) -> int:
@@ -75,9 +112,15 @@ async def drop_laggard(server: socketio.AsyncServer, sid: str, eio_sid: str) -> 
         "disconnecting a socket too far behind", extra={"sid": sid, "queued_bytes": backlog}
     )
     # The Socket.IO session first (our disconnect handler forgets the socket), then the Engine.IO
-    # one: a client that never reads would not close it on the DISCONNECT packet itself. Not
-    # `eio.disconnect()`: that waits for the queue to be drained by a reader that never reads.
+    # one: a client that never reads would not close it on the DISCONNECT packet itself.
     await server.disconnect(sid)
+    await end_engine_session(server, eio_sid)
+
+
+async def end_engine_session(server: socketio.AsyncServer, eio_sid: str) -> None:
+    """Close an Engine.IO session without waiting for its client to read anything. Not
+    `eio.disconnect()`: that waits for the queue to be drained by a reader that may never read."""
+    socket = server.eio.sockets.get(eio_sid)
     if socket is not None and not socket.closed:
         await socket.close(wait=False, abort=False)
     # As `eio.disconnect()` does: its next request is an unknown session (400), not a closed one
