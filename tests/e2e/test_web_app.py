@@ -195,7 +195,9 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await buyer_context.set_offline(False)
             await expect(buyer.get_by_test_id("connection")).to_have_text("online")
             await expect(buyer.get_by_test_id("message")).to_have_count(5)
-            await expect(buyer.get_by_text("It will be delivered tomorrow.")).to_be_visible()
+            # (In the thread: the conversation list shows the last message too.)
+            buyer_thread = buyer.get_by_test_id("thread")
+            await expect(buyer_thread.get_by_text("It will be delivered tomorrow.")).to_be_visible()
             # Only the dropped network's own failures were reported meanwhile.
             assert all("ERR_INTERNET_DISCONNECTED" in p for p in buyer_view.problems), (
                 buyer_view.problems
