@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
+from pymongo.database import Database
 
 from tests.e2e.test_attachments import uploaded
 from tests.e2e.test_conversations import assert_json_error
 from tests.e2e.test_desk import UNKNOWN_ID, Listener, _team, _users
+from tests.e2e.test_desk_sweep import conversations_db  # noqa: F401  (a fixture)
 from tests.support.stack import TestStack
 from tests.support.users import TestUser
 
@@ -223,3 +226,24 @@ async def test_no_customer_path_carries_a_note(http: httpx.AsyncClient, stack: T
     finally:
         await watcher.close()
         await staff.close()
+
+
+async def test_a_deleted_conversation_takes_its_notes_and_activity_along(
+    http: httpx.AsyncClient,
+    stack: TestStack,
+    conversations_db: Database[Any],  # noqa: F811  (the fixture imported above)
+) -> None:
+    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
+    team = await _team(http, admin, [agent], autoAssign=False)
+    cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
+        "_id"
+    ]
+    assert (await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)).is_success
+    await _note(http, agent, cid, "before the delete")
+    key = {"conversation": ObjectId(cid)}
+    assert conversations_db["notes"].count_documents(key) == 1
+    assert conversations_db["activity"].count_documents(key) == 1
+    deleted = await http.delete(f"/api/conversations/{cid}", headers=customer.headers)
+    assert deleted.status_code == 200, deleted.text
+    assert conversations_db["notes"].count_documents(key) == 0
+    assert conversations_db["activity"].count_documents(key) == 0

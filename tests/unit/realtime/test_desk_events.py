@@ -87,3 +87,13 @@ async def test_a_note_goes_to_the_staff_audience_only_never_to_a_room() -> None:
     assert emitter.emits == [("noteCreated", {"note": note.to_api()}, ["user:adm", "user:a1"])]
     await note_created(emitter, NoteCreatedData(note=note, staff_ids=[]))  # type: ignore[arg-type]
     assert len(emitter.emits) == 1
+
+
+async def test_a_satisfaction_request_goes_to_the_customers_only() -> None:
+    from workcity_common.events import CsatRequestedData
+    from workcity_realtime.desk_events import csat_requested
+
+    emitter = Recorder()
+    await csat_requested(emitter, CsatRequestedData(conversation_id="c1", customer_ids=["cust"]))  # type: ignore[arg-type]
+    await csat_requested(emitter, CsatRequestedData(conversation_id="c2", customer_ids=[]))  # type: ignore[arg-type]
+    assert emitter.emits == [("csatRequested", {"conversationId": "c1"}, ["user:cust"])]

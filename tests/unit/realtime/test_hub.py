@@ -419,6 +419,38 @@ async def test_conversation_created_reaches_participants_with_presence(parts: An
     assert "team" not in created[1]["data"] and "labels" not in created[1]["data"]
 
 
+async def test_a_new_assignee_becomes_a_contact_and_may_join_at_once(parts: Any) -> None:
+    """conversation.updated with a new assignee (a new participant): the customer and the agent
+    see each other online, and the agent's remembered refusal to join is gone."""
+    hub, emitter, conversations, _, _ = parts
+    await hub.connect("s1", claims("a"), "tok-a")
+    await hub.connect("s2", claims("b"), "tok-b")
+    await settle(hub)
+    with pytest.raises(Refused):
+        await hub.join("s2", CID)
+    conversations.members[CID] = {"tok-a", "tok-b"}
+    emitter.emits.clear()
+    people = [
+        UserRef(id="a", email="a@x.io", role="customer"),
+        UserRef(id="b", email="b@x.io", role="agent"),
+    ]
+    conversation = ConversationData(
+        id=CID, participants=people, created_at=utcnow(), updated_at=utcnow()
+    )
+    await hub.conversation_access_changed(conversation)
+    events = [(e["event"], e["to"]) for e in emitter.emits]
+    assert ("presence", "user:a") in events and ("presence", "user:b") in events
+    assert ("onlineUsers", "user:a") in events and ("onlineUsers", "user:b") in events
+    assert await hub.join("s2", CID) == {"ok": True, "conversationId": CID}
+    # A transfer away from x's team: x's socket leaves the room, the participants' stay.
+    await hub.connect("s3", claims("x"), "tok-x")
+    conversations.members[CID].add("tok-x")
+    for sid in ("s1", "s3"):
+        await hub.join(sid, CID)
+    await hub.conversation_access_changed(conversation, may_see={"a", "b"})
+    assert emitter.members(f"conversation:{CID}") == ["s1", "s2"]
+
+
 async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
     await hub.connect("s1", claims("a"), "tok-a")

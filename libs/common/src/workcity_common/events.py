@@ -151,6 +151,23 @@ class TeamRef(EventData):
         return {"_id": self.id, "name": self.name}
 
 
+class CsatData(EventData):
+    """The satisfaction survey of the conversation's latest resolution by staff."""
+
+    requested_at: datetime
+    rating: int | None = None
+    comment: str | None = None
+    rated_at: datetime | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "requestedAt": _iso(self.requested_at),
+            "rating": self.rating,
+            "comment": self.comment,
+            "ratedAt": _iso(self.rated_at) if self.rated_at else None,
+        }
+
+
 class ConversationData(EventData):
     id: str
     participants: list[UserRef]
@@ -169,6 +186,7 @@ class ConversationData(EventData):
     # Given by the customer in POST /api/support; shown to both sides.
     subject: str | None = None
     order_id: str | None = None
+    csat: CsatData | None = None
 
     @property
     def participant_ids(self) -> list[str]:
@@ -201,6 +219,8 @@ class ConversationData(EventData):
             # The customer's own words, so both views carry them.
             "subject": self.subject,
             "orderId": self.order_id,
+            # The customer's own rating of the latest resolution (null: never asked).
+            "csat": self.csat.to_api() if self.csat else None,
         }
 
 

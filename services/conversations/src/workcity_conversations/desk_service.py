@@ -8,11 +8,11 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 from workcity_common.errors import ApiError
 from workcity_common.events import (
@@ -21,13 +21,13 @@ from workcity_common.events import (
     ConversationUpdated,
     ConversationUpdatedData,
     Event,
-    UserRef,
 )
 
 from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
 from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_events import ChangeEvents, actor_ref
 from workcity_conversations.desk_shared import conversation_or_404, staff_audience
-from workcity_conversations.domain import desk, desk_access, paging, rules
+from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
 from workcity_conversations.notes_service import NotesService
@@ -253,7 +253,7 @@ class DeskService:
                         data=ConversationUpdatedData(
                             conversation=data,
                             changes=["status", "team"],
-                            actor=_actor(caller),
+                            actor=actor_ref(caller),
                             staff_ids=audience,
                             queued_for=list(team.members),
                         ),
@@ -312,8 +312,8 @@ class DeskService:
         }
         query = queries[chosen]
         if chosen == "unassigned":
-            sort = [("waiting_since", ASCENDING), ("_id", ASCENDING)]
-            after = _queue_cursor(cursor)
+            sort = desk_queue.QUEUE_SORT
+            after = desk_queue.after_cursor(cursor)
         else:
             sort = [("last_activity", DESCENDING)]
             after = (
@@ -328,7 +328,7 @@ class DeskService:
         if len(page) == size:
             last = page[-1]
             next_cursor = (
-                f"{int(_waiting_since(last).timestamp() * 1000)}_{last.id}"
+                desk_queue.cursor_of(last)
                 if chosen == "unassigned"
                 else await self._last_activity(last.id)
             )
@@ -383,6 +383,8 @@ class DeskService:
             claim = None
             if new_status == "open" and current.assignee_id:
                 claim = (current.assignee_id, None)  # a person decided: no capacity check
+            if new_status == "resolved" and current.status != "resolved":
+                fields["csat"] = csat.asked_on_resolve(current.csat, now)  # by staff: ask
             # A resolved request no longer blocks the customer's next one in that team.
             unset = ["open_key"] if new_status == "resolved" else []
             return Plan(changes=changes, set=fields, unset=unset, claim=claim)
@@ -570,7 +572,7 @@ class DeskService:
         while True:
             try:
                 _, after, plan = await self._store.change(
-                    conversation_id, decide, self._events(sender), now_ms()
+                    conversation_id, decide, self._events(sender, by_system=True), now_ms()
                 )
             except AtCapacity:
                 keep = None  # the agent filled up meanwhile: back to the queue
@@ -713,45 +715,10 @@ class DeskService:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def _events(self, actor: Person | None) -> Any:
-        async def events(before: Conversation, after: Conversation, plan: Plan) -> list[Event]:
-            people = await self._directory.get_many(
-                [*after.participants, *([after.assignee_id] if after.assignee_id else [])]
-            )
-            names = await self._conversations.team_names([after.team_id] if after.team_id else [])
-            data = conversation_data(after, people, names)
-            staff = await self._staff_audience(after.team_id, after.assignee_id, after.participants)
-            customers = [p for p in after.participants if not _is_staff(people.get(p))]
-            assignee_changed = before.assignee_id != after.assignee_id
-            queued = (
-                after.assignee_id is None
-                and after.status == "open"
-                and (
-                    before.assignee_id is not None
-                    or before.team_id != after.team_id
-                    or before.status != "open"  # reopened into the queue
-                )
-            )
-            team = await self._store.team(after.team_id) if queued and after.team_id else None
-            return [
-                ConversationUpdated(
-                    producer=PRODUCER,
-                    data=ConversationUpdatedData(
-                        conversation=data,
-                        changes=plan.changes,
-                        actor=_actor(actor) if actor else None,
-                        staff_ids=staff,
-                        customer_ids=customers
-                        if assignee_changed or before.status != after.status
-                        else [],
-                        queued_for=list(team.members) if team else [],
-                        assigned_from=before.assignee_id if assignee_changed else None,
-                        assigned_to=after.assignee_id if assignee_changed else None,
-                    ),
-                )
-            ]
-
-        return events
+    def _events(self, actor: Person | None, *, by_system: bool = False) -> ChangeEvents:
+        return ChangeEvents(
+            self._store, self._directory, self._conversations, actor, by_system=by_system
+        )
 
     async def _staff_audience(
         self, team_id: str | None, assignee_id: str | None, participants: Iterable[str]
@@ -764,14 +731,6 @@ class DeskService:
         return await conversation_or_404(self._store, conversation_id)
 
 
-def _is_staff(person: Person | None) -> bool:
-    return person is not None and person.is_support
-
-
-def _actor(person: Person) -> UserRef:
-    return UserRef(id=person.id, email=person.email, role=person.role)
-
-
 def _assign_plan(current: Conversation, agent_id: str, cap: int | None, now: datetime) -> Plan:
     counts_open = current.status == "open"
     return Plan(
@@ -780,23 +739,3 @@ def _assign_plan(current: Conversation, agent_id: str, cap: int | None, now: dat
         add_participant=agent_id if agent_id not in current.participants else None,
         claim=(agent_id, cap) if counts_open else None,
     )
-
-
-def _waiting_since(conversation: Conversation) -> datetime:
-    return conversation.waiting_since or conversation.created_at
-
-
-def _queue_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    ms, _, conversation_id = cursor.partition("_")
-    if not ms.isdigit():
-        raise InvalidInput("invalid_query", "Invalid cursor")
-    key = ObjectId(rules.parse_id(conversation_id, "cursor"))
-    since = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-    return {
-        "$or": [
-            {"waiting_since": {"$gt": since}},
-            {"waiting_since": since, "_id": {"$gt": key}},
-        ]
-    }

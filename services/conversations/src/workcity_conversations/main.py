@@ -32,6 +32,7 @@ from workcity_common.user_directory import (
     auth_user_source,
 )
 
+from workcity_conversations.activity_service import ActivityService
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.canned_store import CannedStore
 from workcity_conversations.adapters.desk_store import DeskStore
@@ -39,8 +40,10 @@ from workcity_conversations.adapters.directory import MongoProcessedEvents, User
 from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.canned_service import CannedLimits, CannedService
+from workcity_conversations.csat_service import CsatService
 from workcity_conversations.desk_service import DeskLimits, DeskService
 from workcity_conversations.entrypoints import http
+from workcity_conversations.entrypoints.activity_http import activity as activity_routes
 from workcity_conversations.entrypoints.canned_http import canned as canned_routes
 from workcity_conversations.entrypoints.desk_http import desk as desk_routes
 from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
@@ -203,6 +206,10 @@ def create_app(
     async def default_team() -> str | None:
         return (await desk_store.default_team()).id
 
+    async def forget_desk_records(conversation_id: str) -> None:
+        await notes_store.delete_of_conversation(conversation_id)
+        await desk_store.activity.delete_of_conversation(conversation_id)
+
     service = ConversationService(
         store,
         directory,
@@ -211,6 +218,7 @@ def create_app(
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,
+        forget_desk_records=forget_desk_records,
         message_sent=lambda *args: app.state.desk.message_sent(*args),
     )
     app.state.service = service
@@ -236,6 +244,16 @@ def create_app(
             search_max=settings.canned_search_max,
         ),
     )
+    app.state.activity = ActivityService(
+        desk_store,
+        directory,
+        service,
+        page_default=settings.desk_list_page_default,
+        page_max=settings.desk_list_page_max,
+    )
+    app.state.csat = CsatService(
+        desk_store, directory, service, comment_max_chars=settings.csat_comment_max_chars
+    )
     app.state.desk = desk = DeskService(
         desk_store, directory, service, desk_limits_from(settings), notes=notes
     )
@@ -259,5 +277,6 @@ def create_app(
     app.include_router(desk_routes)
     app.include_router(notes_routes)
     app.include_router(canned_routes)
+    app.include_router(activity_routes)
     app.include_router(internal)
     return app

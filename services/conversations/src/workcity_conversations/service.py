@@ -18,6 +18,7 @@ from workcity_common.events import (
     ConversationDeleted,
     ConversationDeletedData,
     ConversationEventData,
+    CsatData,
     Event,
     MessageCreated,
     MessageData,
@@ -123,6 +124,14 @@ def conversation_data(
         version=conversation.version,
         subject=conversation.subject,
         order_id=conversation.order_id,
+        csat=CsatData(
+            requested_at=conversation.csat.requested_at,
+            rating=conversation.csat.rating,
+            comment=conversation.csat.comment,
+            rated_at=conversation.csat.rated_at,
+        )
+        if conversation.csat
+        else None,
     )
 
 
@@ -163,6 +172,7 @@ class ConversationService:
         team_names: Callable[[Iterable[str]], Awaitable[dict[str, str]]] | None = None,
         default_team: Callable[[], Awaitable[str | None]] | None = None,
         teams_of: Callable[[str], Awaitable[set[str]]] | None = None,
+        forget_desk_records: Callable[[str], Awaitable[None]] | None = None,
         message_sent: Callable[[Person, str, int, datetime], Awaitable[None]] | None = None,
     ) -> None:
         # The desk's, after a message is stored: a customer's reopens the conversation, a staff
@@ -170,6 +180,8 @@ class ConversationService:
         self._message_sent = message_sent
         # The desk's: a staff member's team ids (staff see their teams' conversations).
         self._teams_of = teams_of
+        # The desk's: a deleted conversation's private notes and activity go with it.
+        self._forget_desk_records = forget_desk_records
         self._default_team_of = default_team
         self._store = store
         # The names of teams by id (the desk's), for the `team` of conversations.
@@ -274,6 +286,8 @@ class ConversationService:
         # After the commit: the files are unreachable from here on (their conversation is gone);
         # a crash in between leaves unreachable files, never a conversation without its files.
         await self._files.delete_of_conversation(deleted.id)
+        if self._forget_desk_records is not None:
+            await self._forget_desk_records(deleted.id)
         return deleted.id
 
     # --- messages ------------------------------------------------------------------------------

@@ -138,6 +138,11 @@ class ConversationsSettings(UserDirectorySettings):
         default=100, ge=1, le=10_000, validation_alias="CANNED_SEARCH_MAX"
     )
 
+    # Longest comment a customer may leave with a satisfaction rating.
+    csat_comment_max_chars: int = Field(
+        default=1000, ge=1, le=100_000, validation_alias="CSAT_COMMENT_MAX_CHARS"
+    )
+
     # The durable queue this service reads user.* events from (one per deployment; tests use
     # their own).
     users_queue: str = Field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -314,6 +314,22 @@ class Hub:
             await self._emitter.emit("conversationCreated", conversation.to_api(), to=staff)
         if others:
             await self._emitter.emit("conversationCreated", conversation.customer_api(), to=others)
+
+    async def conversation_access_changed(
+        self, conversation: ConversationData, may_see: Collection[str] | None = None
+    ) -> None:
+        """Its assignee or team changed: a new assignee is a contact of the others now; who may
+        join its room changed (remembered answers go); after a transfer, this replica's sockets
+        of anyone not in `may_see` (its audience and participants) leave its room."""
+        self._membership.forget_conversation(conversation.id)
+        await self.keeper.contacts_added(conversation.id, list(conversation.participants))
+        if may_see is None:
+            return
+        room = conversation_room(conversation.id)
+        for sid in self._emitter.members(room):
+            user = self._sockets.get(sid)
+            if user is not None and user.user_id not in may_see:
+                await self._emitter.leave_room(sid, room)
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
         self.delivery.forget(conversation_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -33,14 +33,16 @@ from workcity_common.errors import ApiError
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
+from workcity_conversations.adapters.activity_store import ActivityStore
 from workcity_conversations.adapters.store import conversation_from_doc
+from workcity_conversations.domain import activity, desk_queue
 from workcity_conversations.domain.desk import DEFAULT_TEAM_NAME, Agent, Team
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import SUPPORT_ROLES, Conversation
 
 IDX_TEAM_NAME = "team_name_unique"
 IDX_TEAM_MEMBERS = "team_members"
-IDX_QUEUE = "desk_queue"
+IDX_QUEUE = "desk_queue_by_priority"
 IDX_ASSIGNEE = "desk_assignee"
 IDX_TEAM_STATUS = "desk_team_status"
 IDX_STATUS = "desk_status"
@@ -52,8 +54,15 @@ DEFAULT_CAPACITY = 5
 CHANGE_ATTEMPTS = 5
 
 
-# The events of a desk change, from the conversation before and after it.
-DeskEvents = Callable[[Conversation, Conversation, "Plan"], Awaitable[Sequence[Event]]]
+class DeskEvents(Protocol):
+    """The events of a desk change, from the conversation before and after it; and whom its
+    activity entries credit (`activity_actor`, None: the system)."""
+
+    activity_actor: str | None
+
+    def __call__(
+        self, before: Conversation, after: Conversation, plan: Plan, /
+    ) -> Awaitable[Sequence[Event]]: ...
 
 
 class AtCapacity(ApiError):
@@ -108,6 +117,7 @@ class DeskStore:
         self.conversations = db["conversations"]
         self.users = db["users"]
         self._outbox = outbox
+        self.activity = ActivityStore(db)
 
     async def create_indexes(self) -> None:
         await self.teams.create_indexes(
@@ -118,12 +128,13 @@ class DeskStore:
         )
         await self.conversations.create_indexes(
             [
-                # A team's queue, longest waiting first.
+                # A team's queue: the higher priority first, then the longest waiting.
                 IndexModel(
                     [
                         ("team", ASCENDING),
                         ("status", ASCENDING),
                         ("assignee", ASCENDING),
+                        ("priority_rank", DESCENDING),
                         ("waiting_since", ASCENDING),
                     ],
                     name=IDX_QUEUE,
@@ -150,6 +161,7 @@ class DeskStore:
             ]
         )
         await self.users.create_index([("role", ASCENDING)], name=IDX_USER_ROLE)
+        await self.activity.create_indexes()
 
     # --- teams ----------------------------------------------------------------------------------
 
@@ -279,7 +291,9 @@ class DeskStore:
         unresolved request in that team exists already."""
 
         async def work(session: AsyncClientSession) -> tuple[Conversation, Sequence[Event]]:
-            await self.conversations.insert_one(doc, session=session)
+            await self.conversations.insert_one(
+                {"priority_rank": desk_queue.rank(doc.get("priority")), **doc}, session=session
+            )
             conversation = conversation_from_doc(doc)
             return conversation, events(conversation)
 
@@ -335,9 +349,10 @@ class DeskStore:
                     )
                     if count >= limit:
                         raise AtCapacity
-            update: Document = {"$inc": {"version": 1}}
-            if plan.set:
-                update["$set"] = plan.set
+            # Every change restates the priority's rank: the queue's order needs it on every
+            # conversation that can be queued (those created before it existed included).
+            rank = desk_queue.rank(plan.set.get("priority", before.priority))
+            update: Document = {"$inc": {"version": 1}, "$set": {**plan.set, "priority_rank": rank}}
             if plan.unset:
                 update["$unset"] = {name: "" for name in plan.unset}
             if plan.add_participant:
@@ -350,6 +365,8 @@ class DeskStore:
             after_doc = await self.conversations.find_one({"_id": key}, session=session)
             assert after_doc is not None
             after = conversation_from_doc(after_doc)
+            entries = activity.entries(before, after, events.activity_actor, now)
+            await self.activity.record(session, after.id, after.version, entries)
             return (before, after, plan), await events(before, after, plan)
 
         return work
@@ -363,7 +380,7 @@ class DeskStore:
     async def next_in_queue(self, team_id: str) -> Conversation | None:
         doc = await self.conversations.find_one(
             {"team": ObjectId(team_id), "status": "open", "assignee": None},
-            sort=[("waiting_since", ASCENDING), ("_id", ASCENDING)],
+            sort=desk_queue.QUEUE_SORT,
         )
         return conversation_from_doc(doc) if doc else None
 

@@ -13,6 +13,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 from workcity_common.events import Event
@@ -29,6 +30,25 @@ def after_in_order(fields: Sequence[str], values: Sequence[Any]) -> Document:
     if not rest:
         return {first: {"$gt": head}}
     return {"$or": [{first: {"$gt": head}}, {first: head, **after_in_order(rest, tail)}]}
+
+
+async def page_of_conversation(
+    collection: AsyncCollection[Document],
+    conversation_id: str,
+    order: Sequence[str],
+    limit: int,
+    after: str | None,
+) -> list[Document]:
+    """A page of a conversation's documents in the ascending order of `order`; `after`: the id
+    of the document the page follows (one of another conversation, or unknown: an empty page)."""
+    query: Document = {"conversation": ObjectId(conversation_id)}
+    if after is not None:
+        mark = await collection.find_one({"_id": ObjectId(after), **query})
+        if mark is None:
+            return []
+        query = {"$and": [query, after_in_order(order, [mark[k] for k in order])]}
+    cursor = collection.find(query).sort([(k, ASCENDING) for k in order])
+    return await cursor.limit(limit).to_list(length=limit)
 
 
 class NotesStore:
@@ -59,18 +79,9 @@ class NotesStore:
         self, conversation_id: str, limit: int, after: str | None
     ) -> list[Document]:
         """A conversation's notes, oldest first; `after`: a note id, the page after it."""
-        query: Document = {"conversation": ObjectId(conversation_id)}
-        if after is not None:
-            mark = await self.notes.find_one(
-                {"_id": ObjectId(after), "conversation": query["conversation"]}
-            )
-            if mark is None:
-                return []
-            query = {
-                "$and": [
-                    query,
-                    after_in_order(["created_at", "_id"], [mark["created_at"], mark["_id"]]),
-                ]
-            }
-        cursor = self.notes.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-        return await cursor.limit(limit).to_list(length=limit)
+        return await page_of_conversation(
+            self.notes, conversation_id, ["created_at", "_id"], limit, after
+        )
+
+    async def delete_of_conversation(self, conversation_id: str) -> None:
+        await self.notes.delete_many({"conversation": ObjectId(conversation_id)})

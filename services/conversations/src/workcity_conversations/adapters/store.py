@@ -45,7 +45,7 @@ from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
 from workcity_conversations.domain.errors import Busy, NotFound
-from workcity_conversations.domain.model import Attachment, Conversation, Message
+from workcity_conversations.domain.model import Attachment, Conversation, Csat, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage
 from workcity_conversations.domain.reads import (
     deleted_seq_matters,
@@ -125,6 +125,19 @@ def conversation_from_doc(doc: Document) -> Conversation:
         version=int(doc.get("version", 0)),
         subject=doc.get("subject"),
         order_id=doc.get("order_id"),
+        csat=_csat(doc.get("csat")),
+    )
+
+
+def _csat(doc: Document | None) -> Csat | None:
+    if not doc:
+        return None
+    return Csat(
+        round=int(doc["round"]),
+        requested_at=doc["requested_at"],
+        rating=doc.get("rating"),
+        comment=doc.get("comment"),
+        rated_at=doc.get("rated_at"),
     )
 
 

@@ -31,6 +31,18 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Csat:
+    """The satisfaction survey of a conversation's latest resolution by staff (`round` counts
+    them): asked at `requested_at`, answered once (`rating` 1-5) or not yet."""
+
+    round: int
+    requested_at: datetime
+    rating: int | None = None
+    comment: str | None = None
+    rated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     id: str
     participants: tuple[str, ...]
@@ -55,6 +67,7 @@ class Conversation:
     # What the customer said when opening it through POST /api/support (never changed after).
     subject: str | None = None
     order_id: str | None = None
+    csat: Csat | None = None
 
     def has_participant(self, user_id: str) -> bool:
         return user_id in self.participants

@@ -77,6 +77,14 @@ async def dispatch(hub: Hub, event: Event) -> None:
         case ConversationDeleted(data=data):
             await hub.conversation_deleted(data.conversation_id, data.participant_ids)
         case ConversationUpdated(data=data):
+            if {"assignee", "team"} & set(data.changes):
+                # A transfer: only its new audience and its participants may stay in its room.
+                may_see = (
+                    {*data.staff_ids, *data.conversation.participant_ids}
+                    if "team" in data.changes
+                    else None
+                )
+                await hub.conversation_access_changed(data.conversation, may_see)
             await desk_events.conversation_updated(hub.emitter, data)
         case NoteCreated(data=data):
             await desk_events.note_created(hub.emitter, data)
