@@ -467,6 +467,32 @@ async def test_read_receipts_reach_the_room(
     await customer.wait_for("messageRead", lambda r: r["seq"] == 3)
 
 
+async def test_a_reply_reports_the_read_it_implies_with_one_event(
+    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+) -> None:
+    # message.created carries the sender's read position (version 2): the room gets the reply
+    # and then the receipt, as when a separate message.read followed it.
+    customer = peers("customer@1")
+    agent = peers("agent@2")
+    await customer.connect(replica_url(stack, 1), chat.customer.token)
+    await agent.connect(replica_url(stack, 2), chat.agent.token)
+    for peer in (customer, agent):
+        await peer.call("joinConversation", chat.conversation_id)
+    for text in ("one", "two"):
+        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": text})
+    reply = await agent.call("sendMessage", {"conversationId": chat.conversation_id, "text": "hi"})
+    [receipt] = await customer.wait_for("messageRead", lambda r: r["userId"] == chat.agent.id)
+    assert (receipt["conversationId"], receipt["seq"]) == (chat.conversation_id, 3)
+    assert receipt["readAt"] == reply["createdAt"]
+    names = [r.event for r in customer.received if r.event in ("newMessage", "messageRead")]
+    assert names[-2:] == ["newMessage", "messageRead"]
+    # The agent's next message reads nothing new: no second receipt.
+    await agent.call("sendMessage", {"conversationId": chat.conversation_id, "text": "more"})
+    await customer.wait_for("newMessage", lambda m: m["text"] == "more")
+    await asyncio.sleep(QUIET_S)
+    assert len(customer.events("messageRead")) == 1
+
+
 # --- catch-up --------------------------------------------------------------------------------
 
 

@@ -148,7 +148,7 @@ async def test_auto_assignment_never_exceeds_capacity_across_two_instances(
 
 async def _mark_online(two: list[httpx.AsyncClient], user_id: str) -> None:
     app = two[0]._transport.app  # type: ignore[attr-defined]
-    await app.state.desk.presence_changed(user_id, online=True, at=utcnow())
+    await app.state.teams.presence_changed(user_id, online=True, at=utcnow())
 
 
 async def test_an_agent_in_many_teams_gets_no_more_than_capacity_when_all_drain_at_once(

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.errors import ApiError
+from workcity_common.events import MessageCreated
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.model import Person
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service import ConversationService, Limits
 
 from tests.support.outbox import stored_events
 
@@ -404,12 +407,35 @@ async def test_replying_reads_what_came_before_and_reports_it(
     history = await service.history(customer, conv_id, None, None, None)
     both = sorted([customer.id, agent.id])
     assert [sorted(m["readBy"]) for m in history] == [both, both, [agent.id]]
-    # ...and the customer hears of it, right after the new message.
+    # ...and the customer hears of it: the new message's one event carries the agent's read
+    # (message.created version 2; no message.read of its own).
     events = await stored_events(mongo_db)
-    assert [e.type for e in events[-2:]] == ["message.created", "message.read"]
-    receipt = events[-1].data.to_api()
+    assert [e.type for e in events].count("message.read") == 0
+    created = events[-1]
+    assert isinstance(created, MessageCreated) and created.version == 2
+    receipt_data = created.read_receipt()
+    assert receipt_data is not None
+    receipt = receipt_data.to_api()
     assert (receipt["userId"], receipt["seq"]) == (agent.id, 3)
     assert receipt["readAt"] == reply.message["createdAt"]
     # A sender continuing their own run reads nothing new: no receipt.
     await service.send(agent, conv_id, "more")
-    assert [e.type for e in await stored_events(mongo_db)][-1] == "message.created"
+    last = (await stored_events(mongo_db))[-1]
+    assert isinstance(last, MessageCreated) and last.read_receipt() is None
+    assert last.data.sender_read is not None and last.data.sender_read.seq == 4
+
+
+async def test_message_created_version_1_for_a_rolling_upgrade(
+    store: ConversationStore, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    # MESSAGE_CREATED_VERSION=1: the previous form, and the separate message.read after it.
+    service = ConversationService(store, UserDirectory(mongo_db), Limits(message_created_version=1))
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv_id = await open_pair(service, customer, agent)
+    await service.send(customer, conv_id, "one")
+    await service.send(agent, conv_id, "answer")
+    events = await stored_events(mongo_db)
+    assert [e.type for e in events[-2:]] == ["message.created", "message.read"]
+    created = events[-2]
+    assert isinstance(created, MessageCreated)
+    assert created.version == 1 and created.data.sender_read is None

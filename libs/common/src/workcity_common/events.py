@@ -262,14 +262,47 @@ class ConversationDeleted(Event):
     data: ConversationDeletedData
 
 
+class SenderRead(EventData):
+    """The sender's read position after a send (sending reads the conversation up to the
+    message), and where it was before: message.created version 2 carries it instead of a
+    separate message.read event."""
+
+    seq: int
+    read_at: datetime
+    previous_seq: int
+
+
 class MessageEventData(EventData):
     message: MessageData
     participant_ids: list[str]
+    # message.created version 2; absent in version 1, whose producer publishes a message.read
+    # after it when the send read others' messages.
+    sender_read: SenderRead | None = None
+
+
+# message.created's current version: 2 carries the sender's read position (`sender_read`).
+# Consumers read version 1 too (an older producer during a rolling deploy, or events still queued).
+MESSAGE_CREATED_VERSION = 2
 
 
 class MessageCreated(Event):
     type: Literal["message.created"] = "message.created"
     data: MessageEventData
+
+    def read_receipt(self) -> MessageReadData | None:
+        """The receipt the room gets for the sender's read (version 2): only when the send read
+        others' messages, as version 1's separate message.read."""
+        read = self.data.sender_read
+        if read is None or read.previous_seq >= read.seq - 1:
+            return None
+        m = self.data.message
+        return MessageReadData(
+            conversation_id=m.conversation_id,
+            user_id=m.sender.id,
+            seq=read.seq,
+            read_at=read.read_at,
+            participant_ids=list(self.data.participant_ids),
+        )
 
 
 class MessageUpdated(Event):

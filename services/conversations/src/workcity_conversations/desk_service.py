@@ -1,5 +1,6 @@
-"""The support desk's use cases (CONTRACT Part 3), one method per route, plus auto-assignment.
-Routes call these; they validate with `domain.desk`, authorize with `domain.desk_access`, and
+"""The support desk's conversation use cases (CONTRACT Part 3), one method per route, plus
+auto-assignment (teams and agents: desk_teams.py; notes, canned responses, activity and
+satisfaction: modules of their own). Routes call these; they validate with `domain.desk`, authorize with `domain.desk_access`, and
 change conversations through `DeskStore.change` (one transaction, events in the outbox)."""
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,12 @@ from workcity_common.events import (
 from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_events import ChangeEvents, actor_ref
-from workcity_conversations.desk_shared import conversation_or_404, staff_audience
+from workcity_conversations.desk_shared import (
+    DeskLimits,
+    conversation_or_404,
+    require_staff_user,
+    staff_audience,
+)
 from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
@@ -39,16 +44,6 @@ from workcity_conversations.service import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DeskLimits:
-    default_capacity: int = 5
-    presence_grace_s: float = 60.0
-    inbox_page_default: int = 50
-    inbox_page_max: int = 200
-    max_labels: int = 20
-    max_team_members: int = 1000
 
 
 class DeskService:
@@ -68,127 +63,6 @@ class DeskService:
         self.limits = limits or DeskLimits()
         # Teams being drained by this process right now (another drain of one is redundant).
         self._draining: dict[str, asyncio.Task[None]] = {}
-
-    # --- teams ----------------------------------------------------------------------------------
-
-    async def list_teams(self, caller: Person) -> list[dict[str, Any]]:
-        desk_access.require_staff(caller)
-        return [t.to_api() for t in await self._store.all_teams()]
-
-    async def support_teams(self, caller: Person) -> list[dict[str, Any]]:
-        # A buyer chooses the team in "Contact support": names only, never members or capacity.
-        return [
-            {"_id": t.id, "name": t.name, "isDefault": t.is_default}
-            for t in await self._store.all_teams()
-        ]
-
-    async def create_team(self, caller: Person, body: dict[str, Any]) -> dict[str, Any]:
-        desk_access.require_admin(caller)
-        name = desk.team_name(body.get("name"))
-        auto_assign = desk.flag(body.get("autoAssign", True), "autoAssign")
-        capacity = desk.capacity(body.get("capacity", self.limits.default_capacity))
-        return (await self._store.create_team(name, auto_assign, capacity)).to_api()
-
-    async def update_team(
-        self, caller: Person, team_id: Any, body: dict[str, Any]
-    ) -> dict[str, Any]:
-        desk_access.require_admin(caller)
-        key = rules.parse_id(team_id, "team")
-        fields: dict[str, Any] = {}
-        if "name" in body:
-            fields["name"] = desk.team_name(body["name"])
-        if "autoAssign" in body:
-            fields["auto_assign"] = desk.flag(body["autoAssign"], "autoAssign")
-        if "capacity" in body:
-            fields["capacity"] = desk.capacity(body["capacity"])
-        if not fields:
-            raise InvalidInput("invalid_body", "Nothing to change: name, autoAssign or capacity")
-        team = await self._store.update_team(key, fields)
-        self.drain_soon([team.id])  # capacity raised or auto-assignment switched on
-        return team.to_api()
-
-    async def set_members(self, caller: Person, team_id: Any, user_ids: Any) -> dict[str, Any]:
-        desk_access.require_admin(caller)
-        key = rules.parse_id(team_id, "team")
-        if not isinstance(user_ids, list):
-            raise InvalidInput("invalid_body", "userIds must be a list of user ids")
-        ids = list(dict.fromkeys(rules.parse_id(u, "user") for u in user_ids))
-        if len(ids) > self.limits.max_team_members:
-            raise InvalidInput("invalid_body", f"At most {self.limits.max_team_members} members")
-        people = await self._directory.get_many(ids)
-        for user_id in ids:
-            person = people.get(user_id)
-            if person is None:
-                raise InvalidInput("unknown_user", f"Unknown user {user_id}")
-            if not person.is_support:
-                raise InvalidInput("not_staff", "Only staff may be team members")
-        team = await self._store.update_team(key, {"members": ids})
-        self.drain_soon([team.id])
-        return team.to_api()
-
-    # --- agents ---------------------------------------------------------------------------------
-
-    async def list_agents(self, caller: Person) -> list[dict[str, Any]]:
-        desk_access.require_staff(caller)
-        staff = await self._store.staff()
-        ids = [d["_id"] for d in staff]
-        agents = await self._store.agents_by_id(ids)
-        counts = await self._store.open_counts()
-        teams = await self._store.all_teams()
-        now = now_ms()
-        grace = timedelta(seconds=self.limits.presence_grace_s)
-        return [
-            {
-                "_id": d["_id"],
-                "email": d["email"],
-                "role": d["role"],
-                "availability": agents[d["_id"]].availability,
-                "online": desk.is_connected(agents[d["_id"]], now, grace),
-                "openAssigned": counts.get(d["_id"], 0),
-                "capacity": agents[d["_id"]].capacity,
-                "teams": [t.id for t in teams if d["_id"] in t.members],
-            }
-            for d in staff
-            if not d.get("disabled")
-        ]
-
-    async def set_availability(self, caller: Person, target: Any, value: Any) -> dict[str, Any]:
-        desk_access.require_staff(caller)
-        user_id = caller.id if target == "me" else rules.parse_id(target, "user")
-        if user_id != caller.id:
-            desk_access.require_admin(caller)
-        availability = desk.availability(value)
-        await self._require_staff_user(user_id)
-        await self._store.set_agent(user_id, {"availability": availability})
-        if availability == "available":
-            self.drain_soon(await self._store.team_ids_of(user_id))
-        return {"_id": user_id, "availability": availability}
-
-    async def set_capacity(self, caller: Person, target: Any, value: Any) -> dict[str, Any]:
-        desk_access.require_admin(caller)
-        user_id = rules.parse_id(target, "user")
-        capacity = None if value is None else desk.capacity(value)
-        await self._require_staff_user(user_id)
-        await self._store.set_agent(user_id, {"capacity": capacity})
-        self.drain_soon(await self._store.team_ids_of(user_id))
-        return {"_id": user_id, "capacity": capacity}
-
-    async def presence_changed(self, user_id: str, *, online: bool, at: datetime) -> None:
-        """The realtime service saw a user's first socket connect (online) or last one go; only
-        staff are recorded. An agent coming online may take conversations at once."""
-        person = await self._directory.get(user_id)
-        if person is None or not person.is_support:
-            return
-        if await self._store.record_presence(user_id, online, at) and online:
-            self.drain_soon(await self._store.team_ids_of(user_id))
-
-    async def _require_staff_user(self, user_id: str) -> Person:
-        person = await self._directory.get(user_id)
-        if person is None:
-            raise NotFound("User not found", "user_not_found")
-        if not person.is_support:
-            raise InvalidInput("not_staff", "Not a staff member")
-        return person
 
     # --- support conversations ------------------------------------------------------------------
 
@@ -405,7 +279,7 @@ class DeskService:
         target_teams: set[str] = set()
         limit: int | None = None
         if target is not None:
-            await self._require_staff_user(target)
+            await require_staff_user(self._directory, target)
             target_teams = await self._store.team_ids_of(target)
         desk_access.require_may_assign(caller, conversation, target, target_teams, force=forced)
         if target is not None and not forced:

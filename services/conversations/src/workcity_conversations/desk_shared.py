@@ -1,17 +1,28 @@
-"""What the desk's use-case modules share: finding a conversation, and who hears of its facts (the
-audiences are worked out by this service, which owns teams and roles; the realtime service only
-turns them into emits to user rooms)."""
+"""What the desk's use-case modules share: their limits, finding a conversation or a staff user,
+and who hears of a conversation's facts (the audiences are worked out by this service, which owns
+teams and roles; the realtime service only turns them into emits to user rooms)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.domain import rules
-from workcity_conversations.domain.errors import NotFound
-from workcity_conversations.domain.model import Conversation
+from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.model import Conversation, Person
+
+
+@dataclass(frozen=True, slots=True)
+class DeskLimits:
+    default_capacity: int = 5
+    presence_grace_s: float = 60.0
+    inbox_page_default: int = 50
+    inbox_page_max: int = 200
+    max_labels: int = 20
+    max_team_members: int = 1000
 
 
 async def conversation_or_404(store: DeskStore, conversation_id: Any) -> Conversation:
@@ -41,3 +52,12 @@ async def staff_audience(
     people = await directory.get_many(participants)
     ids.update(p.id for p in people.values() if p.is_support)
     return sorted(ids)
+
+
+async def require_staff_user(directory: UserDirectory, user_id: str) -> Person:
+    person = await directory.get(user_id)
+    if person is None:
+        raise NotFound("User not found", "user_not_found")
+    if not person.is_support:
+        raise InvalidInput("not_staff", "Not a staff member")
+    return person

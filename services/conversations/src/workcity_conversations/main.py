@@ -41,7 +41,9 @@ from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.canned_service import CannedLimits, CannedService
 from workcity_conversations.csat_service import CsatService
-from workcity_conversations.desk_service import DeskLimits, DeskService
+from workcity_conversations.desk_service import DeskService
+from workcity_conversations.desk_shared import DeskLimits
+from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.entrypoints import http
 from workcity_conversations.entrypoints.activity_http import activity as activity_routes
 from workcity_conversations.entrypoints.canned_http import canned as canned_routes
@@ -80,6 +82,7 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         attachment_quota_bytes=settings.attachment_quota_bytes,
         attachment_unattached_ttl_s=settings.attachment_unattached_ttl_s,
         max_attachments=settings.max_attachments,
+        message_created_version=settings.message_created_version,
     )
 
 
@@ -260,9 +263,12 @@ def create_app(
     scheduler = DeskScheduler(
         desk, settings.desk_sweep_interval_seconds, settings.desk_snooze_poll_seconds
     )
+    app.state.teams = teams = TeamsService(
+        desk_store, directory, desk_limits_from(settings), desk.drain_soon
+    )
     presence = make_presence_consumer(
         broker,
-        desk,
+        teams,
         processed,
         queue_name=settings.presence_queue,
         prefetch=settings.broker_prefetch,

@@ -12,6 +12,7 @@ from typing import Any
 
 from bson import ObjectId
 from workcity_common.events import (
+    MESSAGE_CREATED_VERSION,
     AttachmentData,
     ConversationCreated,
     ConversationData,
@@ -28,6 +29,7 @@ from workcity_common.events import (
     MessageRead,
     MessageReadData,
     MessageUpdated,
+    SenderRead,
     TeamRef,
     UserRef,
 )
@@ -67,6 +69,9 @@ class Limits:
     attachment_quota_bytes: int = 1024 * 1024 * 1024
     attachment_unattached_ttl_s: float = 86_400.0
     max_attachments: int = 10
+    # 1: message.created without the sender's read position, plus a message.read (for a rolling
+    # upgrade while consumers older than version 2's may still run).
+    message_created_version: int = MESSAGE_CREATED_VERSION
 
 
 def _quota_exceeded(quota: int) -> TooLarge:
@@ -348,6 +353,17 @@ class ConversationService:
         people = await self._people(participants)
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
+            if self.limits.message_created_version >= 2:
+                # One event: the sender's read position rides on it (no message.read).
+                read = SenderRead(
+                    seq=message.seq, read_at=message.created_at, previous_seq=read_before
+                )
+                data = MessageEventData(
+                    message=message_data(message, after, people),
+                    participant_ids=list(after.participants),
+                    sender_read=read,
+                )
+                return [MessageCreated(producer=PRODUCER, version=2, data=data)]
             data = MessageEventData(
                 message=message_data(message, after, people),
                 participant_ids=list(after.participants),

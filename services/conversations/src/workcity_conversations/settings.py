@@ -24,6 +24,12 @@ class ConversationsSettings(UserDirectorySettings):
     messages_page_max: int = Field(
         default=200, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_MAX"
     )
+    # The form of message.created it publishes: 2 carries the sender's read position (one event
+    # per message); 1 is the previous form plus a separate message.read, for a rolling upgrade
+    # while consumers of an older release may still run.
+    message_created_version: int = Field(
+        default=2, ge=1, le=2, validation_alias="MESSAGE_CREATED_VERSION"
+    )
     # Most unread messages one internal unread query returns (an email shows these; its count
     # says how many there are in all).
     internal_unread_page_max: int = Field(

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from workcity_conversations.deps import CurrentUser
 from workcity_conversations.desk_service import DeskService
+from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.entrypoints.schemas import ErrorOut
 
@@ -27,7 +28,13 @@ async def _desk(request: Request) -> DeskService:
     return desk
 
 
+async def _teams(request: Request) -> TeamsService:
+    teams: TeamsService = request.app.state.teams
+    return teams
+
+
 DeskDep = Annotated[DeskService, Depends(_desk)]
+TeamsDep = Annotated[TeamsService, Depends(_teams)]
 JsonObject = Annotated[Any, Body()]
 
 
@@ -41,27 +48,31 @@ desk = APIRouter(prefix="/api", tags=["support desk"], responses=_ERRORS)
 
 
 @desk.get("/teams", summary="Every team (staff)")
-async def list_teams(caller: CurrentUser, service: DeskDep) -> Any:
+async def list_teams(caller: CurrentUser, service: TeamsDep) -> Any:
     return await service.list_teams(caller)
 
 
 @desk.post("/teams", summary="Create a team (admins)", status_code=201)
-async def create_team(caller: CurrentUser, service: DeskDep, body: JsonObject) -> Any:
+async def create_team(caller: CurrentUser, service: TeamsDep, body: JsonObject) -> Any:
     return JSONResponse(await service.create_team(caller, _object(body)), status_code=201)
 
 
 @desk.patch("/teams/{team_id}", summary="Change a team's name, autoAssign or capacity (admins)")
-async def update_team(caller: CurrentUser, service: DeskDep, team_id: str, body: JsonObject) -> Any:
+async def update_team(
+    caller: CurrentUser, service: TeamsDep, team_id: str, body: JsonObject
+) -> Any:
     return await service.update_team(caller, team_id, _object(body))
 
 
 @desk.put("/teams/{team_id}/members", summary="Set a team's members (admins; staff only)")
-async def set_members(caller: CurrentUser, service: DeskDep, team_id: str, body: JsonObject) -> Any:
+async def set_members(
+    caller: CurrentUser, service: TeamsDep, team_id: str, body: JsonObject
+) -> Any:
     return await service.set_members(caller, team_id, _object(body).get("userIds"))
 
 
 @desk.get("/agents", summary="Every staff member with availability, presence and load (staff)")
-async def list_agents(caller: CurrentUser, service: DeskDep) -> Any:
+async def list_agents(caller: CurrentUser, service: TeamsDep) -> Any:
     return await service.list_agents(caller)
 
 
@@ -70,14 +81,14 @@ async def list_agents(caller: CurrentUser, service: DeskDep) -> Any:
     summary="Set availability: `me` (staff) or another agent (admins)",
 )
 async def set_availability(
-    caller: CurrentUser, service: DeskDep, user_id: str, body: JsonObject
+    caller: CurrentUser, service: TeamsDep, user_id: str, body: JsonObject
 ) -> Any:
     return await service.set_availability(caller, user_id, _object(body).get("availability"))
 
 
 @desk.put("/agents/{user_id}/capacity", summary="Override an agent's capacity (admins)")
 async def set_capacity(
-    caller: CurrentUser, service: DeskDep, user_id: str, body: JsonObject
+    caller: CurrentUser, service: TeamsDep, user_id: str, body: JsonObject
 ) -> Any:
     payload = _object(body)
     if "capacity" not in payload:
@@ -89,7 +100,7 @@ async def set_capacity(
     "/support/teams",
     summary="The teams one may contact: id, name, isDefault only (anyone signed in)",
 )
-async def support_teams(caller: CurrentUser, service: DeskDep) -> Any:
+async def support_teams(caller: CurrentUser, service: TeamsDep) -> Any:
     return await service.support_teams(caller)
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from workcity_common.broker import Broker, EventConsumer, EventHandler, ProcessedEvents
 from workcity_common.events import Event, PresenceChanged
 
-from workcity_conversations.desk_service import DeskService
+from workcity_conversations.desk_teams import TeamsService
 
 PRESENCE_EVENT_TYPES = ("presence.changed",)
 
 
-def presence_handler(desk: DeskService) -> EventHandler:
+def presence_handler(teams: TeamsService) -> EventHandler:
     async def handle(event: Event) -> None:
         if isinstance(event, PresenceChanged):
-            await desk.presence_changed(
+            await teams.presence_changed(
                 event.data.user_id, online=event.data.online, at=event.occurred_at
             )
 
@@ -23,7 +23,7 @@ def presence_handler(desk: DeskService) -> EventHandler:
 
 def make_presence_consumer(
     broker: Broker,
-    desk: DeskService,
+    teams: TeamsService,
     processed: ProcessedEvents,
     *,
     queue_name: str,
@@ -34,7 +34,7 @@ def make_presence_consumer(
         broker,
         queue_name=queue_name,
         event_types=PRESENCE_EVENT_TYPES,
-        handler=presence_handler(desk),
+        handler=presence_handler(teams),
         processed=processed,
         prefetch=prefetch,
         handler_timeout_s=handler_timeout_s,

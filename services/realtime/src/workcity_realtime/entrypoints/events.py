@@ -66,6 +66,10 @@ async def dispatch(hub: Hub, event: Event) -> None:
             await hub.message_created(
                 data.message.conversation_id, data.message.to_api(), data.participant_ids
             )
+            # Version 2 carries the sender's read; version 1 has a message.read of its own.
+            receipt = event.read_receipt()
+            if receipt is not None:
+                await hub.message_read(receipt.conversation_id, receipt.to_api())
         case MessageUpdated(data=data):
             await hub.message_updated(data.message.conversation_id, data.message.to_api())
         case MessageDeleted(data=data):
