@@ -123,6 +123,8 @@ def conversation_from_doc(doc: Document) -> Conversation:
         waiting_since=doc.get("waiting_since"),
         snoozed_until=doc.get("snoozed_until"),
         version=int(doc.get("version", 0)),
+        subject=doc.get("subject"),
+        order_id=doc.get("order_id"),
         csat=_csat(doc.get("csat")),
     )
 
