@@ -111,7 +111,10 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
         agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        # The buyer on a phone-sized screen.
+        buyer_context = await browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
         try:
             # The agent: signs in, becomes available (connected, so eligible).
             agent_view = await open_page(agent_context, f"{gateway}/")
@@ -202,6 +205,13 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             assert all("ERR_INTERNET_DISCONNECTED" in p for p in buyer_view.problems), (
                 buyer_view.problems
             )
+
+            # The agent resolves it: the buyer sees the status change live.
+            await agent_page.get_by_role("textbox", name="Status").click()
+            await agent_page.get_by_role("option", name="resolved").click()
+            await expect(header.get_by_test_id("status")).to_have_text("resolved")
+            await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
+            await shot(buyer, "buyer-resolved")
             assert agent_view.problems == []
         finally:
             await agent_context.close()
