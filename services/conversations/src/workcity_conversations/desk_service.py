@@ -331,11 +331,10 @@ class DeskService:
             ]
             return Plan(changes=changes, set={"team": ObjectId(team.id), "assignee": None})
 
+        note = self._notes.written_with(caller, text) if text else None
         _, after, plan = await self._store.change(
-            conversation.id, decide, self._events(caller), now_ms()
+            conversation.id, decide, self._events(caller), now_ms(), also=note
         )
-        if text:
-            await self._notes.record(caller, after, text)
         if plan is not None:
             self.assigner.drain_soon([t for t in (team.id, conversation.team_id) if t])
         # Not re-checked: a member of the old team may no longer see it, yet moved it.
