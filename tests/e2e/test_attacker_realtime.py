@@ -198,6 +198,8 @@ async def test_a_stalled_broker_neither_holds_sockets_nor_grows_the_replicas_buf
     typist = Browser(stack)
     browsers.append(typist)
     await typist.connect(customer.token)
+    # Joined: its typing needs no membership check (those are capped per socket, item 3).
+    assert (await typist.sio.call("joinConversation", conv, timeout=10))["ok"] is True
     with publishers_blocked():
         # Every stopTyping goes to the other replicas through RabbitMQ, which takes nothing now:
         # each is still answered at once, and beyond the bound they are dropped, not kept.
@@ -268,3 +270,48 @@ async def test_the_gateway_limits_connections_per_client_address(
             await browsers[0].sio.disconnect()
             await asyncio.sleep(0.3)
             assert (await Poller(client, url).handshake()).status_code == 200
+
+
+# --- item 3: one user's burst does not starve or refuse everyone else ---------------------------
+
+
+async def test_one_users_burst_neither_refuses_nor_starves_another_user(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    burster, _agent, conv = await chat(http, stack)
+    victim, _other_agent, victim_conv = await chat(http, stack)
+    sockets = []
+    for _ in range(3):  # the same replica (one client address), each within its own caps
+        browsers.append(Browser(stack))
+        await browsers[-1].connect(burster.token)
+        sockets.append(browsers[-1].sio)
+    mine = Browser(stack)
+    browsers.append(mine)
+    await mine.connect(victim.token)
+
+    # 270 sends (more than REPLICA_MAX_PENDING_COMMANDS, 200) and 300 syncs at once.
+    burst = [
+        asyncio.ensure_future(
+            sio.call("sendMessage", {"conversationId": conv, "text": f"flood {n}"}, timeout=60)
+        )
+        for sio in sockets
+        for n in range(90)
+    ] + [
+        asyncio.ensure_future(sio.call("sync", {"conversationId": conv, "afterSeq": 0}, timeout=60))
+        for sio in sockets
+        for _ in range(100)
+    ]
+    await asyncio.sleep(0.3)  # the burst has reached the replica
+    started = asyncio.get_running_loop().time()
+    sent = await mine.sio.call(
+        "sendMessage", {"conversationId": victim_conv, "text": "mine"}, timeout=10
+    )
+    assert sent.get("text") == "mine", sent  # not {"code": "busy"}
+    caught = await mine.sio.call("sync", {"conversationId": victim_conv, "afterSeq": 0}, timeout=10)
+    assert [m["text"] for m in caught["messages"]] == ["mine"], caught
+    assert asyncio.get_running_loop().time() - started < 5
+
+    answers = await asyncio.gather(*burst)
+    refused = [a for a in answers if isinstance(a, dict) and a.get("code") == "too_many_pending"]
+    assert refused, "the burst was never refused"
+    assert not [a for a in answers if isinstance(a, dict) and a.get("code") == "busy"]
