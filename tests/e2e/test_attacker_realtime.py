@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import socketio
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tests.e2e.test_attacker import chat
 from tests.support.rabbit import publishers_blocked
 from tests.support.stack import TestStack
-from tests.support.users import new_user
+from tests.support.users import TestUser, new_user
 
 pytestmark = pytest.mark.security
 
@@ -315,3 +318,38 @@ async def test_one_users_burst_neither_refuses_nor_starves_another_user(
     refused = [a for a in answers if isinstance(a, dict) and a.get("code") == "too_many_pending"]
     assert refused, "the burst was never refused"
     assert not [a for a in answers if isinstance(a, dict) and a.get("code") == "busy"]
+
+
+# --- item 6: a socket outlives neither its token nor its login ------------------------------------
+
+
+def short_token(stack: TestStack, user: TestUser, lifetime_s: int) -> str:
+    """The user's token re-signed with the stack's own key to end in `lifetime_s` seconds."""
+    key_file = stack.dev.config.data_dir / "auth" / "jwt-signing-key.pem" if stack.dev else None
+    if key_file is None or not key_file.exists():
+        pytest.skip("needs the stack's signing key")
+    header = jwt.get_unverified_header(user.token)
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    now = int(time.time())
+    key = load_pem_private_key(key_file.read_bytes(), password=None)
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + lifetime_s},
+        key,  # type: ignore[arg-type]
+        algorithm="EdDSA",
+        headers={"kid": header["kid"]},
+    )
+
+
+async def test_a_socket_is_disconnected_when_its_token_expires_unless_renewed(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    user = await new_user(http, stack)
+    expiring, renewed = Browser(stack), Browser(stack)
+    browsers += [expiring, renewed]
+    await expiring.connect(short_token(stack, user, 4))
+    await renewed.connect(short_token(stack, user, 4))
+    assert await renewed.sio.call("authenticate", {"token": user.token}, timeout=10) == {"ok": True}
+    await asyncio.wait_for(expiring.gone.wait(), 15)
+    assert expiring.of("sessionExpired") == [{"code": "token_expired"}]
+    await asyncio.sleep(1)
+    assert renewed.sio.connected and not renewed.gone.is_set()

@@ -28,6 +28,7 @@ from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
 from workcity_realtime.domain.ordering import FairShare, KeyedSequencer
 from workcity_realtime.presence_keeper import ClusterPort, PresenceKeeper
+from workcity_realtime.token_expiry import TokenExpiry
 from workcity_realtime.typing_relay import TypingRelay
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Hub:
             options.max_pending_per_replica,
             options.max_pending_per_user,
         )
+        self._expiry = TokenExpiry(self._token_expired)
         self._calls = FairShare(options.max_calls_per_socket, options.max_calls_per_user)
         self._typing = TypingRelay(
             emitter,
@@ -149,6 +151,7 @@ class Hub:
         self._per_user[claims.user_id] = self._per_user.get(claims.user_id, 0) + 1
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
+        self._expiry.arm(sid, claims.expires_at)
         await self._emitter.enter_room(sid, user_room(user.user_id))
         await self.keeper.socket_connected(user.user_id, sid, token, user.to_api())
 
@@ -160,6 +163,7 @@ class Hub:
         if left > 0:
             self._per_user[user.user_id] = left
         self._typing.forget(sid)
+        self._expiry.cancel(sid)
         await self.keeper.socket_disconnected(user.user_id, sid)
 
     async def refresh_token(self, sid: str, claims: TokenClaims, token: str) -> dict[str, Any]:
@@ -168,6 +172,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
+        self._expiry.arm(sid, claims.expires_at)  # its end moves with the fresh token
         self.keeper.profile_changed(user.user_id, user.to_api())
         return {"ok": True}
 
@@ -348,6 +353,13 @@ class Hub:
         self._membership.forget_user(user_id)
         await self._drop(user_id, list(self.presence.local_sockets(user_id)), "disabled")
 
+    async def _token_expired(self, sid: str) -> None:
+        user = self._sockets.get(sid)
+        if user is None:
+            return
+        await self._emitter.emit("sessionExpired", {"code": "token_expired"}, to=sid)
+        await self._drop(user.user_id, [sid], "token expired")
+
     async def _drop(self, user_id: str, sids: list[str], why: str) -> None:
         for sid in sorted(sids):
             log.info("disconnecting a user's socket", extra={"user_id": user_id, "why": why})
@@ -380,4 +392,5 @@ class Hub:
         return self.keeper.online_users(user_id)
 
     async def close(self) -> None:
+        await self._expiry.close()
         await self.keeper.close()
