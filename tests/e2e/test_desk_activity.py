@@ -92,6 +92,10 @@ async def test_priority_orders_the_queue_and_auto_assignment(
                 break
             await asyncio.sleep(0.1)
         assert (await _get(http, high, agent))["assignee"]["_id"] == agent.id
+        # Auto-assignment is the system's act: its activity entry has no actor.
+        given = [e for e in await _activity(http, high, agent) if e["type"] == "assignee"]
+        assert [(e["from"], e["to"]["_id"], e["actor"]) for e in given] == [(None, agent.id, None)]
+        assert given[0]["text"] == f"The system assigned it to {agent.email}"
         assert [(await _get(http, c, agent))["assignee"] for c in (low, oldest, urgent)] == [
             None,
             None,
