@@ -13,6 +13,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from scripts.devstack.gateway import REPO_ROOT
 from scripts.devstack.web import build_web
+from tests.e2e.test_attacker_realtime import short_token
 from tests.support.browser import launched_chromium
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, new_user
@@ -303,9 +305,39 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
             # It was refreshed before use: the bad token was never presented.
             assert buyer_view.problems == []
 
-            # A link to the conversation (as in notification emails) opens it, on both sides.
+            # The socket outlives its access token: the token (re-signed to end in 12 s) is
+            # refreshed before its end and handed to the socket, or the socket connects again
+            # after the server ends it; either way live messages keep arriving.
+            page_token = await buyer.evaluate(
+                "() => JSON.parse(localStorage.getItem('workcity.session')).token"
+            )
+            short = short_token(stack, replace(customer, token=page_token), 12)
+            await buyer.evaluate(
+                """(token) => {
+                    const session = JSON.parse(localStorage.getItem("workcity.session"));
+                    localStorage.setItem("workcity.session", JSON.stringify({...session, token}));
+                }""",
+                short,
+            )
+            await buyer.reload()
+            await expect(buyer.get_by_test_id("connection")).to_have_text("online")
+            await asyncio.sleep(15)
             conversations = await http.get("/api/conversations", headers=customer.headers)
             (conversation,) = conversations.json()
+            sent = await http.post(
+                f"/api/conversations/{conversation['_id']}/messages",
+                json={"text": "Sent from my phone after the token expired."},
+                headers=customer.headers,
+            )
+            assert sent.status_code == 201, sent.text
+            await buyer.get_by_test_id("conversation-item").first.click()
+            await expect(
+                buyer.get_by_test_id("thread").get_by_text("Sent from my phone after")
+            ).to_be_visible()
+            await expect(buyer.get_by_test_id("connection")).to_have_text("online")
+            assert buyer_view.problems == []
+
+            # A link to the conversation (as in notification emails) opens it, on both sides.
             link = f"{gateway}/chat/{conversation['_id']}"
             for page in (buyer, agent_page):
                 await page.goto(link)

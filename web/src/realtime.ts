@@ -2,7 +2,7 @@
 // is read (refreshed first if it is about to expire) at every (re)connect.
 import { useEffect, useState } from "react";
 import { io, type Socket } from "socket.io-client";
-import { freshToken, refresh } from "./api";
+import { currentSession, freshToken, onSessionChange, refresh } from "./api";
 
 const SOCKET_URL = import.meta.env.VITE_SOCKET_URL || window.location.origin;
 
@@ -11,6 +11,19 @@ export function connect(): Socket {
     path: "/socket.io",
     auth: (cb) => void freshToken().then((token) => cb({ token })),
     reconnectionDelayMax: 5_000,
+  });
+  // A socket lives no longer than the token it presented: each refreshed token is handed to it
+  // (`authenticate` moves its end), and if the server ends it anyway (the token's expiry, a
+  // logout or disable elsewhere) it connects again: a fresh token is presented, or the refusal
+  // ends in a sign-out. Socket.IO does not retry a server disconnect by itself.
+  const stopFollowing = onSessionChange((session) => {
+    if (!socket.active) stopFollowing();
+    else if (session && socket.connected) socket.emit("authenticate", { token: session.token });
+  });
+  socket.on("disconnect", (reason) => {
+    // After a pause, so a server that keeps refusing this socket is not hammered.
+    if (reason === "io server disconnect")
+      window.setTimeout(() => currentSession() && !socket.connected && socket.connect(), 1_000 + Math.random() * 2_000);
   });
   socket.on("connect_error", (error) => {
     // A refused token (expired, a rotated key): refresh it and connect again with the new one.
