@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import socketio
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tests.e2e.test_attacker import chat
 from tests.support.rabbit import publishers_blocked
 from tests.support.stack import TestStack
-from tests.support.users import new_user
+from tests.support.users import TestUser, new_user
 
 pytestmark = pytest.mark.security
 
@@ -198,6 +201,8 @@ async def test_a_stalled_broker_neither_holds_sockets_nor_grows_the_replicas_buf
     typist = Browser(stack)
     browsers.append(typist)
     await typist.connect(customer.token)
+    # Joined: its typing needs no membership check (those are capped per socket, item 3).
+    assert (await typist.sio.call("joinConversation", conv, timeout=10))["ok"] is True
     with publishers_blocked():
         # Every stopTyping goes to the other replicas through RabbitMQ, which takes nothing now:
         # each is still answered at once, and beyond the bound they are dropped, not kept.
@@ -268,3 +273,83 @@ async def test_the_gateway_limits_connections_per_client_address(
             await browsers[0].sio.disconnect()
             await asyncio.sleep(0.3)
             assert (await Poller(client, url).handshake()).status_code == 200
+
+
+# --- item 3: one user's burst does not starve or refuse everyone else ---------------------------
+
+
+async def test_one_users_burst_neither_refuses_nor_starves_another_user(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    burster, _agent, conv = await chat(http, stack)
+    victim, _other_agent, victim_conv = await chat(http, stack)
+    sockets = []
+    for _ in range(3):  # the same replica (one client address), each within its own caps
+        browsers.append(Browser(stack))
+        await browsers[-1].connect(burster.token)
+        sockets.append(browsers[-1].sio)
+    mine = Browser(stack)
+    browsers.append(mine)
+    await mine.connect(victim.token)
+
+    # 270 sends (more than REPLICA_MAX_PENDING_COMMANDS, 200) and 300 syncs at once.
+    burst = [
+        asyncio.ensure_future(
+            sio.call("sendMessage", {"conversationId": conv, "text": f"flood {n}"}, timeout=60)
+        )
+        for sio in sockets
+        for n in range(90)
+    ] + [
+        asyncio.ensure_future(sio.call("sync", {"conversationId": conv, "afterSeq": 0}, timeout=60))
+        for sio in sockets
+        for _ in range(100)
+    ]
+    await asyncio.sleep(0.3)  # the burst has reached the replica
+    started = asyncio.get_running_loop().time()
+    sent = await mine.sio.call(
+        "sendMessage", {"conversationId": victim_conv, "text": "mine"}, timeout=10
+    )
+    assert sent.get("text") == "mine", sent  # not {"code": "busy"}
+    caught = await mine.sio.call("sync", {"conversationId": victim_conv, "afterSeq": 0}, timeout=10)
+    assert [m["text"] for m in caught["messages"]] == ["mine"], caught
+    assert asyncio.get_running_loop().time() - started < 5
+
+    answers = await asyncio.gather(*burst)
+    refused = [a for a in answers if isinstance(a, dict) and a.get("code") == "too_many_pending"]
+    assert refused, "the burst was never refused"
+    assert not [a for a in answers if isinstance(a, dict) and a.get("code") == "busy"]
+
+
+# --- item 6: a socket outlives neither its token nor its login ------------------------------------
+
+
+def short_token(stack: TestStack, user: TestUser, lifetime_s: int) -> str:
+    """The user's token re-signed with the stack's own key to end in `lifetime_s` seconds."""
+    key_file = stack.dev.config.data_dir / "auth" / "jwt-signing-key.pem" if stack.dev else None
+    if key_file is None or not key_file.exists():
+        pytest.skip("needs the stack's signing key")
+    header = jwt.get_unverified_header(user.token)
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    now = int(time.time())
+    key = load_pem_private_key(key_file.read_bytes(), password=None)
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + lifetime_s},
+        key,  # type: ignore[arg-type]
+        algorithm="EdDSA",
+        headers={"kid": header["kid"]},
+    )
+
+
+async def test_a_socket_is_disconnected_when_its_token_expires_unless_renewed(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    user = await new_user(http, stack)
+    expiring, renewed = Browser(stack), Browser(stack)
+    browsers += [expiring, renewed]
+    await expiring.connect(short_token(stack, user, 4))
+    await renewed.connect(short_token(stack, user, 4))
+    assert await renewed.sio.call("authenticate", {"token": user.token}, timeout=10) == {"ok": True}
+    await asyncio.wait_for(expiring.gone.wait(), 15)
+    assert expiring.of("sessionExpired") == [{"code": "token_expired"}]
+    await asyncio.sleep(1)
+    assert renewed.sio.connected and not renewed.gone.is_set()

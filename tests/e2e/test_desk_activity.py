@@ -92,6 +92,10 @@ async def test_priority_orders_the_queue_and_auto_assignment(
                 break
             await asyncio.sleep(0.1)
         assert (await _get(http, high, agent))["assignee"]["_id"] == agent.id
+        # Auto-assignment is the system's act: its activity entry has no actor.
+        given = [e for e in await _activity(http, high, agent) if e["type"] == "assignee"]
+        assert [(e["from"], e["to"]["_id"], e["actor"]) for e in given] == [(None, agent.id, None)]
+        assert given[0]["text"] == f"The system assigned it to {agent.email}"
         assert [(await _get(http, c, agent))["assignee"] for c in (low, oldest, urgent)] == [
             None,
             None,
@@ -331,3 +335,40 @@ async def test_staff_resolving_asks_the_customer_once_per_resolution(
     finally:
         for listener in sockets.values():
             await listener.client.disconnect()
+
+
+async def test_racing_changes_leave_one_entry_each_that_committed(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    """Entries are written in the change's transaction: of racing claims only the winner's is
+    there (a losing or retried attempt leaves none), and racing status changes leave one entry
+    per change that happened, chained from the state each one read."""
+    agents = await _users(http, stack, *["agent"] * 4)
+    admin = await new_user(http, stack, "admin")
+    team = await _team(http, admin, list(agents), autoAssign=False)
+    cid = await _request(http, stack, team)
+    claims = await asyncio.gather(
+        *(http.post(f"/api/conversations/{cid}/claim", headers=a.headers) for a in agents)
+    )
+    assert sorted(c.status_code for c in claims) == [200, 409, 409, 409]
+    winner = next(a for a, c in zip(agents, claims, strict=True) if c.status_code == 200)
+    statuses = ["pending", "open", "pending", "resolved"]
+    changed = await asyncio.gather(
+        *(
+            http.patch(f"/api/conversations/{cid}/status", json={"status": s}, headers=a.headers)
+            for a, s in zip(agents, statuses, strict=True)
+        )
+    )
+    assert [c.status_code for c in changed] == [200] * 4, [c.text for c in changed]
+    entries = await _activity(http, cid, admin)
+    assert [(e["type"], e["to"]) for e in entries[:1]] == [
+        ("assignee", {"_id": winner.id, "email": winner.email})
+    ]
+    status_entries = entries[1:]
+    assert all(e["type"] == "status" for e in status_entries)
+    chain = ["open"] + [e["to"] for e in status_entries]
+    assert [e["from"] for e in status_entries] == chain[:-1]
+    assert chain[-1] == (await _get(http, cid, admin))["status"]
+    versions = (await _get(http, cid, admin))["version"]
+    # One version per change: the claim, the status changes that changed something.
+    assert versions - 1 == 1 + len(status_entries)

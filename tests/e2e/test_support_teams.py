@@ -45,3 +45,41 @@ async def test_without_a_token_it_is_401(http: httpx.AsyncClient, stack: TestSta
         answer = await http.get("/api/support/teams", headers=headers)
         assert answer.status_code == 401
         assert answer.json()["msg"]
+
+
+async def test_the_order_number_and_subject_reach_both_sides(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    stack.require_service("conversations")
+    admin = await new_user(http, stack, "admin")
+    agent = await new_user(http, stack, "agent")
+    customer = await new_user(http, stack, "customer")
+    created = await http.post(
+        "/api/teams",
+        json={"name": f"Orders {uuid.uuid4().hex[:6]}", "autoAssign": False},
+        headers=admin.headers,
+    )
+    team_id = created.json()["_id"]
+    await http.put(
+        f"/api/teams/{team_id}/members", json={"userIds": [agent.id]}, headers=admin.headers
+    )
+    opened = await http.post(
+        "/api/support",
+        json={"teamId": team_id, "text": "late", "orderId": "WC-77", "subject": "Late parcel"},
+        headers=customer.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    assert (opened.json()["orderId"], opened.json()["subject"]) == ("WC-77", "Late parcel")
+    mine = await http.get("/api/conversations", headers=customer.headers)
+    (listed,) = [c for c in mine.json() if c["_id"] == opened.json()["_id"]]
+    assert (listed["orderId"], listed["subject"]) == ("WC-77", "Late parcel")
+    queue = await http.get(
+        "/api/inbox", params={"view": "unassigned", "teamId": team_id}, headers=agent.headers
+    )
+    (item,) = queue.json()["items"]
+    assert (item["orderId"], item["subject"]) == ("WC-77", "Late parcel")
+    # A conversation opened without them (Part 1) carries nulls, not missing keys.
+    direct = await http.post(
+        "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
+    )
+    assert (direct.json()["orderId"], direct.json()["subject"]) == (None, None)

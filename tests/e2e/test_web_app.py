@@ -3,7 +3,8 @@ Chromium driven by Playwright, a buyer and an agent in two browser contexts, thr
 
 A support case: the agent signs in and switches to available; a buyer signs up, contacts
 support (a team, an order number, a first message), is auto-assigned to that agent and sees who
-handles it; messages go both ways with typing and read ticks. Screenshots of the main screens
+handles it; messages go both ways with typing and read ticks; the buyer's network drops while
+the agent writes, and once it is back the thread shows every message once. Screenshots of the main screens
 are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots)."""
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
         agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        # The buyer on a phone-sized screen.
+        buyer_context = await browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
         try:
             # The agent: signs in, becomes available (connected, so eligible).
             agent_view = await open_page(agent_context, f"{gateway}/")
@@ -147,6 +151,7 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             header = buyer.get_by_test_id("conversation-header")
             await expect(header.get_by_test_id("handler")).to_have_text(f"Handled by {agent.email}")
             await expect(header.get_by_test_id("status")).to_have_text("open")
+            await expect(header).to_contain_text("Order WC-1042")
             await expect(buyer.get_by_test_id("message")).to_have_count(1)
 
             # The agent's inbox counts it as theirs; they open it and see the first message.
@@ -155,6 +160,7 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             agent_thread = agent_page.get_by_test_id("thread")
             await expect(agent_thread.get_by_text("My parcel never arrived.")).to_be_visible()
             await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text("order WC-1042")
             # The agent read it: the buyer's message gets its second tick.
             first = buyer.get_by_test_id("message").first
             await expect(first).to_have_attribute("data-read", "true")
@@ -178,8 +184,34 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(buyer.get_by_test_id("message")).to_have_count(3)
             await shot(buyer, "buyer-conversation")
             await shot(agent_page, "agent-console")
-
             assert buyer_view.problems == []
+
+            # The buyer's network drops; the agent writes meanwhile; back online, the thread
+            # shows what arrived, each message once (catch-up by seq).
+            await buyer_context.set_offline(True)
+            await expect(buyer.get_by_test_id("connection")).to_have_text("reconnecting…")
+            for text in ("Found it: it is at the depot.", "It will be delivered tomorrow."):
+                await composer.fill(text)
+                await composer.press("Enter")
+                await expect(agent_thread.get_by_text(text)).to_be_visible()
+            await expect(buyer.get_by_test_id("message")).to_have_count(3)
+            await buyer_context.set_offline(False)
+            await expect(buyer.get_by_test_id("connection")).to_have_text("online")
+            await expect(buyer.get_by_test_id("message")).to_have_count(5)
+            # (In the thread: the conversation list shows the last message too.)
+            buyer_thread = buyer.get_by_test_id("thread")
+            await expect(buyer_thread.get_by_text("It will be delivered tomorrow.")).to_be_visible()
+            # Only the dropped network's own failures were reported meanwhile.
+            assert all("ERR_INTERNET_DISCONNECTED" in p for p in buyer_view.problems), (
+                buyer_view.problems
+            )
+
+            # The agent resolves it: the buyer sees the status change live.
+            await agent_page.get_by_role("textbox", name="Status").click()
+            await agent_page.get_by_role("option", name="resolved").click()
+            await expect(header.get_by_test_id("status")).to_have_text("resolved")
+            await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
+            await shot(buyer, "buyer-resolved")
             assert agent_view.problems == []
         finally:
             await agent_context.close()

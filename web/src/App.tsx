@@ -1,6 +1,6 @@
 // Signed out: the sign-in screen. Signed in: the buyer's face for customers, the agent's for
 // staff, with one socket for the session.
-import { AppShell, Badge, Button, Group, Title } from "@mantine/core";
+import { AppShell, Badge, Button, Group, Text, Title } from "@mantine/core";
 import { useEffect, useMemo, useState } from "react";
 import { currentSession, onSessionChange, signOut, type Session } from "./api";
 import { AgentConsole } from "./agent/AgentConsole";
@@ -27,17 +27,22 @@ function SignedIn({ session }: { session: Session }) {
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="xs" wrap="nowrap">
-            <Title order={4}>Workcity Chat</Title>
-            <Badge variant="light">{staff ? "Agent console" : "Support"}</Badge>
+            <Title order={4} style={{ whiteSpace: "nowrap" }}>
+              Workcity Chat
+            </Title>
+            <Badge variant="light" visibleFrom="sm">
+              {staff ? "Agent console" : "Support"}
+            </Badge>
           </Group>
           <Group gap="xs" wrap="nowrap">
-            <Badge color={connected ? "green" : "orange"} variant="dot" data-testid="connection">
+            <Badge color={connected ? "green" : "orange"} variant="dot" data-testid="connection" style={{ flexShrink: 0 }}>
               {connected ? "online" : "reconnecting…"}
             </Badge>
-            <span data-testid="me" style={{ fontSize: 14 }}>
+            {/* On a phone the email gives way to what matters: the connection and sign-out. */}
+            <Text size="sm" truncate maw={260} visibleFrom="sm" data-testid="me">
               {session.user.email}
-            </span>
-            <Button size="xs" variant="subtle" onClick={() => void signOut()}>
+            </Text>
+            <Button size="xs" variant="subtle" style={{ flexShrink: 0 }} onClick={() => void signOut()}>
               Sign out
             </Button>
           </Group>

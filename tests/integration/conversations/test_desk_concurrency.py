@@ -173,7 +173,7 @@ async def test_an_agent_in_many_teams_gets_no_more_than_capacity_when_all_drain_
         json={"availability": "available"},
         headers=auth(tokens, agent),
     )
-    desks = [c._transport.app.state.desk for c in two]  # type: ignore[attr-defined]
+    desks = [c._transport.app.state.desk.assigner for c in two]  # type: ignore[attr-defined]
     await asyncio.gather(*(desk.drain(team) for team in teams for desk in desks))
     await asyncio.sleep(0.5)  # the availability trigger's own drains finish too
     listing = (await two[1].get("/api/agents", headers=admin)).json()

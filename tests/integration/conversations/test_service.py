@@ -52,10 +52,15 @@ async def test_open_creates_once_and_returns_the_existing_one(
     created = await stored_events(mongo_db, "conversation.created")
     assert len(created) == 1
     # The customer's answer is the customer's view of the event's conversation: of the desk's
-    # state only status and assignee (the staff member they opened it with).
+    # state only status and assignee (the staff member they opened it with), and their own
+    # subject and order number (none here: opened directly, not through POST /api/support) and
+    # rating (none yet).
+    fields = ("_id", "participants", "lastSeq", "createdAt", "updatedAt", "status", "assignee")
     assert created[0].data.conversation.customer_api() == {
-        k: conv[k]
-        for k in ("_id", "participants", "lastSeq", "createdAt", "updatedAt", "status", "assignee")
+        **{k: conv[k] for k in fields},
+        "subject": None,
+        "orderId": None,
+        "csat": None,
     }
     assert conv["status"] == "open"
     assert conv["assignee"] == {"_id": agent.id, "email": agent.email}

@@ -115,7 +115,9 @@ class Clock:
 
 
 def claims(user_id: str) -> TokenClaims:
-    return TokenClaims(user_id=user_id, email=f"{user_id}@x.io", role="customer", expires_at=0)
+    return TokenClaims(
+        user_id=user_id, email=f"{user_id}@x.io", role="customer", expires_at=4_000_000_000
+    )
 
 
 @pytest.fixture
@@ -493,7 +495,7 @@ async def test_repeated_typing_is_throttled_until_stop(parts: Any) -> None:
 
 async def test_a_role_change_drops_the_sockets_authorized_under_the_old_role(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
-    admin = TokenClaims(user_id="a", email="a@x.io", role="admin", expires_at=0)
+    admin = TokenClaims(user_id="a", email="a@x.io", role="admin", expires_at=4_000_000_000)
     await hub.connect("s1", admin, "tok-a")
     await hub.connect("s2", admin, "tok-a")
     await hub.connect("s3", claims("b"), "tok-b")

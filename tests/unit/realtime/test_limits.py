@@ -9,6 +9,7 @@ import pytest
 from engineio import packet as eio_packet
 from workcity_realtime.adapters.engine import PACKET_OVERHEAD_BYTES, MeteredQueue
 from workcity_realtime.adapters.outbound import OutgoingBuffer
+from workcity_realtime.domain.ordering import FairShare, KeyedSequencer, Overloaded, QueueFull
 from workcity_realtime.hub import Hub, HubOptions, Refused
 
 from tests.unit.realtime.test_hub import FakeCluster, FakeConversations, FakeEmitter, claims
@@ -79,3 +80,40 @@ async def test_a_publish_that_never_returns_is_given_up_and_the_next_goes() -> N
     await buffer.flush(2)
     assert sent == ["ok"]
     await buffer.close()
+
+
+async def test_one_group_is_refused_before_it_fills_the_total() -> None:
+    sequencer = KeyedSequencer(max_pending=10, max_total=5, max_per_group=2)
+    gate = asyncio.Event()
+
+    async def command(key: str, group: str) -> str:
+        try:
+            async with sequencer.turn(key, group):
+                await gate.wait()
+            return "done"
+        except QueueFull:
+            return "too_many_pending"
+        except Overloaded:
+            return "busy"
+
+    burst = [asyncio.create_task(command(f"s{n}", "burster")) for n in range(4)]
+    other = asyncio.create_task(command("v", "victim"))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*burst) == ["done", "done", "too_many_pending", "too_many_pending"]
+    assert await other == "done"
+
+
+async def test_fair_share_per_socket_and_per_user() -> None:
+    share = FairShare(per_key=2, per_group=3)
+    async with share.slot("s1", "u"), share.slot("s1", "u"):
+        with pytest.raises(QueueFull):
+            async with share.slot("s1", "u"):
+                pass
+        async with share.slot("s2", "u"):
+            with pytest.raises(QueueFull):  # the user's share is used up
+                async with share.slot("s3", "u"):
+                    pass
+            async with share.slot("s4", "other"):  # not someone else's
+                pass
+    assert share.in_use("s1") == 0

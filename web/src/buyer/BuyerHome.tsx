@@ -63,7 +63,7 @@ export function BuyerHome({ me, socket }: Props) {
                   data-testid="conversation-item"
                   active={c._id === selected}
                   onClick={() => setSelected(c._id)}
-                  label={c.team?.name ?? c.assignee?.email ?? "Support"}
+                  label={titleOf(c)}
                   description={c.lastMessage?.text ?? "No messages yet"}
                   rightSection={
                     <Group gap={4} wrap="nowrap">
@@ -91,7 +91,7 @@ export function BuyerHome({ me, socket }: Props) {
               header={
                 <Group justify="space-between" data-testid="conversation-header">
                   <Stack gap={0}>
-                    <Text fw={600}>{current.team?.name ?? "Support"}</Text>
+                    <Text fw={600}>{titleOf(current)}</Text>
                     <Text size="sm" c="dimmed" data-testid="handler">
                       {current.assignee ? `Handled by ${current.assignee.email}` : "Waiting for an agent…"}
                     </Text>
@@ -113,4 +113,10 @@ export function BuyerHome({ me, socket }: Props) {
       </Grid.Col>
     </Grid>
   );
+}
+
+function titleOf(conversation: Conversation): string {
+  if (conversation.subject) return conversation.subject;
+  if (conversation.orderId) return `Order ${conversation.orderId}`;
+  return conversation.assignee?.email ?? "Support";
 }

@@ -270,7 +270,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                   bg={mine ? "blue.1" : "gray.0"}
                 >
                   {!mine && (
-                    <Text size="xs" c="dimmed">
+                    <Text size="xs" c="dimmed" style={{ wordBreak: "break-all" }}>
                       {m.sender.email}
                     </Text>
                   )}

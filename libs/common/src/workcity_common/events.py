@@ -183,6 +183,9 @@ class ConversationData(EventData):
     waiting_since: datetime | None = None
     snoozed_until: datetime | None = None
     version: int = 0
+    # Given by the customer in POST /api/support; shown to both sides.
+    subject: str | None = None
+    order_id: str | None = None
     csat: CsatData | None = None
 
     @property
@@ -213,6 +216,9 @@ class ConversationData(EventData):
             "assignee": (
                 {"_id": self.assignee.id, "email": self.assignee.email} if self.assignee else None
             ),
+            # The customer's own words, so both views carry them.
+            "subject": self.subject,
+            "orderId": self.order_id,
             # The customer's own rating of the latest resolution (null: never asked).
             "csat": self.csat.to_api() if self.csat else None,
         }

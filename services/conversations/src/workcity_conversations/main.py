@@ -222,7 +222,7 @@ def create_app(
         default_team=default_team,
         teams_of=desk_store.team_ids_of,
         forget_desk_records=forget_desk_records,
-        message_sent=lambda *args: app.state.desk.message_sent(*args),
+        message_sent=lambda *args: app.state.desk.assigner.message_sent(*args),
     )
     app.state.service = service
     app.state.store = store
@@ -261,10 +261,10 @@ def create_app(
         desk_store, directory, service, desk_limits_from(settings), notes=notes
     )
     scheduler = DeskScheduler(
-        desk, settings.desk_sweep_interval_seconds, settings.desk_snooze_poll_seconds
+        desk.assigner, settings.desk_sweep_interval_seconds, settings.desk_snooze_poll_seconds
     )
     app.state.teams = teams = TeamsService(
-        desk_store, directory, desk_limits_from(settings), desk.drain_soon
+        desk_store, directory, desk_limits_from(settings), desk.assigner.drain_soon
     )
     presence = make_presence_consumer(
         broker,

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from workcity_common.events import NoteCreated, NoteCreatedData, NoteData, UserRef
+from pymongo.asynchronous.client_session import AsyncClientSession
+from workcity_common.database import Document
+from workcity_common.events import Event, NoteCreated, NoteCreatedData, NoteData, UserRef
 
-from workcity_conversations.adapters.desk_store import DeskStore
+from workcity_conversations.adapters.desk_store import AlsoWrite, DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.desk_shared import conversation_or_404, staff_audience
@@ -45,16 +47,16 @@ class NotesService:
         await self._require_sees(caller, conversation)
         return await self.record(caller, conversation, text)
 
-    async def record(self, author: Person, conversation: Conversation, text: Any) -> dict[str, Any]:
-        """Store a note by `author`, already allowed to write it (a transfer's note is written by
-        whoever may transfer, who may no longer see the conversation afterwards)."""
-        clean = rules.message_text(text, self.limits.max_chars)
+    async def _note(
+        self, author: Person, conversation: Conversation, text: str
+    ) -> tuple[NoteData, Document, NoteCreated]:
+        """A note by `author` on `conversation` (as it is now, for the audience) and its event."""
         now = now_ms()
         note = NoteData(
             id=str(ObjectId()),
             conversation_id=conversation.id,
             author=UserRef(id=author.id, email=author.email, role=author.role),
-            text=clean,
+            text=text,
             created_at=now,
         )
         audience = await staff_audience(
@@ -68,12 +70,32 @@ class NotesService:
             "_id": ObjectId(note.id),
             "conversation": ObjectId(conversation.id),
             "author": author.id,
-            "text": clean,
+            "text": text,
             "created_at": now,
         }
         event = NoteCreated(producer=PRODUCER, data=NoteCreatedData(note=note, staff_ids=audience))
+        return note, doc, event
+
+    async def record(self, author: Person, conversation: Conversation, text: Any) -> dict[str, Any]:
+        """Store a note by `author`, already allowed to write it."""
+        note, doc, event = await self._note(
+            author, conversation, rules.message_text(text, self.limits.max_chars)
+        )
         await self._store.add(doc, lambda: [event])
         return note.to_api()
+
+    def written_with(self, author: Person, text: Any) -> AlsoWrite:
+        """A note by `author` written in a desk change's own transaction (a transfer's: its
+        author may transfer, and may no longer see the conversation afterwards); it reaches the
+        staff who may see the conversation after the change."""
+        clean = rules.message_text(text, self.limits.max_chars)
+
+        async def write(session: AsyncClientSession, after: Conversation) -> list[Event]:
+            _, doc, event = await self._note(author, after, clean)
+            await self._store.insert(doc, session)
+            return [event]
+
+        return write
 
     async def list(
         self, caller: Person, conversation_id: Any, limit: str | None, after: str | None

@@ -127,6 +127,8 @@ def conversation_data(
         waiting_since=conversation.waiting_since,
         snoozed_until=conversation.snoozed_until,
         version=conversation.version,
+        subject=conversation.subject,
+        order_id=conversation.order_id,
         csat=CsatData(
             requested_at=conversation.csat.requested_at,
             rating=conversation.csat.rating,

@@ -26,8 +26,10 @@ from workcity_realtime.delivery import Delivery
 from workcity_realtime.domain import payloads
 from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
-from workcity_realtime.domain.ordering import KeyedSequencer
+from workcity_realtime.domain.ordering import FairShare, KeyedSequencer
 from workcity_realtime.presence_keeper import ClusterPort, PresenceKeeper
+from workcity_realtime.token_expiry import TokenExpiry
+from workcity_realtime.typing_relay import TypingRelay
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ class HubOptions:
     contacts_load_attempts: int = 3
     typing_throttle_s: float = 1.0
     max_sockets_per_user: int | None = None
+    max_pending_per_user: int | None = None
+    max_calls_per_socket: int = 4
+    max_calls_per_user: int = 10
 
 
 class Hub:
@@ -100,10 +105,19 @@ class Hub:
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
         self._membership = MembershipCache(options.membership_cache_s)
         self._sequencer = KeyedSequencer(
-            options.max_pending_per_socket, options.max_pending_per_replica
+            options.max_pending_per_socket,
+            options.max_pending_per_replica,
+            options.max_pending_per_user,
         )
-        # (socket, conversation) -> when its last `typing` was passed on
-        self._typing_sent: dict[tuple[str, str], float] = {}
+        self._expiry = TokenExpiry(self._token_expired)
+        self._calls = FairShare(options.max_calls_per_socket, options.max_calls_per_user)
+        self._typing = TypingRelay(
+            emitter,
+            self.keeper.tell_cluster,
+            cluster.replica_id,
+            throttle_s=options.typing_throttle_s,
+            monotonic=monotonic,
+        )
         self.delivery = Delivery(
             emitter,
             conversations,
@@ -137,6 +151,7 @@ class Hub:
         self._per_user[claims.user_id] = self._per_user.get(claims.user_id, 0) + 1
         user = SocketUser(claims.user_id, claims.email, claims.role, token)
         self._sockets[sid] = user
+        self._expiry.arm(sid, claims.expires_at)
         await self._emitter.enter_room(sid, user_room(user.user_id))
         await self.keeper.socket_connected(user.user_id, sid, token, user.to_api())
 
@@ -147,8 +162,8 @@ class Hub:
         left = self._per_user.pop(user.user_id, 1) - 1
         if left > 0:
             self._per_user[user.user_id] = left
-        for key in [k for k in self._typing_sent if k[0] == sid]:
-            del self._typing_sent[key]
+        self._typing.forget(sid)
+        self._expiry.cancel(sid)
         await self.keeper.socket_disconnected(user.user_id, sid)
 
     async def refresh_token(self, sid: str, claims: TokenClaims, token: str) -> dict[str, Any]:
@@ -157,6 +172,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
+        self._expiry.arm(sid, claims.expires_at)  # its end moves with the fresh token
         self.keeper.profile_changed(user.user_id, user.to_api())
         return {"ok": True}
 
@@ -167,7 +183,7 @@ class Hub:
         user = self._require(sid)
         # In the socket's chain with its sends: a `sendMessage` emitted right after the join
         # (without waiting for its ack, as the original's frontend does) comes after it.
-        async with self._sequencer.turn(sid):
+        async with self._sequencer.turn(sid, user.user_id), self._calls.slot(sid, user.user_id):
             await self._check_member(user, conversation_id)
             if sid not in self._sockets:  # disconnected while we asked
                 raise Refused("Socket disconnected", "disconnected")
@@ -197,7 +213,7 @@ class Hub:
         command = payloads.send_message(payload, self._options.limits)
         user = self._require(sid)
         # Taken before the first await: this socket's sends reach the API in the order sent.
-        async with self._sequencer.turn(sid):
+        async with self._sequencer.turn(sid, user.user_id):
             return await self._conversations.post_message(
                 user.token, command.conversation_id, command.to_request()
             )
@@ -206,7 +222,7 @@ class Hub:
         command = payloads.mark_read(payload)
         user = self._require(sid)
         # Same chain as sends: "read up to what I just sent" must not overtake the send.
-        async with self._sequencer.turn(sid):
+        async with self._sequencer.turn(sid, user.user_id):
             result = await self._conversations.mark_read(
                 user.token, command.conversation_id, command.seq
             )
@@ -215,9 +231,10 @@ class Hub:
     async def sync(self, sid: str, payload: Any) -> dict[str, Any]:
         command = payloads.sync(payload, self._options.limits)
         user = self._require(sid)
-        messages = await self._conversations.messages_after(
-            user.token, command.conversation_id, command.after_seq, command.limit
-        )
+        async with self._calls.slot(sid, user.user_id):
+            messages = await self._conversations.messages_after(
+                user.token, command.conversation_id, command.after_seq, command.limit
+            )
         return {
             "conversationId": command.conversation_id,
             "messages": messages,
@@ -230,40 +247,10 @@ class Hub:
         if not self.has_joined(sid, conversation_id):
             # A participant need not have joined (the original's frontend emits `typing` right
             # after `joinConversation`); a non-participant's typing reaches no one.
-            await self._check_member(user, conversation_id)
-        body: dict[str, Any] = {"user": user.to_api(), "conversationId": conversation_id}
-        key, now = (sid, conversation_id), self._monotonic()
-        if started:
-            # Frontends emit `typing` on every keystroke; each one crosses every replica, so
-            # repeats within the throttle window are answered but not passed on.
-            last = self._typing_sent.get(key)
-            if last is not None and now - last < self._options.typing_throttle_s:
-                return {"ok": True}
-            self._typing_sent[key] = now
-        else:
-            self._typing_sent.pop(key, None)
-        await self._emit_typing(conversation_id, body, started, skip_sid=sid)
-        await self.keeper.tell_cluster(
-            Typing(
-                replica=self._cluster.replica_id,
-                conversation_id=conversation_id,
-                user=body["user"],
-                started=started,
-            )
-        )
+            async with self._calls.slot(sid, user.user_id):
+                await self._check_member(user, conversation_id)
+        await self._typing.relay(sid, user.to_api(), conversation_id, started)
         return {"ok": True}
-
-    async def _emit_typing(
-        self, conversation_id: str, body: dict[str, Any], started: bool, skip_sid: str | None
-    ) -> None:
-        room = conversation_room(conversation_id)
-        if started:
-            # Both names: frontends of the original listen to one or the other.
-            await self._emitter.emit("typing", body, to=room, skip_sid=skip_sid)
-            await self._emitter.emit("userTyping", body, to=room, skip_sid=skip_sid)
-        else:
-            await self._emitter.emit("stopTyping", body, to=room, skip_sid=skip_sid)
-            await self._emitter.emit("userStopTyping", body, to=room, skip_sid=skip_sid)
 
     def _require(self, sid: str) -> SocketUser:
         user = self._sockets.get(sid)
@@ -366,6 +353,13 @@ class Hub:
         self._membership.forget_user(user_id)
         await self._drop(user_id, list(self.presence.local_sockets(user_id)), "disabled")
 
+    async def _token_expired(self, sid: str) -> None:
+        user = self._sockets.get(sid)
+        if user is None:
+            return
+        await self._emitter.emit("sessionExpired", {"code": "token_expired"}, to=sid)
+        await self._drop(user.user_id, [sid], "token expired")
+
     async def _drop(self, user_id: str, sids: list[str], why: str) -> None:
         for sid in sorted(sids):
             log.info("disconnecting a user's socket", extra={"user_id": user_id, "why": why})
@@ -378,8 +372,7 @@ class Hub:
 
     async def handle_cluster(self, message: Any) -> None:
         if isinstance(message, Typing):
-            body = {"user": message.user, "conversationId": message.conversation_id}
-            await self._emit_typing(message.conversation_id, body, message.started, skip_sid=None)
+            await self._typing.from_cluster(message)
         else:
             await self.keeper.handle_cluster(message)
 
@@ -399,4 +392,5 @@ class Hub:
         return self.keeper.online_users(user_id)
 
     async def close(self) -> None:
+        await self._expiry.close()
         await self.keeper.close()

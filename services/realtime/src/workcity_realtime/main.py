@@ -125,6 +125,9 @@ def create_app(
             disabled_user_memory_s=config.disabled_user_memory_s,
             typing_throttle_s=config.typing_throttle_s,
             max_sockets_per_user=config.max_sockets_per_user,
+            max_pending_per_user=config.max_pending_per_user,
+            max_calls_per_socket=config.max_calls_per_socket,
+            max_calls_per_user=config.max_calls_per_user,
         ),
         publish_event=buffered_events(broker.publish, outgoing),
     )

@@ -85,6 +85,20 @@ class RealtimeSettings(ServiceSettings):
     max_outgoing: int = Field(
         default=1000, ge=10, le=1_000_000, validation_alias="REPLICA_MAX_OUTGOING_MESSAGES"
     )
+    # Sends, read marks and joins of all one user's sockets waiting or running: one user's burst
+    # is refused as theirs (`too_many_pending`) before it fills REPLICA_MAX_PENDING_COMMANDS.
+    max_pending_per_user: int = Field(
+        default=50, ge=1, le=100_000, validation_alias="USER_MAX_PENDING_COMMANDS"
+    )
+    # Calls to the conversations service of `sync`, joins and typing's membership checks running
+    # at once per socket and per user; beyond, `too_many_pending` at once. Together with the
+    # chained sends they keep one user's share of CONVERSATIONS_MAX_CONNECTIONS small.
+    max_calls_per_socket: int = Field(
+        default=4, ge=1, le=1000, validation_alias="SOCKET_MAX_CONCURRENT_CALLS"
+    )
+    max_calls_per_user: int = Field(
+        default=10, ge=1, le=10_000, validation_alias="USER_MAX_CONCURRENT_CALLS"
+    )
     # A granted `joinConversation` is remembered this long per user and conversation.
     membership_cache_s: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"

@@ -65,6 +65,10 @@ class DeskEvents(Protocol):
     ) -> Awaitable[Sequence[Event]]: ...
 
 
+# More writes in a desk change's transaction, given the conversation after it; their events.
+AlsoWrite = Callable[[AsyncClientSession, Conversation], Awaitable[Sequence[Event]]]
+
+
 class AtCapacity(ApiError):
     def __init__(self) -> None:
         super().__init__(409, "at_capacity", "The agent is at capacity")
@@ -305,13 +309,16 @@ class DeskStore:
         decide: Callable[[Conversation], Plan | None],
         events: DeskEvents,
         now: datetime,
+        also: AlsoWrite | None = None,
     ) -> tuple[Conversation, Conversation, Plan | None]:
         """One desk change of a conversation, atomically: (before, after, plan); plan None when
-        `decide` found nothing to change (nothing written, no event)."""
+        `decide` found nothing to change (nothing written, no event). `also` writes with it, in
+        its transaction, changed or not (a transfer's note)."""
         key = ObjectId(conversation_id)
         for _ in range(CHANGE_ATTEMPTS):
             try:
-                return await self._outbox.commit(self._change_work(key, decide, events, now))
+                work = self._change_work(key, decide, events, now, also)
+                return await self._outbox.commit(work)
             except _Stale:
                 continue
         raise ApiError(409, "conflict", "The conversation keeps changing; try again")
@@ -322,6 +329,7 @@ class DeskStore:
         decide: Callable[[Conversation], Plan | None],
         events: DeskEvents,
         now: datetime,
+        also: AlsoWrite | None,
     ) -> Any:
         async def work(
             session: AsyncClientSession,
@@ -332,7 +340,7 @@ class DeskStore:
             before = conversation_from_doc(doc)
             plan = decide(before)
             if plan is None:
-                return (before, before, None), []
+                return (before, before, None), (await also(session, before) if also else [])
             if plan.claim is not None:
                 agent_id, limit = plan.claim
                 # The agent's document first: a concurrent assignment to the same agent now
@@ -367,7 +375,8 @@ class DeskStore:
             after = conversation_from_doc(after_doc)
             entries = activity.entries(before, after, events.activity_actor, now)
             await self.activity.record(session, after.id, after.version, entries)
-            return (before, after, plan), await events(before, after, plan)
+            extra = await also(session, after) if also else []
+            return (before, after, plan), [*await events(before, after, plan), *extra]
 
         return work
 

@@ -70,10 +70,14 @@ class NotesStore:
         """Store a note and its event (`note.created`) in one transaction."""
 
         async def work(session: AsyncClientSession) -> tuple[None, Sequence[Event]]:
-            await self.notes.insert_one(doc, session=session)
+            await self.insert(doc, session)
             return None, events()
 
         await self._outbox.commit(work)
+
+    async def insert(self, doc: Document, session: AsyncClientSession) -> None:
+        """A note within a transaction of the caller's (whose outbox takes its event)."""
+        await self.notes.insert_one(doc, session=session)
 
     async def of_conversation(
         self, conversation_id: str, limit: int, after: str | None

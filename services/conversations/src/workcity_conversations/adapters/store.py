@@ -123,6 +123,8 @@ def conversation_from_doc(doc: Document) -> Conversation:
         waiting_since=doc.get("waiting_since"),
         snoozed_until=doc.get("snoozed_until"),
         version=int(doc.get("version", 0)),
+        subject=doc.get("subject"),
+        order_id=doc.get("order_id"),
         csat=_csat(doc.get("csat")),
     )
 
@@ -813,6 +815,17 @@ class ConversationStore:
     ) -> tuple[int, datetime | None]:
         """Move the user's read position forward; returns the position and when it was set.
         A mark that does not move it writes nothing and reports nothing."""
+        # A mark that does not move the position (a client re-marking what it already read, or a
+        # burst of them) is answered from a plain read: no write lock, no transaction, so it
+        # cannot hold up this process's sends. Positions only move forward, so "not moved" read
+        # here stays true; a mark that moves it is checked again in the transaction.
+        doc = await self.conversations.find_one({"_id": _oid(conversation_id)})
+        if doc is None:
+            raise NotFound("Conversation not found")
+        seen = conversation_from_doc(doc)
+        current = seen.read_position(user_id)
+        if next_read_position(current, requested_seq, seen.last_seq) == current:
+            return current, seen.read_at.get(user_id)
 
         async def work(
             session: AsyncClientSession,

@@ -64,6 +64,9 @@ class Conversation:
     waiting_since: datetime | None = None
     snoozed_until: datetime | None = None
     version: int = 0
+    # What the customer said when opening it through POST /api/support (never changed after).
+    subject: str | None = None
+    order_id: str | None = None
     csat: Csat | None = None
 
     def has_participant(self, user_id: str) -> bool:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from workcity_conversations.desk_service import DeskService
+from workcity_conversations.desk_assignment import Assigner
 
 log = logging.getLogger(__name__)
 
 
 class DeskScheduler:
-    def __init__(self, desk: DeskService, interval_s: float, snooze_poll_s: float = 1.0) -> None:
+    def __init__(self, desk: Assigner, interval_s: float, snooze_poll_s: float = 1.0) -> None:
         self._desk = desk
         self._interval_s = interval_s
         self._snooze_poll_s = snooze_poll_s
