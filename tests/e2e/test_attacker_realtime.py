@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from tests.e2e.test_attacker import chat
 from tests.support.rabbit import publishers_blocked
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, new_user
+from tests.support.users import TestUser, login, new_user
 
 pytestmark = pytest.mark.security
 
@@ -353,3 +353,28 @@ async def test_a_socket_is_disconnected_when_its_token_expires_unless_renewed(
     assert expiring.of("sessionExpired") == [{"code": "token_expired"}]
     await asyncio.sleep(1)
     assert renewed.sio.connected and not renewed.gone.is_set()
+
+
+async def test_a_logout_drops_the_sockets_of_that_login_only(
+    http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
+) -> None:
+    user = await new_user(http, stack)
+    other_login = await login(http, user.email, user.password)  # the same user on another device
+    ended, kept = Browser(stack), Browser(stack)
+    browsers += [ended, kept]
+    await ended.connect(user.token)
+    await kept.connect(other_login["token"])
+    out = await http.post(
+        "/api/auth/logout",
+        json={"refreshToken": user.refresh_token},
+        headers={**user.headers, "Origin": stack.gateway_url},
+    )
+    assert out.status_code in (200, 204), out.text
+    await asyncio.wait_for(ended.gone.wait(), 15)
+    await asyncio.sleep(1)
+    assert kept.sio.connected and not kept.gone.is_set()
+    # The ended login's access token is still unexpired: a reconnect with it is refused.
+    again = Browser(stack)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await again.connect(user.token)
+    assert again.errors and "logged out" in again.errors[-1]["message"], again.errors

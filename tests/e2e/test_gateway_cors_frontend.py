@@ -153,6 +153,27 @@ async def test_the_gateway_serves_a_built_frontend(stack: TestStack, frontend: P
             )
 
 
+async def test_a_revalidated_page_keeps_the_page_policy(stack: TestStack, frontend: Path) -> None:
+    # A reload revalidates index.html (no-cache) and gets a 304, whose headers the browser
+    # merges into the cached page: with the API's `default-src 'none'` there, Chromium blocked
+    # the page's own script and styles on every reload (found by tests/e2e/test_web_app.py).
+    with stack.extra_gateway({"FRONTEND_DIR": str(frontend)}) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+            for path in ("/", "/chat/0123456789abcdef01234567"):
+                page = await client.get(path)
+                validators = {
+                    "If-None-Match": page.headers["etag"],
+                    "If-Modified-Since": page.headers["last-modified"],
+                }
+                again = await client.get(path, headers=validators)
+                assert again.status_code == 304, path
+                assert (
+                    again.headers["content-security-policy"]
+                    == (page.headers["content-security-policy"])
+                )
+                assert "default-src 'self'" in again.headers["content-security-policy"]
+
+
 async def test_no_frontend_means_json_404_at_the_root(http: httpx.AsyncClient) -> None:
     for path in ("/", "/chat/123", "/index.html"):
         response = await http.get(path)

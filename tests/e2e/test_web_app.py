@@ -53,7 +53,7 @@ class Watched:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.problems: list[str] = []
-        page.on("console", lambda m: self._console(m.type, m.text))
+        page.on("console", lambda m: self._console(m.type, f"{m.text} {m.location.get('url')}"))
         page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
         page.on(
             "requestfailed",
@@ -81,9 +81,11 @@ async def sign_in(page: Page, email: str, password: str) -> None:
     await expect(page.get_by_test_id("connection")).to_have_text("online")
 
 
-async def team_of(http: httpx.AsyncClient, admin: TestUser, agent: TestUser) -> str:
+async def team_of(
+    http: httpx.AsyncClient, admin: TestUser, agent: TestUser, **settings: object
+) -> str:
     name = f"Returns {uuid.uuid4().hex[:6]}"
-    created = await http.post("/api/teams", json={"name": name}, headers=admin.headers)
+    created = await http.post("/api/teams", json={"name": name, **settings}, headers=admin.headers)
     assert created.status_code == 201, created.text
     members = await http.put(
         f"/api/teams/{created.json()['_id']}/members",
@@ -213,6 +215,89 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
             await shot(buyer, "buyer-resolved")
             assert agent_view.problems == []
+        finally:
+            await agent_context.close()
+            await buyer_context.close()
+
+
+async def test_the_queue_claim_transfer_and_a_token_gone_bad(
+    http: httpx.AsyncClient, stack: TestStack, browser: Browser, web_dist: Path
+) -> None:
+    admin = await new_user(http, stack, "admin")
+    agent = await new_user(http, stack, "agent")
+    customer = await new_user(http, stack, "customer")
+    # A team that waits for a claim, and another to transfer to.
+    team = await team_of(http, admin, agent, autoAssign=False)
+    other = await team_of(http, admin, agent)
+
+    environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
+    with stack.extra_gateway(environ) as gateway:
+        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        try:
+            agent_view = await open_page(agent_context, f"{gateway}/")
+            agent_page = agent_view.page
+            await sign_in(agent_page, agent.email, agent.password)
+            await expect(agent_page.get_by_test_id("count-unassigned")).to_have_text("0")
+
+            buyer_view = await open_page(buyer_context, f"{gateway}/")
+            buyer = buyer_view.page
+            await sign_in(buyer, customer.email, customer.password)
+            await buyer.get_by_role("textbox", name="Team").click()
+            await buyer.get_by_role("option", name=team).click()
+            await buyer.get_by_label("How can we help?").fill("Wrong size delivered.")
+            await buyer.get_by_role("button", name="Start the conversation").click()
+            header = buyer.get_by_test_id("conversation-header")
+            await expect(header.get_by_test_id("handler")).to_have_text("Waiting for an agent…")
+
+            # The queue's count follows live; the agent reads it, claims it and may reply.
+            await expect(agent_page.get_by_test_id("count-unassigned")).to_have_text("1")
+            await agent_page.get_by_test_id("tab-unassigned").click()
+            await agent_page.get_by_test_id("inbox-item").first.click()
+            thread = agent_page.get_by_test_id("thread")
+            await expect(thread.get_by_text("Wrong size delivered.")).to_be_visible()
+            await expect(thread.get_by_text("Claim this conversation to reply.")).to_be_visible()
+            await agent_page.get_by_role("button", name="Claim").click()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
+            await expect(agent_page.get_by_test_id("count-unassigned")).to_have_text("0")
+            await expect(agent_page.get_by_test_id("count-mine")).to_have_text("1")
+            await expect(header.get_by_test_id("handler")).to_have_text(f"Handled by {agent.email}")
+            await agent_page.get_by_label("Message").fill("I will swap it for you.")
+            await agent_page.get_by_role("button", name="Send").click()
+            await expect(
+                buyer.get_by_test_id("thread").get_by_text("I will swap it")
+            ).to_be_visible()
+
+            # Transferred to another team's queue: unassigned again, as the buyer sees.
+            await agent_page.get_by_role("button", name="Transfer").click()
+            await agent_page.get_by_role("menuitem", name=other).click()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text(f"{other} ·")
+            await expect(header.get_by_test_id("handler")).to_have_text("Waiting for an agent…")
+            assert agent_view.problems == []
+            assert buyer_view.problems == []
+
+            # The stored access token is unusable (as after a laptop slept past its expiry):
+            # the app refreshes it before any request or socket handshake and goes on.
+            await buyer.evaluate(
+                """() => {
+                    const key = "workcity.session";
+                    const session = JSON.parse(localStorage.getItem(key));
+                    session.token = "not-a-valid-token";
+                    localStorage.setItem(key, JSON.stringify(session));
+                }"""
+            )
+            await buyer.reload()
+            # (Reloading also revalidates the page: a 304 that must keep the page's policy.)
+            await expect(buyer.get_by_test_id("connection")).to_have_text("online")
+            await expect(buyer.get_by_test_id("conversation-item")).to_have_count(1)
+            token = await buyer.evaluate(
+                "() => JSON.parse(localStorage.getItem('workcity.session')).token"
+            )
+            assert token != "not-a-valid-token"
+            me = await http.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200 and me.json()["email"] == customer.email
+            # It was refreshed before use: the bad token was never presented.
+            assert buyer_view.problems == []
         finally:
             await agent_context.close()
             await buyer_context.close()

@@ -66,6 +66,21 @@ function tokenExpiry(token: string): number | null {
   }
 }
 
+// A token that cannot be read or expires within this margin is refreshed before it is used.
+const USABLE_MARGIN_MS = 10_000;
+
+function usable(token: string): boolean {
+  const expiry = tokenExpiry(token);
+  return expiry !== null && expiry - Date.now() > USABLE_MARGIN_MS;
+}
+
+/** The access token, refreshed first when it is unreadable or about to expire (a laptop that
+ * slept past the scheduled refresh), so a known-bad token is never presented. */
+export async function freshToken(): Promise<string | null> {
+  if (session && !usable(session.token)) await refresh();
+  return session?.token ?? null;
+}
+
 function scheduleRefresh(): void {
   window.clearTimeout(refreshTimer);
   const expiry = session ? tokenExpiry(session.token) : null;
@@ -135,6 +150,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     });
   let answer: Response;
   try {
+    if (session && !path.startsWith("/auth/")) await freshToken();
     answer = await send();
     if (answer.status === 401 && session && (await refresh())) answer = await send();
   } catch {
@@ -164,8 +180,5 @@ export async function signOut(): Promise<void> {
   setSession(null);
 }
 
-export function currentToken(): string | null {
-  return session?.token ?? null;
-}
 
 scheduleRefresh();

@@ -1,20 +1,24 @@
 // One Socket.IO connection per signed-in session, through the gateway (`/socket.io`). The token
-// is read at every (re)connect, so a refreshed token is the one a reconnect presents.
+// is read (refreshed first if it is about to expire) at every (re)connect.
 import { useEffect, useState } from "react";
 import { io, type Socket } from "socket.io-client";
-import { currentToken, refresh } from "./api";
+import { freshToken, refresh } from "./api";
 
 const SOCKET_URL = import.meta.env.VITE_SOCKET_URL || window.location.origin;
 
 export function connect(): Socket {
   const socket = io(SOCKET_URL, {
     path: "/socket.io",
-    auth: (cb) => cb({ token: currentToken() }),
+    auth: (cb) => void freshToken().then((token) => cb({ token })),
     reconnectionDelayMax: 5_000,
   });
   socket.on("connect_error", (error) => {
-    // An expired token: refresh, and the next attempt presents the new one.
-    if (error.message.startsWith("Authentication error")) void refresh();
+    // A refused token (expired, a rotated key): refresh it and connect again with the new one.
+    // Socket.IO does not retry by itself after the server refused the handshake.
+    if (!error.message.startsWith("Authentication error")) return;
+    void refresh().then((renewed) => {
+      if (renewed && !socket.connected) socket.connect();
+    });
   });
   return socket;
 }

@@ -338,7 +338,7 @@ async def test_a_join_comes_before_the_send_emitted_right_after_it(parts: Any) -
 
 async def test_message_created_goes_to_the_room_and_notifies_participants(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
-    await hub.message_created(CID, {"_id": "m1"}, ["a", "b"])
+    await hub.delivery.message_created(CID, {"_id": "m1"}, ["a", "b"])
     assert [(e["event"], e["to"]) for e in emitter.emits] == [
         ("newMessage", f"conversation:{CID}"),
         ("messageNotification", ["user:a", "user:b"]),
@@ -352,7 +352,7 @@ def message(seq: int) -> dict[str, Any]:
 async def test_a_message_already_emitted_is_not_emitted_again(parts: Any) -> None:
     hub, emitter, _, _, _ = parts
     for seq in (1, 2, 2, 1, 3):  # redeliveries after a broker restart
-        await hub.message_created(CID, message(seq), [])
+        await hub.delivery.message_created(CID, message(seq), [])
     assert [e["data"]["seq"] for e in emitter.named("newMessage")] == [1, 2, 3]
 
 
@@ -362,9 +362,9 @@ async def test_a_gap_is_filled_from_the_store_before_the_new_message(parts: Any)
     conversations.stored[CID] = [message(s) for s in range(1, 6)]
     await hub.connect("s1", claims("a"), "tok-a")
     await hub.join("s1", CID)
-    await hub.message_created(CID, message(1), [])
+    await hub.delivery.message_created(CID, message(1), [])
     # 2..4 were published while this replica's queue was gone (expired): never delivered here.
-    await hub.message_created(CID, message(5), [])
+    await hub.delivery.message_created(CID, message(5), [])
     assert [e["data"]["seq"] for e in emitter.named("newMessage")] == [1, 2, 3, 4, 5]
 
 
@@ -376,8 +376,9 @@ async def test_after_a_reconnect_rooms_with_sockets_here_catch_up(parts: Any) ->
     conversations.stored[other] = [{"_id": "x", "seq": 2}]
     await hub.connect("s1", claims("a"), "tok-a")
     await hub.join("s1", CID)
-    await hub.message_created(CID, message(1), [])
-    await hub.message_created(other, {"_id": "o1", "seq": 1}, [])  # no socket here in its room
+    await hub.delivery.message_created(CID, message(1), [])
+    # No socket here in its room.
+    await hub.delivery.message_created(other, {"_id": "o1", "seq": 1}, [])
     await hub.delivery.catch_up()
     assert [(e["to"], e["data"]["seq"]) for e in emitter.named("newMessage")] == [
         (f"conversation:{CID}", 1),
@@ -385,7 +386,8 @@ async def test_after_a_reconnect_rooms_with_sockets_here_catch_up(parts: Any) ->
         (f"conversation:{CID}", 2),
         (f"conversation:{CID}", 3),
     ]
-    await hub.message_created(CID, message(3), [])  # its event arriving late: not shown twice
+    # Its event arriving late: not shown twice.
+    await hub.delivery.message_created(CID, message(3), [])
     assert len(emitter.named("newMessage")) == 4
 
 

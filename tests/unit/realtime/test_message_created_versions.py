@@ -19,6 +19,7 @@ AT = "2026-12-06T12:00:00.000Z"
 class RecordingHub:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.delivery = self  # message events go to the hub's delivery
 
     async def message_created(self, cid: str, message: dict[str, Any], participants: Any) -> None:
         self.calls.append(("newMessage", (cid, message["seq"], list(participants))))

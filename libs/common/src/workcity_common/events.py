@@ -71,6 +71,19 @@ class UserDisabled(Event):
     data: UserData
 
 
+class SessionData(EventData):
+    user_id: str
+    session_id: str  # the refresh-token family: access tokens carry it as `sid`
+
+
+class UserLoggedOut(Event):
+    """A login ended (logout, or a stolen refresh token's family revoked): its access tokens are
+    valid until they expire, so realtime drops the sockets opened with them."""
+
+    type: Literal["user.logged_out"] = "user.logged_out"
+    data: SessionData
+
+
 # --- conversation.* and message.* (producer: conversations) ----------------------------------
 # Payloads are snake_case; `to_api()` gives the contract's JSON shape, so the REST answers of the
 # conversations service and the socket emits of the realtime service are the same by construction.
@@ -408,6 +421,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     UserRegistered,
     UserUpdated,
     UserDisabled,
+    UserLoggedOut,
     ConversationCreated,
     ConversationUpdated,
     ConversationDeleted,
@@ -423,6 +437,7 @@ AnyEvent = Annotated[
     UserRegistered
     | UserUpdated
     | UserDisabled
+    | UserLoggedOut
     | ConversationCreated
     | ConversationUpdated
     | ConversationDeleted

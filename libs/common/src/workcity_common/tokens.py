@@ -44,6 +44,9 @@ class TokenClaims:
     email: str
     role: Role
     expires_at: int
+    # The login (refresh-token family) the token was issued for (`sid`); None in tokens issued
+    # before auth put it there.
+    session_id: str | None = None
 
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
@@ -197,6 +200,7 @@ class TokenVerifier:
                 email=str(claims["email"]),
                 role=claims["role"],
                 expires_at=int(claims["exp"]),
+                session_id=claims["sid"] if isinstance(claims.get("sid"), str) else None,
             )
             return verified, header["kid"]
         except (jwt.PyJWTError, KeyError) as exc:

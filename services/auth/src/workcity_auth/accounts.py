@@ -136,7 +136,7 @@ class Accounts:
         if user.disabled:
             raise forbidden("Account disabled")
         refresh = await self._refresh.issue(user.id)
-        return Session(self._sign(user), refresh.token, user)
+        return Session(self._sign(user, refresh.family_id), refresh.token, user)
 
     async def refresh(self, refresh_token: str) -> Session:
         try:
@@ -145,16 +145,16 @@ class Accounts:
             raise unauthorized("Invalid refresh token") from None
         user = await self._users.by_id(issued.user_id)
         if user is None or user.disabled:
-            await self._refresh.revoke_family(issued.family_id)
+            await self._refresh.revoke_family(issued.family_id, issued.user_id)
             raise unauthorized("Invalid refresh token")
-        return Session(self._sign(user), issued.token, user)
+        return Session(self._sign(user, issued.family_id), issued.token, user)
 
     async def logout(self, user_id: str, refresh_token: str) -> None:
         """End the login that `refresh_token` belongs to (only the caller's own)."""
         known = await self._refresh.family_of(refresh_token)
         if known is None or known["user_id"] != user_id:
             raise unauthorized("Invalid refresh token")
-        await self._refresh.revoke_family(known["family_id"])
+        await self._refresh.revoke_family(known["family_id"], user_id)
 
     async def me(self, user_id: str) -> User:
         user = await self._users.by_id(user_id)
@@ -188,5 +188,8 @@ class Accounts:
             await self._refresh.revoke_user(user.id)
         return user
 
-    def _sign(self, user: User) -> str:
-        return self._signer.sign(user_id=user.id, email=user.email, role=user.role)
+    def _sign(self, user: User, session_id: str) -> str:
+        # `sid`: the login this token belongs to, so a logout can end its sockets too.
+        return self._signer.sign(
+            user_id=user.id, email=user.email, role=user.role, session_id=session_id
+        )

@@ -75,7 +75,7 @@ def create_app(
     relay = OutboxRelay(outbox, broker, poll_interval_s=settings.outbox_poll_interval_s)
     user_repo = UserRepository(db, outbox)
     refresh_repo = RefreshTokenRepository(
-        db, settings.refresh_token_ttl_s, settings.refresh_family_ttl_s
+        db, settings.refresh_token_ttl_s, settings.refresh_family_ttl_s, outbox
     )
     login_failures = LoginFailures(db, settings.login_failure_memory_s)
     accounts = Accounts(

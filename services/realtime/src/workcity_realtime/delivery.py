@@ -70,6 +70,19 @@ class Delivery:
                 to=[user_room(p) for p in participant_ids],
             )
 
+    async def message_updated(self, conversation_id: str, message: dict[str, Any]) -> None:
+        await self._emitter.emit("messageUpdated", message, to=conversation_room(conversation_id))
+
+    async def message_deleted(self, conversation_id: str, message_id: str, seq: int) -> None:
+        await self._emitter.emit(
+            "messageDeleted",
+            {"conversationId": conversation_id, "messageId": message_id, "seq": seq},
+            to=conversation_room(conversation_id),
+        )
+
+    async def message_read(self, conversation_id: str, receipt: dict[str, Any]) -> None:
+        await self._emitter.emit("messageRead", receipt, to=conversation_room(conversation_id))
+
     async def catch_up(self) -> None:
         """After a reconnect to the broker: every room with sockets here gets what it missed."""
         async with self.lock:

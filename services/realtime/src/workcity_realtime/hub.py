@@ -49,6 +49,7 @@ class SocketUser:
     email: str
     role: str
     token: str
+    session_id: str | None = None  # the login (refresh-token family) of its token
 
     def to_api(self) -> dict[str, str]:
         return {"_id": self.user_id, "email": self.email, "role": self.role}
@@ -103,6 +104,8 @@ class Hub:
         self.presence = self.keeper.presence
         self.contacts = self.keeper.contacts
         self._disabled = DisabledUsers(options.disabled_user_memory_s)
+        # Logins that ended, remembered as long as disabled users (at least a token's lifetime).
+        self._ended = DisabledUsers(options.disabled_user_memory_s)
         self._membership = MembershipCache(options.membership_cache_s)
         self._sequencer = KeyedSequencer(
             options.max_pending_per_socket,
@@ -143,13 +146,15 @@ class Hub:
     async def connect(self, sid: str, claims: TokenClaims, token: str) -> None:
         if self.is_disabled(claims.user_id):
             raise Refused("Authentication error: account disabled", "account_disabled")
+        if self.session_ended(claims.session_id):
+            raise Refused("Authentication error: logged out", "logged_out")
         limit = self._options.max_sockets_per_user
         if limit is not None and self._per_user.get(claims.user_id, 0) >= limit:
             raise Refused(
                 f"Too many connections: at most {limit} sockets per user", "too_many_sockets"
             )
         self._per_user[claims.user_id] = self._per_user.get(claims.user_id, 0) + 1
-        user = SocketUser(claims.user_id, claims.email, claims.role, token)
+        user = SocketUser(claims.user_id, claims.email, claims.role, token, claims.session_id)
         self._sockets[sid] = user
         self._expiry.arm(sid, claims.expires_at)
         await self._emitter.enter_room(sid, user_room(user.user_id))
@@ -172,6 +177,7 @@ class Hub:
         if claims.user_id != user.user_id:
             raise Refused("The token belongs to another user", "wrong_user")
         user.token, user.email, user.role = token, claims.email, claims.role
+        user.session_id = claims.session_id
         self._expiry.arm(sid, claims.expires_at)  # its end moves with the fresh token
         self.keeper.profile_changed(user.user_id, user.to_api())
         return {"ok": True}
@@ -272,24 +278,6 @@ class Hub:
     def event_lock(self) -> asyncio.Lock:
         return self.delivery.lock
 
-    async def message_created(
-        self, conversation_id: str, message: dict[str, Any], participant_ids: list[str]
-    ) -> None:
-        await self.delivery.message_created(conversation_id, message, participant_ids)
-
-    async def message_updated(self, conversation_id: str, message: dict[str, Any]) -> None:
-        await self._emitter.emit("messageUpdated", message, to=conversation_room(conversation_id))
-
-    async def message_deleted(self, conversation_id: str, message_id: str, seq: int) -> None:
-        await self._emitter.emit(
-            "messageDeleted",
-            {"conversationId": conversation_id, "messageId": message_id, "seq": seq},
-            to=conversation_room(conversation_id),
-        )
-
-    async def message_read(self, conversation_id: str, receipt: dict[str, Any]) -> None:
-        await self._emitter.emit("messageRead", receipt, to=conversation_room(conversation_id))
-
     async def conversation_created(self, conversation: ConversationData) -> None:
         participants = list(conversation.participants)
         await self.keeper.contacts_added(conversation.id, participants)
@@ -352,6 +340,21 @@ class Hub:
         self._disabled.disable(user_id, self._monotonic())
         self._membership.forget_user(user_id)
         await self._drop(user_id, list(self.presence.local_sockets(user_id)), "disabled")
+
+    def session_ended(self, session_id: str | None) -> bool:
+        return session_id is not None and self._ended.is_disabled(session_id, self._monotonic())
+
+    async def user_logged_out(self, user_id: str, session_id: str) -> None:
+        """A login ended: its still-valid access tokens are refused at connect, and the user's
+        sockets opened with them are dropped. A socket whose token carries no session (issued
+        before tokens did) cannot be told apart, so it goes too: the user connects again."""
+        self._ended.disable(session_id, self._monotonic())
+        stale = [
+            sid
+            for sid in self.presence.local_sockets(user_id)
+            if (user := self._sockets.get(sid)) and user.session_id in (session_id, None)
+        ]
+        await self._drop(user_id, stale, "logged out")
 
     async def _token_expired(self, sid: str) -> None:
         user = self._sockets.get(sid)

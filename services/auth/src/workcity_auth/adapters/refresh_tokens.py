@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
-from workcity_common.events import utcnow
+from workcity_common.events import Event, SessionData, UserLoggedOut, utcnow
+from workcity_common.outbox import Outbox
+
+PRODUCER = "auth"
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,16 @@ def _digest(token: str) -> str:
 
 
 class RefreshTokenRepository:
-    def __init__(self, db: AsyncDatabase[Document], ttl_s: int, family_ttl_s: int) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        ttl_s: int,
+        family_ttl_s: int,
+        outbox: Outbox | None = None,
+    ) -> None:
+        # With an outbox, a revoked family is announced (`user.logged_out`) in the same
+        # transaction: realtime drops the sockets opened with that login's access tokens.
+        self._outbox = outbox
         self._tokens = db["refresh_tokens"]
         self._ttl = timedelta(seconds=ttl_s)
         self._family_ttl = timedelta(seconds=family_ttl_s)
@@ -86,7 +99,7 @@ class RefreshTokenRepository:
                     "refresh token reused: revoking its login",
                     extra={"user_id": known["user_id"], "family_id": known["family_id"]},
                 )
-                await self.revoke_family(known["family_id"])
+                await self.revoke_family(known["family_id"], known["user_id"])
             raise RefreshRejected
         # Tokens stored before families had an end: theirs is counted from this refresh.
         return await self.issue(spent["user_id"], spent["family_id"], spent.get("family_ends_at"))
@@ -94,8 +107,19 @@ class RefreshTokenRepository:
     async def family_of(self, token: str) -> Document | None:
         return await self._tokens.find_one({"_id": _digest(token)})
 
-    async def revoke_family(self, family_id: str) -> None:
-        await self._tokens.update_many({"family_id": family_id}, {"$set": {"revoked": True}})
+    async def revoke_family(self, family_id: str, user_id: str) -> None:
+        if self._outbox is None:
+            await self._tokens.update_many({"family_id": family_id}, {"$set": {"revoked": True}})
+            return
+
+        async def work(session: AsyncClientSession) -> tuple[None, list[Event]]:
+            await self._tokens.update_many(
+                {"family_id": family_id}, {"$set": {"revoked": True}}, session=session
+            )
+            ended = SessionData(user_id=user_id, session_id=family_id)
+            return None, [UserLoggedOut(producer=PRODUCER, data=ended)]
+
+        await self._outbox.commit(work)
 
     async def revoke_user(self, user_id: str) -> None:
         await self._tokens.update_many({"user_id": user_id}, {"$set": {"revoked": True}})

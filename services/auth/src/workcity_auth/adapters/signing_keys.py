@@ -117,9 +117,9 @@ class TokenSigner:
         self.audience = audience
         self.ttl_s = ttl_s
 
-    def sign(self, *, user_id: str, email: str, role: str) -> str:
+    def sign(self, *, user_id: str, email: str, role: str, session_id: str | None = None) -> str:
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "sub": user_id,
             "email": email,
             "role": role,
@@ -129,6 +129,8 @@ class TokenSigner:
             "exp": now + self.ttl_s,
             "jti": uuid.uuid4().hex,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         return jwt.encode(
             claims, self._private_key, algorithm=self.algorithm, headers={"kid": self.kid}
         )

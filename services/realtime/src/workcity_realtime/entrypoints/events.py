@@ -24,6 +24,7 @@ from workcity_common.events import (
     MessageUpdated,
     NoteCreated,
     UserDisabled,
+    UserLoggedOut,
     UserUpdated,
 )
 
@@ -42,6 +43,7 @@ EVENT_TYPES = (
     "csat.requested",
     "user.disabled",
     "user.updated",
+    "user.logged_out",
 )
 
 
@@ -63,19 +65,19 @@ def event_handler(hub: Hub, handled: InMemoryProcessedEvents | None = None) -> E
 async def dispatch(hub: Hub, event: Event) -> None:
     match event:
         case MessageCreated(data=data):
-            await hub.message_created(
+            await hub.delivery.message_created(
                 data.message.conversation_id, data.message.to_api(), data.participant_ids
             )
             # Version 2 carries the sender's read; version 1 has a message.read of its own.
             receipt = event.read_receipt()
             if receipt is not None:
-                await hub.message_read(receipt.conversation_id, receipt.to_api())
+                await hub.delivery.message_read(receipt.conversation_id, receipt.to_api())
         case MessageUpdated(data=data):
-            await hub.message_updated(data.message.conversation_id, data.message.to_api())
+            await hub.delivery.message_updated(data.message.conversation_id, data.message.to_api())
         case MessageDeleted(data=data):
-            await hub.message_deleted(data.conversation_id, data.message_id, data.seq)
+            await hub.delivery.message_deleted(data.conversation_id, data.message_id, data.seq)
         case MessageRead(data=data):
-            await hub.message_read(data.conversation_id, data.to_api())
+            await hub.delivery.message_read(data.conversation_id, data.to_api())
         case ConversationCreated(data=data):
             await hub.conversation_created(data.conversation)
         case ConversationDeleted(data=data):
@@ -98,6 +100,8 @@ async def dispatch(hub: Hub, event: Event) -> None:
             await hub.user_access_changed(data.id, disabled=True)
         case UserUpdated(data=data):
             await hub.user_access_changed(data.id, disabled=data.disabled, role=data.role)
+        case UserLoggedOut(data=data):
+            await hub.user_logged_out(data.user_id, data.session_id)
 
 
 def make_consumer(

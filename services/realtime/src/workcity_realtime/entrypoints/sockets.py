@@ -181,6 +181,8 @@ def register(server: socketio.AsyncServer, hub: Hub, verifier: TokenVerifier) ->
             return error(f"Authentication error: {exc}", "unauthorized")
         if hub.is_disabled(claims.user_id):
             return error("Authentication error: account disabled", "account_disabled")
+        if hub.session_ended(claims.session_id):
+            return error("Authentication error: logged out", "logged_out")
         assert token is not None  # verify() refuses a missing token
         return await hub.refresh_token(sid, claims, token)
 
