@@ -163,6 +163,8 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(agent_thread.get_by_text("My parcel never arrived.")).to_be_visible()
             await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
             await expect(agent_page.get_by_test_id("handler")).to_contain_text("order WC-1042")
+            # The buyer became the agent's contact: their presence shows.
+            await expect(agent_page.get_by_test_id("customer-presence")).to_have_text("online")
             # The agent read it: the buyer's message gets its second tick.
             first = buyer.get_by_test_id("message").first
             await expect(first).to_have_attribute("data-read", "true")

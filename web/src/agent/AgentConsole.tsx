@@ -6,7 +6,7 @@ import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { describe, Thread } from "../components/Thread";
-import { useSocketEvent } from "../realtime";
+import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
 import { ConversationActions } from "./ConversationActions";
 
@@ -24,6 +24,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [availability, setAvailability] = useState<Availability | null>(null);
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
+  const online = useOnline(socket);
 
   const reload = useCallback(() => {
     window.clearTimeout(reloadTimer.current);
@@ -156,6 +157,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
                     conversation={selected}
                     me={me}
                     customer={customerOf(selected, me)}
+                    customerOnline={online.has(customerIdOf(selected, me) ?? "")}
                     onChange={(conversation) => {
                       setSelected(conversation);
                       reload();
@@ -173,7 +175,17 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   );
 }
 
+function customerRef(conversation: Conversation, me: User) {
+  return (
+    conversation.participants?.find((p) => p._id !== me.id && p._id !== conversation.assignee?._id) ??
+    conversation.participants?.[0]
+  );
+}
+
 function customerOf(conversation: Conversation, me: User): string {
-  const other = conversation.participants?.find((p) => p._id !== me.id && p._id !== conversation.assignee?._id);
-  return other?.email ?? conversation.participants?.[0]?.email ?? "Customer";
+  return customerRef(conversation, me)?.email ?? "Customer";
+}
+
+function customerIdOf(conversation: Conversation, me: User): string | undefined {
+  return customerRef(conversation, me)?._id;
 }
