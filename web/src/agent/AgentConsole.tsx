@@ -8,6 +8,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { describe, Thread } from "../components/Thread";
 import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
+import { conversationInUrl, showConversationInUrl } from "../route";
 import { ConversationActions } from "./ConversationActions";
 
 const VIEWS: { value: InboxView; label: string }[] = [
@@ -39,6 +40,15 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   }, [view]);
 
   useEffect(reload, [reload]);
+  useEffect(() => {
+    // Opened from a link (/chat/<id>, as in notification emails).
+    const linked = conversationInUrl();
+    if (linked)
+      api<Conversation>("GET", `/conversations/${linked}`)
+        .then(setSelected)
+        .catch((e: unknown) => setError(describe(e)));
+  }, []);
+  useEffect(() => showConversationInUrl(selected?._id ?? null), [selected?._id]);
   useEffect(() => {
     INBOX_EVENTS.forEach((event) => socket.on(event, reload));
     return () => INBOX_EVENTS.forEach((event) => socket.off(event, reload));
