@@ -17,7 +17,8 @@ DRILL_GATEWAY = {
     "GATEWAY_AUTH_RATE": "1000r/s",
     "GATEWAY_AUTH_BURST": "1000",
     # Load from one client address: many sockets at once.
-    "GATEWAY_CONN_PER_CLIENT": "100000",
+    # (nginx takes at most 65535 connections per key.)
+    "GATEWAY_CONN_PER_CLIENT": "60000",
 }
 
 

@@ -55,10 +55,12 @@ class Watched:
         self.problems: list[str] = []
         page.on("console", lambda m: self._console(m.type, f"{m.text} {m.location.get('url')}"))
         page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        page.on(
-            "requestfailed",
-            lambda r: self.problems.append(f"failed: {r.method} {r.url} {r.failure}"),
-        )
+        page.on("requestfailed", lambda r: self._failed(f"{r.method} {r.url} {r.failure}"))
+
+    def _failed(self, request: str) -> None:
+        # A request still in flight when the test navigates away is aborted by the navigation.
+        if not request.endswith("net::ERR_ABORTED"):
+            self.problems.append(f"failed: {request}")
 
     def _console(self, kind: str, text: str) -> None:
         if kind == "error":
@@ -163,6 +165,8 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(agent_thread.get_by_text("My parcel never arrived.")).to_be_visible()
             await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
             await expect(agent_page.get_by_test_id("handler")).to_contain_text("order WC-1042")
+            # The buyer became the agent's contact: their presence shows.
+            await expect(agent_page.get_by_test_id("customer-presence")).to_have_text("online")
             # The agent read it: the buyer's message gets its second tick.
             first = buyer.get_by_test_id("message").first
             await expect(first).to_have_attribute("data-read", "true")
@@ -298,6 +302,17 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
             assert me.status_code == 200 and me.json()["email"] == customer.email
             # It was refreshed before use: the bad token was never presented.
             assert buyer_view.problems == []
+
+            # A link to the conversation (as in notification emails) opens it, on both sides.
+            conversations = await http.get("/api/conversations", headers=customer.headers)
+            (conversation,) = conversations.json()
+            link = f"{gateway}/chat/{conversation['_id']}"
+            for page in (buyer, agent_page):
+                await page.goto(link)
+                thread = page.get_by_test_id("thread")
+                await expect(thread.get_by_text("Wrong size delivered.")).to_be_visible()
+            assert buyer_view.problems == []
+            assert agent_view.problems == []
         finally:
             await agent_context.close()
             await buyer_context.close()

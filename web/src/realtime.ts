@@ -49,3 +49,26 @@ export function useSocketEvent<T>(socket: Socket, event: string, handler: (paylo
     };
   }, [socket, event, handler]);
 }
+
+/** Who of one's contacts is online: `onlineUsers` (at connect and whenever it changes) and
+ * `presence` events, as the realtime service scopes them (people who share a conversation). */
+export function useOnline(socket: Socket): ReadonlySet<string> {
+  const [online, setOnline] = useState<ReadonlySet<string>>(new Set());
+  useEffect(() => {
+    const list = (users: { _id: string }[]) => setOnline(new Set(users.map((u) => u._id)));
+    const one = ({ userId, online: isOnline }: { userId: string; online: boolean }) =>
+      setOnline((current) => {
+        const next = new Set(current);
+        if (isOnline) next.add(userId);
+        else next.delete(userId);
+        return next;
+      });
+    socket.on("onlineUsers", list);
+    socket.on("presence", one);
+    return () => {
+      socket.off("onlineUsers", list);
+      socket.off("presence", one);
+    };
+  }, [socket]);
+  return online;
+}

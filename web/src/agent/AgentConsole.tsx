@@ -6,8 +6,9 @@ import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { describe, Thread } from "../components/Thread";
-import { useSocketEvent } from "../realtime";
+import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
+import { conversationInUrl, showConversationInUrl } from "../route";
 import { ConversationActions } from "./ConversationActions";
 
 const VIEWS: { value: InboxView; label: string }[] = [
@@ -24,6 +25,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [availability, setAvailability] = useState<Availability | null>(null);
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
+  const online = useOnline(socket);
 
   const reload = useCallback(() => {
     window.clearTimeout(reloadTimer.current);
@@ -38,6 +40,15 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   }, [view]);
 
   useEffect(reload, [reload]);
+  useEffect(() => {
+    // Opened from a link (/chat/<id>, as in notification emails).
+    const linked = conversationInUrl();
+    if (linked)
+      api<Conversation>("GET", `/conversations/${linked}`)
+        .then(setSelected)
+        .catch((e: unknown) => setError(describe(e)));
+  }, []);
+  useEffect(() => showConversationInUrl(selected?._id ?? null), [selected?._id]);
   useEffect(() => {
     INBOX_EVENTS.forEach((event) => socket.on(event, reload));
     return () => INBOX_EVENTS.forEach((event) => socket.off(event, reload));
@@ -156,6 +167,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
                     conversation={selected}
                     me={me}
                     customer={customerOf(selected, me)}
+                    customerOnline={online.has(customerIdOf(selected, me) ?? "")}
                     onChange={(conversation) => {
                       setSelected(conversation);
                       reload();
@@ -173,7 +185,17 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   );
 }
 
+function customerRef(conversation: Conversation, me: User) {
+  return (
+    conversation.participants?.find((p) => p._id !== me.id && p._id !== conversation.assignee?._id) ??
+    conversation.participants?.[0]
+  );
+}
+
 function customerOf(conversation: Conversation, me: User): string {
-  const other = conversation.participants?.find((p) => p._id !== me.id && p._id !== conversation.assignee?._id);
-  return other?.email ?? conversation.participants?.[0]?.email ?? "Customer";
+  return customerRef(conversation, me)?.email ?? "Customer";
+}
+
+function customerIdOf(conversation: Conversation, me: User): string | undefined {
+  return customerRef(conversation, me)?._id;
 }

@@ -1,5 +1,5 @@
 // What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it.
-import { Alert, Button, Group, Menu, Select, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Badge, Button, Group, Menu, Select, Stack, Text, TextInput } from "@mantine/core";
 import { useEffect, useState } from "react";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
@@ -10,6 +10,7 @@ interface Props {
   conversation: Conversation;
   me: User;
   customer: string;
+  customerOnline: boolean;
   onChange: (conversation: Conversation) => void;
 }
 
@@ -19,7 +20,7 @@ function inAnHour(): string {
   return new Date(soon.getTime() - soon.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
-export function ConversationActions({ conversation, me, customer, onChange }: Props) {
+export function ConversationActions({ conversation, me, customer, customerOnline, onChange }: Props) {
   const [teams, setTeams] = useState<Team[]>([]);
   const [snoozeUntil, setSnoozeUntil] = useState(inAnHour());
   const [error, setError] = useState<string | null>(null);
@@ -46,7 +47,12 @@ export function ConversationActions({ conversation, me, customer, onChange }: Pr
     <Stack gap={6} data-testid="conversation-header">
       <Group justify="space-between" wrap="wrap">
         <Stack gap={0}>
-          <Text fw={600}>{customer}</Text>
+          <Group gap={6} wrap="nowrap">
+            <Text fw={600}>{customer}</Text>
+            <Badge size="xs" variant="dot" color={customerOnline ? "green" : "gray"} data-testid="customer-presence">
+              {customerOnline ? "online" : "offline"}
+            </Badge>
+          </Group>
           <Text size="sm" c="dimmed" data-testid="handler">
             {conversation.team?.name ?? "No team"} ·{" "}
             {conversation.assignee

@@ -8,6 +8,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { describe, Thread } from "../components/Thread";
 import { useSocketEvent } from "../realtime";
 import type { Conversation, User } from "../types";
+import { conversationInUrl, showConversationInUrl } from "../route";
 import { ContactSupport } from "./ContactSupport";
 
 interface Props {
@@ -17,7 +18,7 @@ interface Props {
 
 export function BuyerHome({ me, socket }: Props) {
   const [conversations, setConversations] = useState<Conversation[]>([]);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(conversationInUrl);
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
 
@@ -31,6 +32,7 @@ export function BuyerHome({ me, socket }: Props) {
   }, []);
 
   useEffect(reload, [reload]);
+  useEffect(() => showConversationInUrl(selected), [selected]);
   useSocketEvent(socket, "conversationUpdated", reload);
   useSocketEvent(socket, "conversationCreated", reload);
   useSocketEvent(socket, "newMessage", reload);
