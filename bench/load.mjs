@@ -81,9 +81,10 @@ if (!["127.0.0.1", "localhost"].includes(gateway.hostname)) {
 
 // ------------------------------------------------------------------------------ sockets
 
-// Spread sockets over source addresses: nginx pins a client address to one replica, so all
-// sockets from 127.0.0.1 would land on the same one. `replica` picks an address the probe found
-// to hash to that replica (0 or 1); without a probe, addresses are used round-robin.
+// Spread sockets over source addresses: nginx used to pin a client address to one replica (it
+// now spreads new sockets by least connections, so the address no longer decides: bench/README).
+// `replica` picks an address the probe found on that replica (0 or 1); without a probe,
+// addresses are used round-robin.
 const addressesByReplica = config.addresses ?? { any: ["127.0.0.1"] };
 const addressCursor = {};
 function sourceAddress(replica) {

@@ -50,8 +50,8 @@ class Load:
 
 
 def source_addresses(count: int) -> list[str]:
-    """Loopback addresses 127.0.18.1, 127.0.18.2, ...: one per socket, so the gateway spreads
-    them over the realtime replicas whichever way it picks (it hashed the client address)."""
+    """Loopback addresses 127.0.18.1, 127.0.18.2, ...: one per socket. Needed when the gateway
+    hashed the client address to pick a replica; it now spreads by least connections anyway."""
     return [f"127.0.{18 + i // 250}.{i % 250 + 1}" for i in range(count)]
 
 

@@ -169,6 +169,8 @@ class StackConfig:
             env["ADMIN_PASSWORD"] = self.admin_password
         if service.package == "realtime":
             env["REPLICA_ID"] = service.name
+            # The gateway sends a session id "r<N>.…" to REALTIME_UPSTREAM_<N> (realtime-<N>).
+            env["SOCKET_SID_PREFIX"] = "r" + service.name.rsplit("-", 1)[1]
         if service.package == "notifications":
             env["SMTP_HOST"] = "127.0.0.1"
             env["SMTP_PORT"] = str(self.ports["mail"])

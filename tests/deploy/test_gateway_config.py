@@ -113,6 +113,28 @@ def test_kubernetes_gateway_configuration_is_valid(overlay: str, tmp_path: Path)
     assert result.returncode == 0, result.stderr
 
 
+def sid_routes(template: str) -> dict[str, str]:
+    """The gateway's `map $arg_sid`: session-id prefix -> the REALTIME_UPSTREAM_<N> it names."""
+    body = re.search(r"map \$arg_sid \$realtime_upstream \{(.*?)\}", template, re.S)
+    assert body, "the gateway no longer maps ?sid= to a replica"
+    upstreams = dict(re.findall(r"upstream (realtime_\d+) \{\s*server \$\{(\w+)\};", template))
+    routes = dict(re.findall(r'"~\^(\w+)\\\."\s+(realtime_\d+);', body.group(1)))
+    return {prefix: upstreams[name] for prefix, name in routes.items()}
+
+
+def test_each_replica_prefixes_its_session_ids_as_the_gateway_routes_them() -> None:
+    # A long-polling session's requests follow its `sid` prefix: the replica behind
+    # REALTIME_UPSTREAM_<N> must be the one that makes ids with that prefix, or its polling
+    # clients get "Session ID unknown".
+    routes = sid_routes(GATEWAY_TEMPLATE.read_text())
+    assert routes == {"r1": "REALTIME_UPSTREAM_1", "r2": "REALTIME_UPSTREAM_2"}
+    services = load_compose()["services"]
+    gateway = compose_environment(services["gateway"])
+    for prefix, variable in routes.items():
+        (service,) = [n for n in services if f"{n}:8000" == gateway[variable]]
+        assert compose_environment(services[service])["SOCKET_SID_PREFIX"] == prefix
+
+
 def test_nginx_check_is_not_vacuous(tmp_path: Path) -> None:
     broken = (K8S / "base" / "gateway-real-ip.conf.template").read_text() + "real_ip_header;\n"
     result = nginx_test(tmp_path, [broken])

@@ -75,26 +75,37 @@ async def test_each_prefix_reaches_its_service(
     stack.wait_for_log(service, f'"request_id":"{rid}"')
 
 
-async def test_socket_io_reaches_a_realtime_replica_sticky_by_address(
+async def test_socket_io_handshakes_spread_and_a_session_stays_on_its_replica(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
     stack.require_service("realtime")
-    replicas = set()
-    for _ in range(4):
+    params = {"EIO": "4", "transport": "polling"}
+    sessions: dict[str, str] = {}
+    for _ in range(6):
         rid = request_id()
-        response = await http.get(
-            "/socket.io/",
-            params={"EIO": "4", "transport": "polling"},
-            headers={"X-Request-ID": rid},
-        )
+        response = await http.get("/socket.io/", params=params, headers={"X-Request-ID": rid})
         assert response.status_code == 200, response.text
         # Engine.IO's open packet: "0" then the handshake JSON with the session id.
         assert response.text.startswith("0{")
-        assert json.loads(response.text[1:])["sid"]
-        replicas.add(service_of(stack, stack.gateway_log_entry(rid)["upstream"]))
-    # Every request from this one address went to the same replica.
-    assert len(replicas) == 1
-    assert replicas <= {"realtime-1", "realtime-2"}
+        sid = json.loads(response.text[1:])["sid"]
+        sessions[sid] = service_of(stack, stack.gateway_log_entry(rid)["upstream"])
+    # All from this one address, yet both replicas got new sessions (least connections).
+    assert set(sessions.values()) == {"realtime-1", "realtime-2"}, sessions
+    # A session's later requests reach the replica that holds it: the Socket.IO connect (no
+    # token) is posted, and polling gets its refusal. Elsewhere either is a 400.
+    for sid, replica in sessions.items():
+        session = {**params, "sid": sid}
+        rid = request_id()
+        posted = await http.post(
+            "/socket.io/", params=session, content="40", headers={"X-Request-ID": rid}
+        )
+        assert posted.status_code == 200, posted.text
+        assert service_of(stack, stack.gateway_log_entry(rid)["upstream"]) == replica
+        rid = request_id()
+        polled = await http.get("/socket.io/", params=session, headers={"X-Request-ID": rid})
+        assert polled.status_code == 200, polled.text
+        assert polled.text.startswith("44{") and "Authentication error" in polled.text
+        assert service_of(stack, stack.gateway_log_entry(rid)["upstream"]) == replica
 
 
 async def test_socket_io_websocket_upgrade_through_the_gateway(stack: TestStack) -> None:

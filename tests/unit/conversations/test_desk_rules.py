@@ -143,3 +143,18 @@ def test_a_customer_message_reopens_and_starts_the_wait_a_staff_reply_ends_it() 
         ["waitingSince"],
     )
     assert effect("pending", None, from_customer=False) == ({}, [])
+
+
+def test_the_wait_starts_at_the_oldest_unanswered_customer_message_and_a_staff_reply_ends_it() -> (
+    None
+):
+    t = [datetime(2026, 1, 1, 12, minute, tzinfo=UTC) for minute in range(4)]
+    customer, staff = True, False
+    assert desk.wait_after_messages(None, [(customer, t[0]), (customer, t[1])]) == t[0]
+    assert desk.wait_after_messages(t[0], [(customer, t[2])]) == t[0]  # still the oldest
+    assert desk.wait_after_messages(t[0], [(staff, t[1])]) is None
+    assert (
+        desk.wait_after_messages(t[0], [(staff, t[1]), (customer, t[2]), (customer, t[3])]) == t[2]
+    )
+    assert desk.wait_after_messages(None, [(customer, t[1]), (staff, t[2])]) is None
+    assert desk.wait_after_messages(t[0], []) == t[0]

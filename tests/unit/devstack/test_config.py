@@ -78,6 +78,8 @@ def test_service_environment_wires_the_stack_together() -> None:
     assert env["CONVERSATIONS_URL"] == "http://127.0.0.1:8002"
     assert env["ENVIRONMENT"] == "development"
     assert env["REPLICA_ID"] == "realtime-2"
+    # The gateway maps session ids "r2.…" to REALTIME_UPSTREAM_2, this replica's port.
+    assert env["SOCKET_SID_PREFIX"] == "r2"
     assert env["PATH"] == "/usr/bin"
     # One MONGO_DB from the shell would put every service in one database.
     assert "MONGO_DB" not in env

@@ -63,10 +63,11 @@ class Assigner:
     async def message_sent(
         self, sender: Person, conversation_id: str, seq: int, at: datetime
     ) -> None:
-        """After a message is stored: a customer's reopens a pending, snoozed or resolved
-        conversation (its assignee kept only if eligible, else back to the queue) and starts the
-        wait (`waitingSince`); a staff reply ends it. Only the latest message decides: a later
-        one's own call covers this one's (their calls may run in either order)."""
+        """After a customer's message on a pending, snoozed or resolved conversation (the only
+        messages the service calls this for): it reopens (its assignee kept only if eligible,
+        else back to the queue). The wait (`waitingSince`) moved in the send's own transaction.
+        Only the latest message decides: a later one's own call covers this one's (their calls
+        may run in either order)."""
         current = await self._store.conversation(conversation_id)
         if current is None or current.team_id is None or current.last_seq != seq:
             return

@@ -42,7 +42,7 @@ from workcity_conversations.adapters.store import (
     ConversationStore,
     DuplicateClientMessage,
 )
-from workcity_conversations.domain import desk_access, files, paging, rules
+from workcity_conversations.domain import desk, desk_access, files, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound, TooLarge
 from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
 from workcity_conversations.domain.reads import unread_count
@@ -180,8 +180,8 @@ class ConversationService:
         forget_desk_records: Callable[[str], Awaitable[None]] | None = None,
         message_sent: Callable[[Person, str, int, datetime], Awaitable[None]] | None = None,
     ) -> None:
-        # The desk's, after a message is stored: a customer's reopens the conversation, a staff
-        # reply ends the customer's wait.
+        # The desk's, after a customer's message on a pending, snoozed or resolved conversation:
+        # it reopens it.
         self._message_sent = message_sent
         # The desk's: a staff member's team ids (staff see their teams' conversations).
         self._teams_of = teams_of
@@ -386,6 +386,7 @@ class ConversationService:
                 client_message_id=client_id,
                 now=now_ms(),
                 events=events,
+                from_customer=not caller.is_support,
             )
         except DuplicateClientMessage:
             # A concurrent retry stored it first; our transaction (and its seq) was rolled back.
@@ -393,7 +394,11 @@ class ConversationService:
             if replay is None:  # stored, then deleted before we could read it
                 raise NotFound("Message not found") from None
             return replay
-        if self._message_sent is not None:
+        # The send's own transaction moved `waitingSince`; only a customer's message on a
+        # conversation set aside (pending, snoozed, resolved) has more to do: it reopens it. The
+        # send's claim held on that status, so `after` tells it without a read.
+        reopens = not caller.is_support and after.status in desk.REOPENED_BY_CUSTOMER
+        if reopens and self._message_sent is not None:
             try:
                 await self._message_sent(caller, conversation_key, message.seq, message.created_at)
             except Exception:

@@ -95,6 +95,7 @@ def create_app(
         async_mode="asgi",
         client_manager=LocalManager(config.max_queued_bytes),
         connect_deadline_s=config.connect_deadline_s,
+        sid_prefix=config.sid_prefix,
         cors_allowed_origins=sockets.origin_check(config.allowed_origins),
         ping_interval=config.ping_interval_s,
         ping_timeout=config.ping_timeout_s,

@@ -64,6 +64,11 @@ class RealtimeSettings(ServiceSettings):
     connect_deadline_s: float = Field(
         default=10.0, gt=0, le=600, validation_alias="SOCKET_CONNECT_DEADLINE_SECONDS"
     )
+    # Engine.IO session ids start with "<prefix>." so the gateway routes a long-polling
+    # session's requests to the replica holding it (gateway/README.md); empty: plain ids.
+    sid_prefix: str = Field(
+        default="", pattern=r"^[A-Za-z0-9]{0,16}$", validation_alias="SOCKET_SID_PREFIX"
+    )
     # Sockets one user may hold open on one replica; the next connect is refused
     # (`connect_error` "Too many connections", code `too_many_sockets`).
     max_sockets_per_user: int = Field(

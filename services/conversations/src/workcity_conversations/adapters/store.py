@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from workcity_common.database import Document
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
+from workcity_conversations.domain import desk
 from workcity_conversations.domain.errors import Busy, NotFound
 from workcity_conversations.domain.model import Attachment, Conversation, Csat, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage
@@ -180,6 +181,8 @@ class _Send:
     attachments: Sequence[Attachment]
     events: SendEvents
     result: asyncio.Future[tuple[Conversation, Message]]
+    # A customer's message starts the desk's wait, a staff member's ends it (`waiting_since`).
+    from_customer: bool = False
     abandoned: bool = False
 
     def settle(self, outcome: tuple[Conversation, Message] | BaseException) -> None:
@@ -270,6 +273,11 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
         # Participants only grow (the desk adds an assignee): the same count, the same people.
         {"$eq": [{"$size": "$participants"}, len(state.participants)]},
     ]
+    if any(send.from_customer for send in sends):
+        # The caller reopens a pending, snoozed or resolved conversation after a customer's
+        # message on the status this send saw: it must be the stored one (the desk's writes
+        # do not pass through this process's memory; a stale one is re-read, see _store_group).
+        unchanged.append({"$eq": [{"$ifNull": ["$status", "open"]}, state.status]})
     for sender in offset:
         # -1 stands for "no read position yet" (stored positions are never negative).
         unchanged.append(
@@ -293,6 +301,7 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
         "last_activity": when_unchanged(
             {"$max": ["$last_activity", {"$literal": newest.message_id}]}, "last_activity"
         ),
+        "waiting_since": when_unchanged(_waiting_since_after(sends), "waiting_since"),
         # Deleted seqs everyone has now read past no longer matter to any unread count.
         "deleted_seqs": when_unchanged(
             {
@@ -318,6 +327,15 @@ def _claim(state: Conversation, sends: Sequence[_Send]) -> UpdateOne:
             {"$unset": "_claimable"},
         ],
     )
+
+
+def _waiting_since_after(sends: Sequence[_Send]) -> Any:
+    """The stored `waiting_since` after `sends` (desk.wait_after_messages on the server's value:
+    a staff message in the group decides it alone; customers' alone keep a running wait)."""
+    messages = [(send.from_customer, send.now) for send in sends]
+    if all(from_customer for from_customer, _ in messages):
+        return {"$ifNull": ["$waiting_since", {"$literal": messages[0][1]}]}
+    return {"$literal": desk.wait_after_messages(None, messages)}
 
 
 class ConversationStore:
@@ -524,6 +542,7 @@ class ConversationStore:
         now: datetime,
         events: SendEvents,
         attachments: Sequence[Attachment] = (),
+        from_customer: bool = False,
     ) -> tuple[Conversation, Message]:
         """Store a message with the conversation's next seq, in the same transaction as its
         events. Seqs are unique and gapless: the claim of a seq is part of the transaction, and
@@ -545,6 +564,7 @@ class ConversationStore:
             attachments=attachments,
             events=events,
             result=asyncio.get_running_loop().create_future(),
+            from_customer=from_customer,
         )
         self._queued.append(send)
         try:
@@ -703,6 +723,7 @@ class ConversationStore:
             reads = dict(state.reads)
             read_at = dict(state.read_at)
             deleted = list(state.deleted_seqs)
+            waiting = state.waiting_since
             for index, send in enumerate(sends, start=1):
                 seq = state.last_seq + index
                 read_before = reads.get(send.sender_id, 0)
@@ -712,16 +733,16 @@ class ConversationStore:
                 deleted = [x for x in deleted if x > lowest]
                 doc = _message_doc(_oid(conversation_id), seq, send)
                 docs.append(doc)
-                after = Conversation(
-                    id=conversation_id,
-                    participants=state.participants,
+                waiting = desk.wait_after_messages(waiting, [(send.from_customer, send.now)])
+                after = replace(
+                    state,
                     last_seq=seq,
-                    created_at=state.created_at,
                     updated_at=send.now,
                     last_message_id=str(send.message_id),
                     reads=dict(reads),
                     read_at=dict(read_at),
                     deleted_seqs=tuple(deleted),
+                    waiting_since=waiting,
                 )
                 message = message_from_doc(doc)
                 outcome_of[id(send)] = (after, message)

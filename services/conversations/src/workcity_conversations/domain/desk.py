@@ -183,6 +183,21 @@ def status_filter(raw: str | None) -> str:
 # --- messages --------------------------------------------------------------------------------
 
 
+def wait_after_messages(
+    waiting_since: datetime | None, messages: Sequence[tuple[bool, datetime]]
+) -> datetime | None:
+    """`waitingSince` after these messages (each `(from_customer, sent_at)`, in seq order): a
+    customer's starts the wait if none is running (the oldest unanswered customer message), a
+    staff member's answers it. The send's own transaction applies this, so it costs no write of
+    its own."""
+    for from_customer, at in messages:
+        if not from_customer:
+            waiting_since = None
+        elif waiting_since is None:
+            waiting_since = at
+    return waiting_since
+
+
 def message_effect(
     status: str,
     waiting_since: datetime | None,

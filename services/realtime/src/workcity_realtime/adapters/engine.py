@@ -49,8 +49,17 @@ class MeteredQueue(asyncio.Queue[Any]):
 
 
 class MeteredEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    # SOCKET_SID_PREFIX: every session id starts with "<prefix>." so the gateway can send a
+    # long-polling session's later requests (which carry `?sid=`) to this replica without any
+    # shared state. "." never occurs in python-engineio's own (base64url) ids.
+    sid_prefix = ""
+
     def create_queue(self, *args: Any, **kwargs: Any) -> MeteredQueue:
         return MeteredQueue(*args, **kwargs)
+
+    def generate_id(self) -> str:
+        sid = str(super().generate_id())
+        return f"{self.sid_prefix}.{sid}" if self.sid_prefix else sid
 
 
 class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -60,8 +69,15 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     Socket.IO connect (authenticates): one that has not within `connect_deadline_s` of opening
     is ended (a refused connect does not end the session by itself, so retries count too)."""
 
-    def __init__(self, *args: Any, connect_deadline_s: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        connect_deadline_s: float | None = None,
+        sid_prefix: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.eio.sid_prefix = sid_prefix
         self._connect_deadline_s = connect_deadline_s
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
         self._expiring: set[asyncio.Task[None]] = set()
