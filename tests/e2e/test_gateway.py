@@ -75,7 +75,7 @@ async def test_each_prefix_reaches_its_service(
     stack.wait_for_log(service, f'"request_id":"{rid}"')
 
 
-async def test_socket_io_handshakes_spread_and_a_session_stays_on_its_replica(
+async def test_a_socket_io_session_stays_on_its_replica(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
     stack.require_service("realtime")
@@ -89,8 +89,9 @@ async def test_socket_io_handshakes_spread_and_a_session_stays_on_its_replica(
         assert response.text.startswith("0{")
         sid = json.loads(response.text[1:])["sid"]
         sessions[sid] = service_of(stack, stack.gateway_log_entry(rid)["upstream"])
-    # All from this one address, yet both replicas got new sessions (least connections).
-    assert set(sessions.values()) == {"realtime-1", "realtime-2"}, sessions
+    # Where new sessions go is least connections, which sockets of other tests sway: the
+    # spread is proven with connections held open (test_realtime_spread.py).
+    assert set(sessions.values()) <= {"realtime-1", "realtime-2"}, sessions
     # A session's later requests reach the replica that holds it: the Socket.IO connect (no
     # token) is posted, and polling gets its refusal. Elsewhere either is a 400.
     for sid, replica in sessions.items():
