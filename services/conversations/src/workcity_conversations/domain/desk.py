@@ -216,12 +216,7 @@ def message_effect(
     ends."""
     fields: dict[str, Any] = {}
     changes: list[str] = []
-    if not from_customer:
-        if waiting_since is not None:
-            fields["waiting_since"] = None
-            changes.append("waitingSince")
-        return fields, changes
-    if status in REOPENED_BY_CUSTOMER:
+    if from_customer and status in REOPENED_BY_CUSTOMER:
         fields["status"] = "open"
         changes.append("status")
         if snoozed_until is not None:
@@ -230,8 +225,10 @@ def message_effect(
         if assignee_id is not None and not keep_assignee:
             fields["assignee"] = None
             changes.append("assignee")
-    if waiting_since is None:
-        fields["waiting_since"] = at
+    # The same wait rule the send's own transaction applies.
+    waiting = wait_after_messages(waiting_since, [(from_customer, at)])
+    if waiting != waiting_since:
+        fields["waiting_since"] = waiting
         changes.append("waitingSince")
     return fields, changes
 
