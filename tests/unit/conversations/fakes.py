@@ -6,13 +6,16 @@ integration tests against the database (tests/integration/conversations/)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
+from workcity_common.errors import ApiError
 from workcity_common.events import Event
 from workcity_common.tokens import TokenClaims
+from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import (
     Attachment,
@@ -259,6 +262,10 @@ class FakeConversationStore:
         self.pairs[key] = conversation.id
 
 
+def oid() -> str:
+    return str(ObjectId())
+
+
 def _activity(conversation: Conversation) -> ObjectId:
     """The store's `last_activity`: the latest message's id, else the conversation's."""
     return ObjectId(conversation.last_message_id or conversation.id)
@@ -386,3 +393,63 @@ class FakeFileStore:
         return await self.delete(
             [a for a, f in self.files.items() if f.stored.conversation_id == conversation_id]
         )
+
+
+class FakeTeamStore:
+    """`TeamStore` in memory; `users` stands for the directory's documents of staff."""
+
+    def __init__(self, *staff: Person) -> None:
+        self.teams: dict[str, Team] = {}
+        self.agents: dict[str, Agent] = {}
+        self.users = [
+            {"_id": p.id, "email": p.email, "role": p.role, "disabled": p.disabled} for p in staff
+        ]
+        self.open: dict[str, int] = {}  # open conversations assigned, per agent
+        self.presence_at: dict[str, datetime] = {}
+
+    async def all_teams(self) -> list[Team]:
+        return sorted(self.teams.values(), key=lambda t: t.id)
+
+    async def team_ids_of(self, user_id: str) -> set[str]:
+        return {t.id for t in self.teams.values() if user_id in t.members}
+
+    async def create_team(self, name: str, auto_assign: bool, capacity: int) -> Team:
+        self._name_free(name)
+        team = Team(oid(), name, False, auto_assign, capacity, ())
+        self.teams[team.id] = team
+        return team
+
+    async def update_team(self, team_id: str, fields: dict[str, Any]) -> Team:
+        team = self.teams.get(team_id)
+        if team is None:
+            raise NotFound("Team not found", "team_not_found")
+        if "name" in fields:
+            self._name_free(fields["name"], but=team_id)
+        changed = replace(team, **{**fields, "members": tuple(fields.get("members", team.members))})
+        self.teams[team_id] = changed
+        return changed
+
+    async def staff(self) -> Sequence[Mapping[str, Any]]:
+        return sorted(self.users, key=lambda u: u["_id"])
+
+    async def agents_by_id(self, user_ids: Iterable[str]) -> dict[str, Agent]:
+        return {u: self.agents.get(u, Agent(u)) for u in set(user_ids)}
+
+    async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]:
+        wanted = None if user_ids is None else set(user_ids)
+        return {u: n for u, n in self.open.items() if wanted is None or u in wanted}
+
+    async def set_agent(self, user_id: str, fields: dict[str, Any]) -> None:
+        self.agents[user_id] = replace(self.agents.get(user_id, Agent(user_id)), **fields)
+
+    async def record_presence(self, user_id: str, online: bool, at: datetime) -> bool:
+        agent = self.agents.get(user_id, Agent(user_id))
+        if self.presence_at.get(user_id, at) > at:
+            return False
+        self.presence_at[user_id] = at
+        self.agents[user_id] = replace(agent, online=online, last_seen=None if online else at)
+        return True
+
+    def _name_free(self, name: str, but: str | None = None) -> None:
+        if any(t.name.lower() == name.lower() and t.id != but for t in self.teams.values()):
+            raise ApiError(409, "team_exists", "A team with this name exists")
