@@ -26,7 +26,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 # The store's claim, so what is measured is what a send group sends (private: bench only).
-from workcity_conversations.adapters.store import _claim, _Send
+from workcity_conversations.adapters.send_claim import QueuedSend, claim
 from workcity_conversations.domain.model import Conversation
 
 DOCS = 2000  # per kind: enough for /proc's 10 ms ticks to give two significant digits
@@ -52,8 +52,8 @@ async def in_batches(requests: list[Callable[[], Awaitable[object]]]) -> None:
 
 
 def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[object]]]:
-    """Requests of BATCH claims each, built by the store itself (`_claim`: the update that a send
-    group makes per conversation), every one of which holds."""
+    """Requests of BATCH claims each, built by the store itself (`send_claim.claim`: the update
+    a send group makes per conversation), every one of which holds."""
     now = datetime.now(UTC)
     requests: list[Callable[[], Awaitable[object]]] = []
     for round_ in range(DOCS // BATCH):
@@ -69,7 +69,7 @@ def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[
                 # Each sender's read position is where their previous claim put it.
                 reads={sender: round_ - 1} if round_ >= 2 else {},
             )
-            send = _Send(
+            send = QueuedSend(
                 conversation_id=state.id,
                 message_id=ObjectId(),
                 sender_id=sender,
@@ -80,7 +80,7 @@ def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[
                 events=None,  # type: ignore[arg-type]  # not called here
                 result=None,  # type: ignore[arg-type]
             )
-            claims.append(_claim(state, [send]))
+            claims.append(claim(state, [send]))
         requests.append(functools.partial(claim_all, conversations, claims))
     return requests
 

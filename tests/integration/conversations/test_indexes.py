@@ -27,18 +27,18 @@ from workcity_conversations.adapters.attachments import (
     IDX_FILES_UPLOADER,
     AttachmentStore,
 )
+from workcity_conversations.adapters.conversation_docs import (
+    IDX_HISTORY,
+    IDX_IDEMPOTENCY,
+    IDX_INBOX,
+    IDX_PAIR,
+)
 from workcity_conversations.adapters.directory import (
     IDX_VERSION,
     MongoProcessedEvents,
     UserDirectory,
 )
-from workcity_conversations.adapters.store import (
-    IDX_HISTORY,
-    IDX_IDEMPOTENCY,
-    IDX_INBOX,
-    IDX_PAIR,
-    ConversationStore,
-)
+from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.service import ConversationService
 
 pytestmark = pytest.mark.integration

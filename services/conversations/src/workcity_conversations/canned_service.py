@@ -16,7 +16,7 @@ from workcity_conversations.domain import canned, desk_access, rules
 from workcity_conversations.domain.canned import Canned
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Person
-from workcity_conversations.service import now_ms
+from workcity_conversations.views import now_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ from workcity_conversations.desk_events import ChangeEvents
 from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import ConversationService, conversation_data, now_ms
+from workcity_conversations.service import ConversationService
+from workcity_conversations.views import conversation_data, now_ms
 
 
 class CsatService:

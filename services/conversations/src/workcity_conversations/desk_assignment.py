@@ -22,7 +22,8 @@ from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain import desk
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import ConversationService, now_ms
+from workcity_conversations.service import ConversationService
+from workcity_conversations.views import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_shared import staff_audience
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import PRODUCER, ConversationService, conversation_data
+from workcity_conversations.service import ConversationService
+from workcity_conversations.views import PRODUCER, conversation_data
 
 
 class ChangeEvents:

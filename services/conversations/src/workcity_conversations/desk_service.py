@@ -34,12 +34,8 @@ from workcity_conversations.domain import csat, desk, desk_access, desk_queue, p
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
 from workcity_conversations.notes_service import NotesService
-from workcity_conversations.service import (
-    PRODUCER,
-    ConversationService,
-    conversation_data,
-    now_ms,
-)
+from workcity_conversations.service import ConversationService
+from workcity_conversations.views import PRODUCER, conversation_data, now_ms
 
 
 class DeskService:

@@ -15,7 +15,7 @@ from workcity_conversations.desk_shared import DeskLimits, require_staff_user
 from workcity_conversations.domain import desk, desk_access, rules
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
-from workcity_conversations.service import now_ms
+from workcity_conversations.views import now_ms
 
 
 class TeamsService:

@@ -19,7 +19,7 @@ from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk_access, paging, rules
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import PRODUCER, now_ms
+from workcity_conversations.views import PRODUCER, now_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ models' `to_api()`, so a REST answer and the socket payload for the same fact ar
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,48 +13,41 @@ from typing import Any
 from bson import ObjectId
 from workcity_common.events import (
     MESSAGE_CREATED_VERSION,
-    AttachmentData,
     ConversationCreated,
-    ConversationData,
     ConversationDeleted,
     ConversationDeletedData,
     ConversationEventData,
-    CsatData,
     Event,
-    MessageCreated,
-    MessageData,
     MessageDeleted,
     MessageDeletedData,
     MessageEventData,
     MessageRead,
-    MessageReadData,
     MessageUpdated,
-    SenderRead,
-    TeamRef,
-    UserRef,
 )
 from workcity_common.tokens import TokenClaims
 
 from workcity_conversations.adapters.attachments import AttachmentStore
-from workcity_conversations.adapters.directory import UserDirectory
-from workcity_conversations.adapters.store import (
+from workcity_conversations.adapters.conversation_docs import (
     ConversationExists,
-    ConversationStore,
     DuplicateClientMessage,
 )
-from workcity_conversations.domain import desk, desk_access, files, paging, rules
-from workcity_conversations.domain.errors import InvalidInput, NotFound, TooLarge
+from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.domain import desk, desk_access, paging, rules
+from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
-from workcity_conversations.domain.reads import unread_count
+from workcity_conversations.file_intake import receive_file
+from workcity_conversations.views import (
+    PRODUCER,
+    conversation_data,
+    list_item,
+    message_data,
+    now_ms,
+    read_data,
+    sent_events,
+)
 
-PRODUCER = "conversations"
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> datetime:
-    """Now, to the millisecond: what MongoDB stores, so an answer and a later read agree."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +67,6 @@ class Limits:
     message_created_version: int = MESSAGE_CREATED_VERSION
 
 
-def _quota_exceeded(quota: int) -> TooLarge:
-    return TooLarge(
-        f"Your stored attachments would exceed {quota} bytes: delete some messages first",
-        "attachment_quota_exceeded",
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Sent:
     message: dict[str, Any]
@@ -97,74 +83,6 @@ class Download:
 class Opened:
     conversation: dict[str, Any]
     created: bool
-
-
-def _ref(user_id: str, people: Mapping[str, Person]) -> UserRef:
-    person = people.get(user_id)
-    if person is None:
-        # Only if the directory lost a user; the id is still right, the email unknown.
-        return UserRef(id=user_id, email="")
-    return UserRef(id=person.id, email=person.email, role=person.role, name=person.name)
-
-
-def conversation_data(
-    conversation: Conversation,
-    people: Mapping[str, Person],
-    team_names: Mapping[str, str] | None = None,
-) -> ConversationData:
-    team = conversation.team_id
-    return ConversationData(
-        id=conversation.id,
-        participants=[_ref(p, people) for p in conversation.participants],
-        last_seq=conversation.last_seq,
-        created_at=conversation.created_at,
-        updated_at=conversation.updated_at,
-        status=conversation.status,
-        assignee=_ref(conversation.assignee_id, people) if conversation.assignee_id else None,
-        team=TeamRef(id=team, name=(team_names or {}).get(team, "")) if team else None,
-        priority=conversation.priority,
-        labels=list(conversation.labels),
-        waiting_since=conversation.waiting_since,
-        snoozed_until=conversation.snoozed_until,
-        version=conversation.version,
-        subject=conversation.subject,
-        order_id=conversation.order_id,
-        csat=CsatData(
-            requested_at=conversation.csat.requested_at,
-            rating=conversation.csat.rating,
-            comment=conversation.csat.comment,
-            rated_at=conversation.csat.rated_at,
-        )
-        if conversation.csat
-        else None,
-    )
-
-
-def conversation_view(data: ConversationData, viewer: Person) -> dict[str, Any]:
-    """The conversation as `viewer` may see it: customers get only `status` and `assignee` of
-    the desk's state."""
-    return data.to_api() if viewer.is_support else data.customer_api()
-
-
-def message_data(
-    message: Message, conversation: Conversation, people: Mapping[str, Person]
-) -> MessageData:
-    return MessageData(
-        id=message.id,
-        conversation_id=message.conversation_id,
-        seq=message.seq,
-        sender=_ref(message.sender_id, people),
-        text=message.text,
-        attachments=[
-            AttachmentData(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size)
-            for a in message.attachments
-        ],
-        client_message_id=message.client_message_id,
-        read_by=conversation.read_by(message.seq),
-        created_at=message.created_at,
-        updated_at=message.updated_at,
-        edited=message.edited,
-    )
 
 
 class ConversationService:
@@ -228,7 +146,7 @@ class ConversationService:
             (c.assignee_id for c in conversations if c.assignee_id),
         )
         names = await self.team_names(c.team_id for c in conversations if c.team_id)
-        items = [self._list_item(c, caller, people, last_messages, names) for c in conversations]
+        items = [list_item(c, caller, people, last_messages, names) for c in conversations]
         return items, next_cursor
 
     async def open_conversation(self, caller: Person, recipient_id: Any) -> Opened:
@@ -265,7 +183,7 @@ class ConversationService:
 
             try:
                 created = await self._store.create_conversation(fresh, key, events)
-                return Opened(self._list_item(created, caller, people, {}, names), created=True)
+                return Opened(list_item(created, caller, people, {}, names), created=True)
             except ConversationExists:
                 existing = await self._store.conversation_of_pair(key)
                 if existing is None:  # created and deleted in between: vanishingly rare
@@ -353,28 +271,8 @@ class ConversationService:
         people = await self._people(participants)
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
-            if self.limits.message_created_version >= 2:
-                # One event: the sender's read position rides on it (no message.read).
-                read = SenderRead(
-                    seq=message.seq, read_at=message.created_at, previous_seq=read_before
-                )
-                data = MessageEventData(
-                    message=message_data(message, after, people),
-                    participant_ids=list(after.participants),
-                    sender_read=read,
-                )
-                return [MessageCreated(producer=PRODUCER, version=2, data=data)]
-            data = MessageEventData(
-                message=message_data(message, after, people),
-                participant_ids=list(after.participants),
-            )
-            created: list[Event] = [MessageCreated(producer=PRODUCER, data=data)]
-            if read_before < message.seq - 1:
-                # The send also read the others' messages since the sender's last read: their
-                # authors see the receipt, as for an explicit mark.
-                receipt = self._read_data(after, caller, message.seq, message.created_at)
-                created.append(MessageRead(producer=PRODUCER, data=receipt))
-            return created
+            version = self.limits.message_created_version
+            return sent_events(after, message, read_before, caller, people, version)
 
         try:
             after, message = await self._store.append_message(
@@ -460,15 +358,13 @@ class ConversationService:
 
         def events(current: Conversation, position: int, read_at: datetime) -> list[Event]:
             return [
-                MessageRead(
-                    producer=PRODUCER, data=self._read_data(current, caller, position, read_at)
-                )
+                MessageRead(producer=PRODUCER, data=read_data(current, caller, position, read_at))
             ]
 
         position, read_at = await self._store.mark_read(
             conversation.id, caller.id, seq, now_ms(), events
         )
-        return self._read_data(
+        return read_data(
             conversation, caller, position, read_at or conversation.created_at
         ).to_api()
 
@@ -493,65 +389,21 @@ class ConversationService:
         is decided from the first bytes before anything is written, the size counted as it is
         written (over the limit: the partial file is removed and the answer is 413)."""
         rules.require_participant(caller, conversation)
-        name = files.clean_filename(filename)
-        max_bytes = self.limits.attachment_max_bytes
-        # What the caller may still store (concurrent uploads of one user may pass it by a file).
-        quota_left = self.limits.attachment_quota_bytes - await self._files.usage_of(caller.id)
-        if quota_left <= 0:
-            raise _quota_exceeded(self.limits.attachment_quota_bytes)
-        stream = aiter(chunks)
-
-        head = bytearray()
-        async for chunk in stream:
-            head += chunk
-            if len(head) >= files.SNIFF_BYTES:
-                break
-        if not head:
-            raise InvalidInput("empty_file", "The file is empty")
-        detected = files.detect(bytes(head[: files.SNIFF_BYTES]), name).content_type
-
-        attachment_id = str(ObjectId())
-        upload = self._files.open_upload(
-            attachment_id,
+        stored = await receive_file(
+            self._files,
             conversation_id=conversation.id,
             uploader_id=caller.id,
-            filename=name,
-            client_content_type=(client_content_type or "")[:255] or None,
+            filename=filename,
+            client_content_type=client_content_type,
+            chunks=chunks,
+            max_bytes=self.limits.attachment_max_bytes,
+            quota_bytes=self.limits.attachment_quota_bytes,
         )
-        size = 0
-        tail = bytearray()  # the end of a ZIP, for its central directory
-        try:
-            pending: bytes | None = bytes(head)
-            while True:
-                if pending is not None:
-                    chunk, pending = pending, None
-                else:
-                    chunk = await anext(stream, b"")
-                    if not chunk:
-                        break
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge(f"The file is larger than {max_bytes} bytes")
-                if size > quota_left:
-                    raise _quota_exceeded(self.limits.attachment_quota_bytes)
-                if detected == files.ZIP_PENDING:
-                    tail += chunk
-                    del tail[: -files.ZIP_TAIL_BYTES]
-                await upload.write(chunk)
-            content_type = (
-                files.office_type(bytes(tail), size) if detected == files.ZIP_PENDING else detected
-            )
-            await upload.finish(content_type)
-        except BaseException:
-            await upload.abort()
-            raise
         if await self._store.conversation(conversation.id) is None:
             # Deleted while the file streamed in: its files are gone, this one must go too.
             await self._files.delete_of_conversation(conversation.id)
             raise NotFound("Conversation not found")
-        return AttachmentData(
-            id=attachment_id, filename=name, content_type=content_type, size=size
-        ).to_api()
+        return stored.to_api()
 
     async def download(self, caller: Person, attachment_id: Any) -> Download:
         """An attachment's metadata and its bytes (streamed) for participants and admins."""
@@ -583,18 +435,6 @@ class ConversationService:
         return tuple(found[a].meta for a in attachment_ids)
 
     # --- helpers -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _read_data(
-        conversation: Conversation, reader: Person, position: int, read_at: datetime
-    ) -> MessageReadData:
-        return MessageReadData(
-            conversation_id=conversation.id,
-            user_id=reader.id,
-            seq=position,
-            read_at=read_at,
-            participant_ids=list(conversation.participants),
-        )
 
     async def _conversation(self, conversation_id: Any) -> Conversation:
         key = rules.parse_id(conversation_id, "conversation")
@@ -655,22 +495,4 @@ class ConversationService:
             [conversation.assignee_id] if conversation.assignee_id else [],
         )
         names = await self.team_names([conversation.team_id] if conversation.team_id else [])
-        return self._list_item(conversation, caller, people, last, names)
-
-    def _list_item(
-        self,
-        conversation: Conversation,
-        caller: Person,
-        people: Mapping[str, Person],
-        last_messages: Mapping[str, Message],
-        team_names: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        last = last_messages.get(conversation.last_message_id or "")
-        item = conversation_view(conversation_data(conversation, people, team_names), caller)
-        item["lastMessage"] = message_data(last, conversation, people).to_api() if last else None
-        item["unreadCount"] = unread_count(
-            conversation.last_seq,
-            conversation.read_position(caller.id),
-            conversation.deleted_seqs,
-        )
-        return item
+        return list_item(conversation, caller, people, last, names)

@@ -10,8 +10,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING
 
+from workcity_conversations.adapters.conversation_docs import message_from_doc
 from workcity_conversations.adapters.directory import UserDirectory
-from workcity_conversations.adapters.store import ConversationStore, message_from_doc
+from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Message

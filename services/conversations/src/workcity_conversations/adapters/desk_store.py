@@ -30,7 +30,7 @@ from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
 from workcity_conversations.adapters.activity_store import ActivityStore
-from workcity_conversations.adapters.store import conversation_from_doc
+from workcity_conversations.adapters.conversation_docs import conversation_from_doc
 from workcity_conversations.adapters.teams_store import TeamsStore
 from workcity_conversations.domain import activity, desk_queue
 from workcity_conversations.domain.errors import NotFound

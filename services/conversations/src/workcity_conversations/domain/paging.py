@@ -73,3 +73,17 @@ def conversation_page(
 ) -> ConversationPage:
     cursor = parse_id(before, "cursor") if before is not None else None
     return ConversationPage(limit=page_limit(limit, default, maximum), before=cursor)
+
+
+def page_span(page: MessagePage, last_seq: int) -> tuple[int, int] | None:
+    """The seqs `page` holds when no message in it was deleted (seqs are gapless until then), as
+    `(low, high)`; None: the page is empty."""
+    if page.after_seq is None:
+        high = last_seq if page.before_seq is None else min(page.before_seq - 1, last_seq)
+        low = max(1, high - page.limit + 1)
+    else:
+        low = page.after_seq + 1
+        high = min(last_seq, page.after_seq + page.limit)
+        if page.before_seq is not None:
+            high = min(high, page.before_seq - 1)
+    return (low, high) if low <= high else None
