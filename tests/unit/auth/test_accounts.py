@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from workcity_auth.accounts import Accounts, LoginThrottle
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
 from workcity_common.events import utcnow
 
 from tests.unit.auth.fakes import (
@@ -49,8 +49,8 @@ def world() -> World:
     return World(accounts, users, tokens, passwords, failures)
 
 
-async def refused(code: str, call: Awaitable[object]) -> ApiError:
-    with pytest.raises(ApiError) as error:
+async def refused(code: str, call: Awaitable[object]) -> DomainError:
+    with pytest.raises(DomainError) as error:
         await call
     assert error.value.code == code
     return error.value

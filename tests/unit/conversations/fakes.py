@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import Conflict
 from workcity_common.events import Event
 from workcity_common.tokens import TokenClaims
 from workcity_conversations.domain.desk import Agent, Team
@@ -452,4 +452,4 @@ class FakeTeamStore:
 
     def _name_free(self, name: str, but: str | None = None) -> None:
         if any(t.name.lower() == name.lower() and t.id != but for t in self.teams.values()):
-            raise ApiError(409, "team_exists", "A team with this name exists")
+            raise Conflict("A team with this name exists", "team_exists")

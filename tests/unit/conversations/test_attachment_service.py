@@ -6,7 +6,7 @@ tests/integration/conversations/test_attachments.py."""
 from __future__ import annotations
 
 import pytest
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
 from workcity_conversations.attachment_service import AttachmentService
 from workcity_conversations.domain.model import Conversation
 from workcity_conversations.limits import Limits
@@ -43,12 +43,12 @@ async def test_an_upload_is_typed_from_its_bytes_and_stored_whole() -> None:
 
 async def test_uploads_are_refused_past_the_size_limit_and_the_quota() -> None:
     service, files, conversation = setup(Limits(attachment_max_bytes=20, attachment_quota_bytes=30))
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.upload(CUSTOMER, conversation, "a.png", None, chunks(PNG, bytes(20)))
     assert error.value.code == "payload_too_large"
     assert files.uploads[-1].aborted and files.files == {}
     await service.upload(CUSTOMER, conversation, "b.png", None, chunks(PNG, bytes(10)))
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.upload(CUSTOMER, conversation, "c.png", None, chunks(PNG, bytes(10)))
     assert error.value.code == "attachment_quota_exceeded"
     assert files.uploads[-1].aborted and len(files.files) == 1
@@ -56,10 +56,10 @@ async def test_uploads_are_refused_past_the_size_limit_and_the_quota() -> None:
 
 async def test_empty_and_unknown_files_are_refused() -> None:
     service, _, conversation = setup()
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.upload(CUSTOMER, conversation, "a.png", None, chunks())
     assert error.value.code == "empty_file"
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.upload(CUSTOMER, conversation, "a.exe", None, chunks(b"MZ\x90\x00" * 10))
     assert error.value.code == "executable_not_allowed"
 
@@ -67,10 +67,10 @@ async def test_empty_and_unknown_files_are_refused() -> None:
 async def test_only_participants_upload() -> None:
     service, _, conversation = setup()
     stranger = person()
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.conversation_for_upload(stranger, conversation.id)
     assert error.value.code == "not_participant"
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.conversation_for_upload(CUSTOMER, oid())
     assert error.value.code == "not_found"
 
@@ -78,7 +78,7 @@ async def test_only_participants_upload() -> None:
 async def test_a_file_uploaded_while_its_conversation_is_deleted_goes_too() -> None:
     service, files, conversation = setup()
     gone = Conversation(oid(), conversation.participants, 0, T0, T0)  # never stored: deleted
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await service.upload(CUSTOMER, gone, "a.png", None, chunks(PNG))
     assert error.value.code == "not_found"
     assert files.files == {}
@@ -95,7 +95,7 @@ async def test_download_for_viewers() -> None:
         (CUSTOMER, oid(), "not_found"),
         (CUSTOMER, "x", "invalid_id"),
     ]:
-        with pytest.raises(ApiError) as error:
+        with pytest.raises(DomainError) as error:
             await service.download(caller, attachment_id)
         assert error.value.code == code
 

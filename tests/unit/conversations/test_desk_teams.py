@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 
 import pytest
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
 from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.domain.desk import Agent
@@ -43,7 +43,7 @@ def desk(limits: DeskLimits | None = None) -> Desk:
 
 
 async def refused(code: str, call: Awaitable[object]) -> None:
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await call
     assert error.value.code == code
 

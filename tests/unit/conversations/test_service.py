@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
 from workcity_common.events import (
     ConversationCreated,
     ConversationDeleted,
@@ -99,7 +99,7 @@ async def opened(w: World) -> str:
     return str((await w.service.open_conversation(w.customer, w.agent.id)).conversation["_id"])
 
 
-def code_of(error: pytest.ExceptionInfo[ApiError]) -> str:
+def code_of(error: pytest.ExceptionInfo[DomainError]) -> str:
     return error.value.code
 
 
@@ -118,7 +118,7 @@ async def test_a_disabled_caller_may_do_nothing() -> None:
     w = world()
     w.directory.add(dataclasses.replace(w.customer, disabled=True))
     claims = TokenClaims(w.customer.id, w.customer.email, "customer", 0)
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.caller(claims)
     assert code_of(error) == "account_disabled"
 
@@ -156,7 +156,7 @@ async def test_open_refuses_unknown_recipients_customers_and_oneself() -> None:
         (other_customer.id, "recipient_not_allowed"),
         (w.customer.id, "self_conversation"),
     ]:
-        with pytest.raises(ApiError) as error:
+        with pytest.raises(DomainError) as error:
             await w.service.open_conversation(w.customer, recipient)
         assert code_of(error) == code
 
@@ -186,10 +186,10 @@ async def test_get_is_for_participants_admins_and_staff_of_its_team() -> None:
     assert (await w.service.get_conversation(w.admin, conversation_id))["_id"] == conversation_id
     teammate = w.directory.add(person("agent"))
     assert (await w.service.get_conversation(teammate, conversation_id))["priority"] is None
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.get_conversation(w.directory.add(person()), conversation_id)
     assert code_of(error) == "not_participant"
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.get_conversation(w.customer, oid())
     assert code_of(error) == "not_found"
 
@@ -200,7 +200,7 @@ async def test_delete_conversation_takes_its_files_and_desk_records() -> None:
     upload = await w.service.files.upload(
         w.customer, w.store.conversations[conversation_id], "a.txt", None, chunks(b"hi")
     )
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.delete_conversation(w.directory.add(person()), conversation_id)
     assert code_of(error) == "not_participant"
     assert await w.service.delete_conversation(w.customer, conversation_id) == conversation_id
@@ -269,7 +269,7 @@ async def test_send_refuses_bad_input_and_strangers() -> None:
         (w.directory.add(person()), conversation_id, "hi", "not_participant"),
     ]
     for caller, target, text, code in cases:
-        with pytest.raises(ApiError) as error:
+        with pytest.raises(DomainError) as error:
             await w.service.send(caller, target, text)
         assert code_of(error) == code, (text, code)
     assert w.store.messages == {}
@@ -280,7 +280,7 @@ async def test_send_takes_only_this_conversations_uploads() -> None:
     conversation_id = await opened(w)
     conversation = w.store.conversations[conversation_id]
     upload = await w.service.files.upload(w.customer, conversation, "a.txt", None, chunks(b"hi"))
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.send(w.customer, conversation_id, "", attachments=[oid()])
     assert code_of(error) == "invalid_attachment"
     sent = await w.service.send(w.customer, conversation_id, "", attachments=[upload["_id"]])
@@ -321,10 +321,10 @@ async def test_history_pages_for_viewers_only() -> None:
     assert [m["seq"] for m in page] == [4, 5]
     page = await w.service.history(w.admin, conversation_id, "2", "1", None)
     assert [m["seq"] for m in page] == [2, 3]
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.history(w.agent, conversation_id, "x", None, None)
     assert code_of(error) == "invalid_query"
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.history(w.directory.add(person()), conversation_id, None, None, None)
     assert code_of(error) == "not_participant"
 
@@ -333,7 +333,7 @@ async def test_only_the_sender_edits_and_the_edit_is_published() -> None:
     w = world()
     conversation_id = await opened(w)
     sent = await w.service.send(w.customer, conversation_id, "helo")
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.edit_message(w.agent, sent.message["_id"], "hello")
     assert code_of(error) == "not_sender"
     edited = await w.service.edit_message(w.customer, sent.message["_id"], "hello")
@@ -351,14 +351,14 @@ async def test_delete_message_takes_files_no_other_message_carries() -> None:
     both = await w.service.send(
         w.customer, conversation_id, "", attachments=[shared["_id"], own["_id"]]
     )
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.delete_message(w.agent, both.message["_id"])
     assert code_of(error) == "not_sender"
     assert await w.service.delete_message(w.admin, both.message["_id"]) == both.message["_id"]
     assert set(w.files.files) == {shared["_id"]}
     deleted = w.store.events[-1]
     assert isinstance(deleted, MessageDeleted) and deleted.data.seq == 2
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.delete_message(w.customer, both.message["_id"])
     assert code_of(error) == "not_found"
 
@@ -375,10 +375,10 @@ async def test_mark_read_moves_forward_and_publishes_only_a_move() -> None:
     assert (await w.service.mark_read(w.agent, conversation_id, None))["seq"] == 3
     assert [type(e) for e in w.store.events[before:]] == [MessageRead, MessageRead]
     for seq in (-1, True, "2", 2**60):
-        with pytest.raises(ApiError) as error:
+        with pytest.raises(DomainError) as error:
             await w.service.mark_read(w.agent, conversation_id, seq)
         assert code_of(error) == "invalid_seq"
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         await w.service.mark_read(w.admin, conversation_id, None)  # admins read, not mark
     assert code_of(error) == "not_participant"
 
