@@ -6,6 +6,8 @@ import type { Socket } from "socket.io-client";
 import { api, ApiError } from "../api";
 import { useSocketEvent } from "../realtime";
 import type { Message, PersonRef, User } from "../types";
+import { AttachmentView } from "./AttachmentView";
+import { AttachButton, PendingUploads, useUploads } from "./Uploads";
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 200;
@@ -59,6 +61,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
   const idleTimer = useRef<number | undefined>(undefined);
   const typingTimers = useRef<Record<string, number>>({});
   const bottom = useRef<HTMLDivElement>(null);
+  const uploads = useUploads(conversationId);
 
   const add = useCallback((incoming: Message[]) => {
     if (incoming.length === 0) return;
@@ -204,9 +207,12 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
 
   async function send() {
     const body = text.trim();
-    if (!body) return;
+    const files = uploads.pending;
+    if ((!body && files.length === 0) || uploads.uploading > 0) return;
+    const attachments = files.length ? { attachments: files.map((a) => a._id) } : {};
     const clientMessageId = messageId();
     setText("");
+    uploads.clear();
     stopTyping();
     setError(null);
     try {
@@ -219,7 +225,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
           .timeout(ACK_TIMEOUT_MS)
           .emit(
             "sendMessage",
-            { conversationId, text: body, clientMessageId },
+            { conversationId, text: body, clientMessageId, ...attachments },
             (err: Error | null, ack: Message | { error: string }) => {
               if (err) reject(err);
               else if ("error" in ack) reject(new ApiError(400, ack.error));
@@ -233,11 +239,13 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
         return api<Message>("POST", `/conversations/${conversationId}/messages`, {
           text: body,
           clientMessageId,
+          ...attachments,
         });
       });
       add([stored]);
     } catch (e) {
       setText(body);
+      uploads.restore(files);
       setError(describe(e));
     }
   }
@@ -274,7 +282,8 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                       {m.sender.email}
                     </Text>
                   )}
-                  <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>
+                  {m.text && <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>}
+                  <AttachmentView attachments={m.attachments} />
                   <Group gap={4} justify="flex-end">
                     <Text size="xs" c="dimmed">
                       {new Date(m.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
@@ -315,7 +324,9 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
             void send();
           }}
         >
+          <PendingUploads uploads={uploads} />
           <Group align="flex-end" gap="xs" wrap="nowrap">
+            <AttachButton uploads={uploads} />
             <Textarea
               style={{ flex: 1 }}
               aria-label="Message"
@@ -332,7 +343,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                 }
               }}
             />
-            <Button type="submit" disabled={!text.trim()}>
+            <Button type="submit" disabled={(!text.trim() && uploads.pending.length === 0) || uploads.uploading > 0}>
               Send
             </Button>
           </Group>
