@@ -20,7 +20,14 @@ from playwright.async_api import Browser, expect
 from tests.e2e.test_attacker_realtime import short_token
 from tests.support.stack import TestStack
 from tests.support.users import new_user
-from tests.support.web_app import open_page, shot, sign_in, team_of
+from tests.support.web_app import (
+    agent_and_buyer,
+    available_agent,
+    open_page,
+    shot,
+    sign_in,
+    team_of,
+)
 
 
 async def test_a_support_case_between_a_buyer_and_an_agent(
@@ -35,26 +42,13 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
     # Production settings: the page's own origin only, the gateway's page policy (CSP).
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
-        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
         # The buyer on a phone-sized screen.
-        buyer_context = await browser.new_context(
-            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-        )
-        try:
+        async with agent_and_buyer(browser) as (agent_context, buyer_context):
             # The agent: signs in, becomes available (connected, so eligible).
             agent_view = await open_page(agent_context, f"{gateway}/")
             agent_page = agent_view.page
-            await sign_in(agent_page, agent.email, agent.password)
-            await agent_page.get_by_text("Available", exact=True).click()
+            await available_agent(agent_page, http, admin, agent)
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
-            for _ in range(50):  # the availability is stored before the buyer asks
-                agents = await http.get("/api/agents", headers=admin.headers)
-                mine = next(a for a in agents.json() if a["_id"] == agent.id)
-                if mine["availability"] == "available" and mine["online"]:
-                    break
-                await asyncio.sleep(0.2)
-            else:
-                raise AssertionError(f"the agent never became available and online: {mine}")
 
             # The buyer: signs up, contacts support in the agent's team.
             buyer_view = await open_page(buyer_context, f"{gateway}/")
@@ -140,9 +134,6 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
             await shot(buyer, "buyer-resolved")
             assert agent_view.problems == []
-        finally:
-            await agent_context.close()
-            await buyer_context.close()
 
 
 async def test_the_queue_claim_transfer_and_a_token_gone_bad(
@@ -157,9 +148,8 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
 
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
-        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
-        try:
+        buyer_screen = {"viewport": {"width": 1100, "height": 800}}
+        async with agent_and_buyer(browser, buyer_screen) as (agent_context, buyer_context):
             agent_view = await open_page(agent_context, f"{gateway}/")
             agent_page = agent_view.page
             await sign_in(agent_page, agent.email, agent.password)
@@ -264,6 +254,3 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
                 await expect(thread.get_by_text("Wrong size delivered.")).to_be_visible()
             assert buyer_view.problems == []
             assert agent_view.problems == []
-        finally:
-            await agent_context.close()
-            await buyer_context.close()

@@ -1,17 +1,22 @@
 """Our own web app (web/) in Chromium, for the end-to-end tests: a page watched for console
-errors, page errors and failed requests; signing in; a team with a member; screenshots.
+errors, page errors and failed requests; the agent's and the buyer's browser contexts; signing
+in (an agent made available); a team with a member; screenshots.
 
 The fixtures that launch the browser and build the app are in tests/e2e/conftest.py
 (`browser`, `web_dist`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from scripts.devstack.gateway import REPO_ROOT
 from tests.support.users import TestUser
@@ -19,6 +24,12 @@ from tests.support.users import TestUser
 TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 SCREENSHOTS = Path(os.environ.get("WORKCITY_SCREENSHOT_DIR") or REPO_ROOT / ".dev" / "screenshots")
+# A phone-sized screen for Playwright's new_context.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 class Watched:
@@ -39,6 +50,20 @@ class Watched:
     def _console(self, kind: str, text: str) -> None:
         if kind == "error":
             self.problems.append(f"console: {text}")
+
+
+@contextlib.asynccontextmanager
+async def agent_and_buyer(
+    browser: Browser, buyer: dict[str, Any] = PHONE
+) -> AsyncIterator[tuple[BrowserContext, BrowserContext]]:
+    """Two browser contexts, closed at the end: the agent's desktop and the buyer's screen."""
+    agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    buyer_context = await browser.new_context(**buyer)
+    try:
+        yield agent_context, buyer_context
+    finally:
+        await agent_context.close()
+        await buyer_context.close()
 
 
 async def open_page(context: BrowserContext, url: str) -> Watched:
@@ -71,6 +96,22 @@ async def team_of(
     )
     assert members.status_code == 200, members.text
     return name
+
+
+async def available_agent(
+    page: Page, http: httpx.AsyncClient, admin: TestUser, agent: TestUser
+) -> None:
+    """Signs the agent in and switches them to available; returns once the server has them
+    available and connected (so eligible), before any buyer asks."""
+    await sign_in(page, agent.email, agent.password)
+    await page.get_by_text("Available", exact=True).click()
+    for _ in range(50):
+        agents = await http.get("/api/agents", headers=admin.headers)
+        mine = next(a for a in agents.json() if a["_id"] == agent.id)
+        if mine["availability"] == "available" and mine["online"]:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the agent never became available and online: {mine}")
 
 
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:

@@ -1,0 +1,181 @@
+"""`EventConsumer`, the one consumer base.
+
+A durable queue bound to the event types it handles, prefetch, a per-event timeout, ack after
+success, duplicates skipped by event id, a failing event retried once and then parked in the
+queue's dead-letter queue, with the event id in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from workcity_common.broker.connection import Broker
+from workcity_common.events import Event, UnknownEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE_SUFFIX = ".dead"
+
+
+class ProcessedEvents(Protocol):
+    """Remembers which event ids a consumer has handled, so a redelivery is skipped."""
+
+    async def seen(self, event_id: str) -> bool: ...
+
+    async def remember(self, event_id: str) -> None: ...
+
+
+class InMemoryProcessedEvents:
+    """For consumers without a database (realtime): the last `size` event ids."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    async def seen(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    async def remember(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+EventHandler = Callable[[Event], Awaitable[None]]
+BatchEventHandler = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+def readable_event(message: AbstractIncomingMessage) -> Event | None:
+    """The delivery's event, or None (logged) for one this service cannot read."""
+    try:
+        return parse_event(message.body)
+    except UnknownEvent as exc:
+        log.warning(
+            "dropping an event this service cannot read",
+            extra={"message_id": message.message_id, "error": str(exc)},
+        )
+        return None
+
+
+class EventConsumer:
+    """Consume `event_types` from a durable queue named `queue_name` and call `handler`."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        queue_name: str,
+        event_types: Iterable[str],
+        handler: EventHandler,
+        processed: ProcessedEvents,
+        prefetch: int = 32,
+        handler_timeout_s: float = 30.0,
+        queue_arguments: dict[str, Any] | None = None,
+        dead_letter: bool = True,
+    ) -> None:
+        self._broker = broker
+        # False for a queue of one replica's (realtime): a dead-letter queue per replica would
+        # outlive it; an event that fails twice there is dropped (logged).
+        self._dead_letter = dead_letter
+        # Extra x-arguments for the queue, e.g. {"x-single-active-consumer": True} where the
+        # events must be handled in order by one replica at a time.
+        self._queue_arguments = dict(queue_arguments or {})
+        self.queue_name = queue_name
+        self.event_types = tuple(event_types)
+        self._handler = handler
+        self._processed = processed
+        self._prefetch = prefetch
+        self._timeout = handler_timeout_s
+        # Event ids being handled right now: a second copy delivered while the first is still in
+        # its handler is dropped here (the processed store only knows finished events).
+        self._in_flight: set[str] = set()
+
+    def start(self) -> None:
+        self._broker.on_ready(self._subscribe)
+
+    async def _subscribe(self) -> None:
+        channel = await self._broker.channel(self._prefetch)
+        exchange = await self._broker.declare_exchange(channel)
+        if not self._dead_letter:
+            queue = await channel.declare_queue(
+                self.queue_name, durable=True, arguments=self._queue_arguments
+            )
+            await self._bind_and_consume(queue, exchange)
+            return
+        dead_exchange = await channel.declare_exchange(
+            self._broker.exchange_name + DEAD_LETTER_EXCHANGE_SUFFIX,
+            aio_pika.ExchangeType.DIRECT,
+            durable=True,
+        )
+        dead_queue = await channel.declare_queue(
+            self.queue_name + DEAD_LETTER_EXCHANGE_SUFFIX, durable=True
+        )
+        await dead_queue.bind(dead_exchange, routing_key=self.queue_name)
+        queue = await channel.declare_queue(
+            self.queue_name,
+            durable=True,
+            arguments={
+                **self._queue_arguments,
+                "x-dead-letter-exchange": dead_exchange.name,
+                "x-dead-letter-routing-key": self.queue_name,
+            },
+        )
+        await self._bind_and_consume(queue, exchange)
+
+    async def _bind_and_consume(self, queue: Any, exchange: AbstractExchange) -> None:
+        for event_type in self.event_types:
+            await queue.bind(exchange, routing_key=event_type)
+        await queue.consume(self._on_message)
+        log.info("consuming", extra={"queue": self.queue_name, "events": list(self.event_types)})
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        event = readable_event(message)
+        if event is None:
+            await message.reject(requeue=False)
+            return
+        if event.id in self._in_flight:
+            log.info("duplicate event ignored", extra={"event_id": event.id, "type": event.type})
+            await message.ack()
+            return
+        self._in_flight.add(event.id)
+        try:
+            if await self._processed.seen(event.id):
+                log.info(
+                    "duplicate event ignored", extra={"event_id": event.id, "type": event.type}
+                )
+                await message.ack()
+                return
+            async with asyncio.timeout(self._timeout):
+                await self._handler(event)
+            await self._processed.remember(event.id)
+        except Exception:
+            # Try once more (another replica, or after a passing fault), then park it.
+            log.exception(
+                "event handler failed",
+                extra={
+                    "event_id": event.id,
+                    "type": event.type,
+                    "redelivered": message.redelivered,
+                },
+            )
+            await message.nack(requeue=not message.redelivered)
+            return
+        finally:
+            self._in_flight.discard(event.id)
+        await message.ack()
+
+
+async def settle(answer: Awaitable[None]) -> None:
+    """Ack or nack; on a channel that has closed meanwhile there is nothing to answer (the
+    broker redelivers the message, and the processed ids make that harmless)."""
+    try:
+        await answer
+    except Exception as exc:
+        log.warning("could not answer a delivery", extra={"error": repr(exc)})
