@@ -10,11 +10,13 @@ are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +32,12 @@ from tests.support.users import TestUser, new_user
 TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 SCREENSHOTS = Path(os.environ.get("WORKCITY_SCREENSHOT_DIR") or REPO_ROOT / ".dev" / "screenshots")
+# A phone-sized screen for Playwright's new_context.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 @pytest.fixture
@@ -69,6 +77,20 @@ class Watched:
             self.problems.append(f"console: {text}")
 
 
+@contextlib.asynccontextmanager
+async def agent_and_buyer(
+    browser: Browser, buyer: dict[str, Any] = PHONE
+) -> AsyncIterator[tuple[BrowserContext, BrowserContext]]:
+    """Two browser contexts, closed at the end: the agent's desktop and the buyer's screen."""
+    agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    buyer_context = await browser.new_context(**buyer)
+    try:
+        yield agent_context, buyer_context
+    finally:
+        await agent_context.close()
+        await buyer_context.close()
+
+
 async def open_page(context: BrowserContext, url: str) -> Watched:
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -100,6 +122,22 @@ async def team_of(
     return name
 
 
+async def available_agent(
+    page: Page, http: httpx.AsyncClient, admin: TestUser, agent: TestUser
+) -> None:
+    """Signs the agent in and switches them to available; returns once the server has them
+    available and connected (so eligible), before any buyer asks."""
+    await sign_in(page, agent.email, agent.password)
+    await page.get_by_text("Available", exact=True).click()
+    for _ in range(50):
+        agents = await http.get("/api/agents", headers=admin.headers)
+        mine = next(a for a in agents.json() if a["_id"] == agent.id)
+        if mine["availability"] == "available" and mine["online"]:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the agent never became available and online: {mine}")
+
+
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
@@ -116,26 +154,13 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
     # Production settings: the page's own origin only, the gateway's page policy (CSP).
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
-        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
         # The buyer on a phone-sized screen.
-        buyer_context = await browser.new_context(
-            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-        )
-        try:
+        async with agent_and_buyer(browser) as (agent_context, buyer_context):
             # The agent: signs in, becomes available (connected, so eligible).
             agent_view = await open_page(agent_context, f"{gateway}/")
             agent_page = agent_view.page
-            await sign_in(agent_page, agent.email, agent.password)
-            await agent_page.get_by_text("Available", exact=True).click()
+            await available_agent(agent_page, http, admin, agent)
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
-            for _ in range(50):  # the availability is stored before the buyer asks
-                agents = await http.get("/api/agents", headers=admin.headers)
-                mine = next(a for a in agents.json() if a["_id"] == agent.id)
-                if mine["availability"] == "available" and mine["online"]:
-                    break
-                await asyncio.sleep(0.2)
-            else:
-                raise AssertionError(f"the agent never became available and online: {mine}")
 
             # The buyer: signs up, contacts support in the agent's team.
             buyer_view = await open_page(buyer_context, f"{gateway}/")
@@ -221,9 +246,6 @@ async def test_a_support_case_between_a_buyer_and_an_agent(
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("0")
             await shot(buyer, "buyer-resolved")
             assert agent_view.problems == []
-        finally:
-            await agent_context.close()
-            await buyer_context.close()
 
 
 async def test_the_queue_claim_transfer_and_a_token_gone_bad(
@@ -238,9 +260,8 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
 
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
     with stack.extra_gateway(environ) as gateway:
-        agent_context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        buyer_context = await browser.new_context(viewport={"width": 1100, "height": 800})
-        try:
+        buyer_screen = {"viewport": {"width": 1100, "height": 800}}
+        async with agent_and_buyer(browser, buyer_screen) as (agent_context, buyer_context):
             agent_view = await open_page(agent_context, f"{gateway}/")
             agent_page = agent_view.page
             await sign_in(agent_page, agent.email, agent.password)
@@ -345,6 +366,3 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
                 await expect(thread.get_by_text("Wrong size delivered.")).to_be_visible()
             assert buyer_view.problems == []
             assert agent_view.problems == []
-        finally:
-            await agent_context.close()
-            await buyer_context.close()

@@ -16,6 +16,9 @@ export interface PersonRef {
 
 export type Status = "open" | "pending" | "snoozed" | "resolved";
 
+export type Priority = "low" | "medium" | "high" | "urgent";
+export const PRIORITIES: readonly Priority[] = ["low", "medium", "high", "urgent"];
+
 export interface Message {
   _id: string;
   conversation: string;
@@ -38,6 +41,8 @@ export interface Conversation {
   orderId?: string | null;
   snoozedUntil?: string | null;
   waitingSince?: string | null;
+  priority?: Priority | null;
+  labels?: string[];
   updatedAt?: string;
 }
 
@@ -66,3 +71,29 @@ export interface Agent {
 }
 
 export const STAFF_ROLES: readonly Role[] = ["agent", "designer", "merchant", "admin"];
+
+/** A private note: staff only, never a message (CONTRACT Part 3). */
+export interface Note {
+  _id: string;
+  conversation: string;
+  author: PersonRef;
+  text: string;
+  createdAt: string;
+}
+
+/** One desk change of a conversation, with the line a client shows for it. */
+export interface Activity {
+  _id: string;
+  type: "status" | "assignee" | "team" | "priority" | "labels" | "csat";
+  actor: PersonRef | null;
+  at: string;
+  text: string;
+}
+
+export interface CannedResponse {
+  _id: string;
+  shortCode: string;
+  text: string;
+  scope: "personal" | "team" | "global";
+  teamId: string | null;
+}

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
+from workcity_common.error_table import http_status
 from workcity_common.events import MessageCreated
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
@@ -21,10 +22,10 @@ from tests.support.outbox import stored_events
 pytestmark = pytest.mark.integration
 
 
-async def expect_error(status: int, code: str, call: Any) -> ApiError:
-    with pytest.raises(ApiError) as caught:
+async def expect_error(status: int, code: str, call: Any) -> DomainError:
+    with pytest.raises(DomainError) as caught:
         await call
-    assert (caught.value.status, caught.value.code) == (status, code), caught.value.msg
+    assert (http_status(caught.value), caught.value.code) == (status, code), caught.value.msg
     return caught.value
 
 

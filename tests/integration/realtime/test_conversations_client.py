@@ -9,18 +9,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from workcity_realtime.adapters.conversations import (
-    ConversationsError,
-    ConversationsUnavailable,
-    HttpConversations,
-    HttpSession,
-)
+from workcity_common.domain_errors import Busy, Forbidden, Unavailable
+from workcity_realtime.adapters.conversations import HttpConversations, HttpSession
 
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 CID = "0123456789abcdef01234567"
+BUSY = "b" * 24
 SEEN = web.AppKey("seen", list)
 
 
@@ -36,8 +33,16 @@ def stand_in() -> web.Application:
             )
         return web.json_response({"_id": "m1", "seq": 1, **body}, status=201)
 
-    async def broken(_: web.Request) -> web.Response:
+    async def broken(request: web.Request) -> web.Response:
+        if request.match_info["cid"] == BUSY:
+            return web.json_response({"msg": "Busy", "code": "busy"}, status=503)
         return web.json_response({"msg": "boom", "code": "internal_error"}, status=500)
+
+    async def conversation(request: web.Request) -> web.Response:
+        if request.match_info["cid"] != CID:
+            body = {"msg": "Conversation not found", "code": "not_found"}
+            return web.json_response(body, status=404)
+        return web.json_response({"_id": CID})
 
     async def conversations(request: web.Request) -> web.Response:
         # Two pages: the first names the second's cursor in a header.
@@ -55,6 +60,7 @@ def stand_in() -> web.Application:
     app.router.add_post("/api/conversations/{cid}/read", broken)
     app.router.add_get("/api/conversations", conversations)
     app.router.add_get("/api/conversations/{cid}/messages", messages)
+    app.router.add_get("/api/conversations/{cid}", conversation)
     return app
 
 
@@ -87,12 +93,18 @@ async def test_a_send_carries_the_users_token_and_returns_the_stored_message(
 
 
 async def test_a_refusal_and_a_failure_are_told_apart(client: HttpConversations) -> None:
-    with pytest.raises(ConversationsError) as refused:
+    # Read back through the error table: the kind and code it was raised with, never a status.
+    with pytest.raises(Forbidden) as refused:
         await client.post_message("tok", "f" * 24, {"text": "hi"})
-    assert (refused.value.status, refused.value.code) == (403, "not_participant")
-    assert refused.value.message == "Not a participant"
-    with pytest.raises(ConversationsUnavailable):
+    assert (refused.value.code, refused.value.msg) == ("not_participant", "Not a participant")
+    with pytest.raises(Unavailable) as failed:
         await client.mark_read("tok", CID, 3)
+    assert not isinstance(failed.value, Busy)
+    assert failed.value.code == "unavailable"
+    with pytest.raises(Busy):
+        await client.mark_read("tok", BUSY, 3)
+    assert await client.is_member("tok", CID) is True
+    assert await client.is_member("tok", "f" * 24) is False
 
 
 async def test_pages_and_queries(client: HttpConversations) -> None:
@@ -103,7 +115,7 @@ async def test_pages_and_queries(client: HttpConversations) -> None:
 async def test_an_unreachable_service_is_unavailable() -> None:
     session = HttpSession(f"http://127.0.0.1:{free_port()}", timeout_s=2, max_connections=1)
     try:
-        with pytest.raises(ConversationsUnavailable):
+        with pytest.raises(Unavailable):
             await HttpConversations(session).post_message("tok", CID, {"text": "hi"})
     finally:
         await session.aclose()

@@ -21,6 +21,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from workcity_auth.adapters.signing_keys import TokenSigner
 from workcity_common.broker import Broker
+from workcity_common.domain_errors import Unavailable
 from workcity_common.events import (
     ConversationCreated,
     ConversationData,
@@ -34,7 +35,6 @@ from workcity_common.events import (
 )
 from workcity_common.settings import TokenVerifierSettings
 from workcity_common.tokens import KeySet, TokenVerifier
-from workcity_realtime.adapters.conversations import ConversationsError
 from workcity_realtime.main import RealtimeApp, create_app
 from workcity_realtime.settings import RealtimeSettings, Settings
 
@@ -59,7 +59,7 @@ class StandInConversations:
         return self._users[token]
 
     async def post_message(self, token: str, cid: str, body: dict[str, Any]) -> dict[str, Any]:
-        raise ConversationsError(503, "unused", "not used here")
+        raise Unavailable("not used here")
 
     async def mark_read(self, token: str, cid: str, seq: int | None) -> dict[str, Any]:
         return {}

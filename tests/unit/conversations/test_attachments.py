@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import pytest
+from workcity_common.error_table import http_status
 from workcity_conversations.domain import files
 from workcity_conversations.domain.errors import FileTypeRefused, InvalidInput
 from workcity_conversations.domain.rules import attachment_ids, message_text
@@ -74,7 +75,7 @@ def test_allowed_types_are_detected_from_the_bytes(head: bytes, name: str, expec
 def test_executables_are_refused(head: bytes, name: str) -> None:
     with pytest.raises(FileTypeRefused) as refused:
         files.detect(head, name)
-    assert refused.value.status == 415
+    assert http_status(refused.value) == 415
     assert refused.value.code == "executable_not_allowed"
 
 

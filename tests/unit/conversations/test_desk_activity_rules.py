@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
 from workcity_conversations.domain import activity, csat, desk_queue
 from workcity_conversations.domain.errors import Forbidden, InvalidInput
 from workcity_conversations.domain.model import Conversation, Csat, Person
@@ -72,10 +72,10 @@ def test_ratings_once_per_resolution_by_its_customer_only() -> None:
     assert csat.asked_on_resolve(survey, NOW)["round"] == 2
     assert csat.newly_asked(None, survey) and not csat.newly_asked(survey, survey)
     assert csat.answer(survey, 4, None, NOW)["csat.rating"] == 4
-    with pytest.raises(ApiError) as not_asked:
+    with pytest.raises(DomainError) as not_asked:
         csat.answer(None, 4, None, NOW)
     assert not_asked.value.code == "csat_not_requested"
-    with pytest.raises(ApiError) as twice:
+    with pytest.raises(DomainError) as twice:
         csat.answer(replace(survey, rating=3), 4, None, NOW)
     assert twice.value.code == "already_rated"
     csat.require_its_customer(Person("cust", "c@x", "customer"), BASE)

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
+from workcity_common.error_table import http_status
 from workcity_conversations.domain.paging import (
     ConversationPage,
     MessagePage,
@@ -53,15 +54,15 @@ def test_after_and_before() -> None:
     ],
 )
 def test_bad_parameters_are_400(limit: str | None, after: str | None, before: str | None) -> None:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         page(limit, after, before)
-    assert (caught.value.status, caught.value.code) == (400, "invalid_query")
+    assert (http_status(caught.value), caught.value.code) == (400, "invalid_query")
 
 
 def test_conversation_page() -> None:
     assert conversation_page(None, None, default=100, maximum=200) == ConversationPage(limit=100)
     cursor = "6566f1d2c3b4a59687a1b2c3"
     assert conversation_page("5", cursor, default=100, maximum=200) == ConversationPage(5, cursor)
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         conversation_page(None, "nope", default=100, maximum=200)
-    assert caught.value.status == 400
+    assert http_status(caught.value) == 400

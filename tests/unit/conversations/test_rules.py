@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import DomainError
+from workcity_common.error_table import http_status
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.model import Conversation, Message, Person
 
@@ -35,8 +36,8 @@ def message(sender: str) -> Message:
     )
 
 
-def error_of(call: object, *args: object) -> ApiError:
-    with pytest.raises(ApiError) as caught:
+def error_of(call: object, *args: object) -> DomainError:
+    with pytest.raises(DomainError) as caught:
         call(*args)  # type: ignore[operator]
     return caught.value
 
@@ -64,7 +65,11 @@ def test_parse_id_accepts_object_id_hex_and_lowercases(value: str) -> None:
 )
 def test_parse_id_rejects_anything_else_with_400(value: object) -> None:
     error = error_of(rules.parse_id, value, "conversation")
-    assert (error.status, error.code, error.msg) == (400, "invalid_id", "Invalid conversation id")
+    assert (http_status(error), error.code, error.msg) == (
+        400,
+        "invalid_id",
+        "Invalid conversation id",
+    )
 
 
 def test_message_text_is_trimmed() -> None:
@@ -76,13 +81,13 @@ def test_message_text_at_the_limit_is_accepted_and_one_over_is_not() -> None:
     # Surrounding whitespace does not count.
     assert rules.message_text("  " + "x" * 10 + "  ", 10) == "x" * 10
     error = error_of(rules.message_text, "x" * 11, 10)
-    assert (error.status, error.code) == (400, "text_too_long")
+    assert (http_status(error), error.code) == (400, "text_too_long")
 
 
 @pytest.mark.parametrize("value", ["", "   ", "\n\t "])
 def test_empty_message_text_is_refused(value: str) -> None:
     error = error_of(rules.message_text, value, 4000)
-    assert (error.status, error.code, error.msg) == (
+    assert (http_status(error), error.code, error.msg) == (
         400,
         "empty_text",
         "Message text cannot be empty",
@@ -112,7 +117,7 @@ def test_customers_may_open_conversations_with_support_roles(support: str) -> No
 
 def test_customers_may_not_open_conversations_with_customers() -> None:
     error = error_of(rules.check_new_conversation, person(A, "customer"), person(B, "customer"))
-    assert (error.status, error.code) == (403, "recipient_not_allowed")
+    assert (http_status(error), error.code) == (403, "recipient_not_allowed")
 
 
 @pytest.mark.parametrize("opener", ["agent", "designer", "merchant", "admin"])
@@ -123,40 +128,43 @@ def test_support_roles_may_open_conversations_with_anyone(opener: str, recipient
 
 def test_nobody_opens_a_conversation_with_themselves() -> None:
     error = error_of(rules.check_new_conversation, person(A, "agent"), person(A, "agent"))
-    assert (error.status, error.code) == (400, "self_conversation")
+    assert (http_status(error), error.code) == (400, "self_conversation")
 
 
 def test_disabled_users_cannot_be_added() -> None:
     error = error_of(
         rules.check_new_conversation, person(A, "agent"), person(B, "customer", disabled=True)
     )
-    assert (error.status, error.code) == (400, "recipient_disabled")
+    assert (http_status(error), error.code) == (400, "recipient_disabled")
 
 
 def test_disabled_callers_are_refused() -> None:
     rules.require_active(person(A, "customer"))
     error = error_of(rules.require_active, person(A, "customer", disabled=True))
-    assert (error.status, error.code) == (403, "account_disabled")
+    assert (http_status(error), error.code) == (403, "account_disabled")
 
 
 def test_viewing_participants_and_admins() -> None:
     conv = conversation(A, B)
     rules.require_viewer(person(A, "customer"), conv)
     rules.require_viewer(person(C, "admin"), conv)
-    assert error_of(rules.require_viewer, person(C, "agent"), conv).status == 403
+    assert http_status(error_of(rules.require_viewer, person(C, "agent"), conv)) == 403
 
 
 def test_writing_is_for_participants_only_even_admins() -> None:
     conv = conversation(A, B)
     rules.require_participant(person(B, "agent"), conv)
-    assert error_of(rules.require_participant, person(C, "admin"), conv).status == 403
+    assert http_status(error_of(rules.require_participant, person(C, "admin"), conv)) == 403
 
 
 def test_deleting_a_conversation_participants_and_admins() -> None:
     conv = conversation(A, B)
     rules.require_can_delete_conversation(person(A, "customer"), conv)
     rules.require_can_delete_conversation(person(C, "admin"), conv)
-    assert error_of(rules.require_can_delete_conversation, person(C, "agent"), conv).status == 403
+    assert (
+        http_status(error_of(rules.require_can_delete_conversation, person(C, "agent"), conv))
+        == 403
+    )
 
 
 def test_deleting_a_message_sender_or_admin_editing_sender_only() -> None:
@@ -165,7 +173,7 @@ def test_deleting_a_message_sender_or_admin_editing_sender_only() -> None:
     rules.require_can_delete_message(person(C, "admin"), msg)
     assert error_of(rules.require_can_delete_message, person(B, "agent"), msg).code == "not_sender"
     rules.require_can_edit_message(person(A, "customer"), msg)
-    assert error_of(rules.require_can_edit_message, person(C, "admin"), msg).status == 403
+    assert http_status(error_of(rules.require_can_edit_message, person(C, "admin"), msg)) == 403
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from workcity_common.broker import BrokerUnavailable
+from workcity_common.domain_errors import Forbidden
 from workcity_common.events import ConversationData, TeamRef, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 from workcity_realtime.adapters.cluster import Heartbeat, Hello, PresenceDelta, Typing
-from workcity_realtime.adapters.conversations import ConversationsError
 from workcity_realtime.domain.payloads import InvalidPayload
 from workcity_realtime.hub import Hub, HubOptions, Refused
 
@@ -65,7 +65,7 @@ class FakeConversations:
         if self.post_delays:
             await asyncio.sleep(self.post_delays.pop(0))
         if token not in self.members.get(cid, set()):
-            raise ConversationsError(403, "forbidden", "Not a participant")
+            raise Forbidden("Not a participant")
         self.posted.append((token, cid, body))
         return {
             "_id": f"m{len(self.posted)}",
@@ -261,8 +261,9 @@ async def test_send_refusals(parts: Any) -> None:
     await hub.connect("s1", claims("a"), "tok-a")
     with pytest.raises(InvalidPayload):
         await hub.send_message("s1", {"conversationId": CID, "text": ""})
-    with pytest.raises(ConversationsError):
+    with pytest.raises(Forbidden) as refused:
         await hub.send_message("s1", {"conversationId": CID, "text": "hi"})
+    assert not isinstance(refused.value, Refused)  # the conversations service's, passed on
     with pytest.raises(Refused):
         await hub.send_message("ghost", {"conversationId": CID, "text": "hi"})
     assert conversations.posted == []
@@ -464,7 +465,7 @@ async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:
     assert hub.socket_count() == 0
     with pytest.raises(Refused) as refused:
         await hub.connect("s3", claims("a"), "tok-a")
-    assert refused.value.message.startswith("Authentication error")
+    assert refused.value.msg.startswith("Authentication error")
     await hub.user_access_changed("a", disabled=False)
     await hub.connect("s3", claims("a"), "tok-a")
     assert hub.socket_count() == 1

@@ -75,7 +75,7 @@ def test_send_message_refusals(payload: Any, code: str, message: str) -> None:
     with pytest.raises(InvalidPayload) as caught:
         payloads.send_message(payload, LIMITS)
     assert caught.value.code == code
-    assert message in caught.value.message
+    assert message in caught.value.msg
 
 
 def test_conversation_ref_takes_id_or_object() -> None:

@@ -4,11 +4,8 @@ from typing import Any
 
 import pytest
 from workcity_common.broker import BrokerUnavailable
-from workcity_realtime.adapters.conversations import (
-    ConversationsBusy,
-    ConversationsError,
-    ConversationsUnavailable,
-)
+from workcity_common.domain_errors import Busy, NotFound, Unavailable
+from workcity_common.error_table import from_http
 from workcity_realtime.domain.ordering import Overloaded, QueueFull
 from workcity_realtime.domain.payloads import InvalidPayload
 from workcity_realtime.entrypoints.sockets import answered
@@ -20,9 +17,12 @@ from workcity_realtime.hub import Refused
     [
         (InvalidPayload("text must be a string"), "invalid_payload"),
         (Refused("You are not a participant", "forbidden"), "forbidden"),
-        (ConversationsError(404, "not_found", "Conversation not found"), "not_found"),
-        (ConversationsUnavailable("timeout"), "unavailable"),
-        (ConversationsBusy("POST /api/conversations/c/messages: busy"), "busy"),
+        (NotFound("Conversation not found"), "not_found"),
+        (from_http(403, "not_participant", "Not a participant"), "not_participant"),
+        (Unavailable(), "unavailable"),
+        (from_http(502, None, None), "unavailable"),
+        (Busy(), "busy"),
+        (from_http(503, "busy", "The chat service is busy, try again"), "busy"),
         (Overloaded("s1"), "busy"),
         (QueueFull("s1"), "too_many_pending"),
         (BrokerUnavailable("down"), "unavailable"),

@@ -16,7 +16,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workcity_common.errors import error_body
+from workcity_common.error_table import error_body
 
 Override = tuple[str, re.Pattern[str], int]  # (method, path pattern, limit in bytes)
 

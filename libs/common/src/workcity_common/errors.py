@@ -1,5 +1,6 @@
 """Errors as the contract wants them: JSON `{msg, code}`, never FastAPI's `{detail}`, never a
-stack trace. `msg` is what the original frontend shows; `code` is for programs."""
+stack trace. `msg` is what the original frontend shows; `code` is for programs. A `DomainError`
+gets its status from the one table (`workcity_common.error_table`); this is the FastAPI side."""
 
 from __future__ import annotations
 
@@ -11,47 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from workcity_common.domain_errors import DomainError
+from workcity_common.error_table import HTTP_STATUS, error_body, http_body, http_status
+
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, msg: str, **extra: Any) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.code = code
-        self.msg = msg
-        self.extra = extra
-
-
-def bad_request(msg: str, code: str = "bad_request") -> ApiError:
-    return ApiError(400, code, msg)
-
-
-def unauthorized(msg: str = "Not authenticated") -> ApiError:
-    return ApiError(401, "unauthorized", msg)
-
-
-def forbidden(msg: str = "Forbidden") -> ApiError:
-    return ApiError(403, "forbidden", msg)
-
-
-def not_found(msg: str = "Not found") -> ApiError:
-    return ApiError(404, "not_found", msg)
-
-
-def error_body(code: str, msg: str, **extra: Any) -> dict[str, Any]:
-    return {"msg": msg, "code": code, **extra}
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
+# Starlette's own refusals (unknown route, wrong method) get the code of their status's kind.
+_HTTP_CODES = {405: "method_not_allowed"} | {
+    status: kind.default_code for kind, status in list(HTTP_STATUS.items())[::-1]
 }
 
 
@@ -61,14 +30,15 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if exc.status == 503:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = http_status(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 503:
             headers = {"Retry-After": "1"}  # load shed: a moment later it may well succeed
-        if exc.status == 429 and "retryAfter" in exc.extra:
+        if status == 429 and "retryAfter" in exc.extra:
             headers = {"Retry-After": str(exc.extra["retryAfter"])}
-        return JSONResponse(error_body(exc.code, exc.msg, **exc.extra), exc.status, headers)
+        return JSONResponse(http_body(exc), status, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workcity_common.errors import ApiError, unauthorized
+from workcity_common.domain_errors import NotFound, Unauthenticated
 from workcity_common.tokens import InvalidToken, TokenClaims, TokenVerifier
 
 # auto_error=False: we answer a missing header with our own 401 JSON, not FastAPI's 403.
@@ -24,12 +24,12 @@ async def current_claims(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("No token, authorization denied")
+        raise Unauthenticated("No token, authorization denied")
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
         return await verifier.verify(credentials.credentials)
     except InvalidToken:
-        raise unauthorized("Token is not valid") from None
+        raise Unauthenticated("Token is not valid") from None
 
 
 CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]
@@ -47,8 +47,8 @@ async def service_caller(
     routes answer 404, as if they did not exist."""
     token = getattr(request.app.state.settings, "internal_api_token", None)
     if token is None:
-        raise ApiError(404, "not_found", "Not found")  # switched off
+        raise NotFound()  # switched off
     expected = token.get_secret_value().encode()
     given = (credentials.credentials if credentials else "").encode()
     if not secrets.compare_digest(given, expected):
-        raise unauthorized("Invalid service token")
+        raise Unauthenticated("Invalid service token")

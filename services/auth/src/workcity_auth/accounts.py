@@ -1,5 +1,5 @@
 """What the auth service does, one function per use case. Routes call these; these call the
-repositories and the pure rules. Failures raise `ApiError` with the contract's messages."""
+repositories and the pure rules. Failures raise the shared domain errors with the contract's messages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workcity_common.errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from workcity_common.domain_errors import (
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
 from workcity_common.events import Role, utcnow
 
 from workcity_auth.adapters.login_failures import LoginFailures
@@ -70,14 +77,14 @@ class Accounts:
             email = normalize_email(email)
             check_password(password, self._password_min_length)
         except RuleViolation as exc:
-            raise bad_request(exc.msg, exc.code) from None
+            raise Invalid(exc.msg, exc.code) from None
         password_hash = await self._hasher.hash(password)
         try:
             return await self._users.create(
                 email=email, password_hash=password_hash, role=role, name=name
             )
         except EmailTaken:
-            raise ApiError(400, "email_taken", "User already exists") from None
+            raise Invalid("User already exists", "email_taken") from None
 
     async def signup(self, email: str, password: str, name: str | None) -> User:
         """Always a customer: staff accounts come from an admin."""
@@ -85,7 +92,7 @@ class Accounts:
 
     async def create_user(self, email: str, password: str, role: str, name: str | None) -> User:
         if role not in CREATABLE_ROLES:
-            raise bad_request(
+            raise Invalid(
                 f"role must be one of {', '.join(sorted(CREATABLE_ROLES))}", "invalid_role"
             )
         return await self._new_user(email, password, role, name)  # type: ignore[arg-type]
@@ -98,7 +105,7 @@ class Accounts:
         try:
             await self._new_user(email, password, "admin", None)
             log.info("created the first admin", extra={"email": email})
-        except ApiError as exc:
+        except DomainError as exc:
             if exc.code != "email_taken":  # another replica created it at the same moment
                 raise
 
@@ -110,10 +117,9 @@ class Accounts:
         count = await self._failures.get(email)
         if count is not None and count.blocked_until > utcnow():
             wait_s = math.ceil((count.blocked_until - utcnow()).total_seconds())
-            raise ApiError(
-                429,
-                "login_throttled",
+            raise Throttled(
                 "Too many failed logins, try again later",
+                "login_throttled",
                 retryAfter=max(1, wait_s),
             )
         user = await self._users.by_email(email)
@@ -130,11 +136,11 @@ class Accounts:
             )
             if delay_s:
                 await self._failures.block(email, utcnow() + timedelta(seconds=delay_s))
-            raise ApiError(400, "invalid_credentials", INVALID_CREDENTIALS)
+            raise Invalid(INVALID_CREDENTIALS, "invalid_credentials")
         if count is not None:
             await self._failures.clear(email)
         if user.disabled:
-            raise forbidden("Account disabled")
+            raise Forbidden("Account disabled")
         refresh = await self._refresh.issue(user.id)
         return Session(self._sign(user, refresh.family_id), refresh.token, user)
 
@@ -142,26 +148,26 @@ class Accounts:
         try:
             issued = await self._refresh.rotate(refresh_token)
         except RefreshRejected:
-            raise unauthorized("Invalid refresh token") from None
+            raise Unauthenticated("Invalid refresh token") from None
         user = await self._users.by_id(issued.user_id)
         if user is None or user.disabled:
             await self._refresh.revoke_family(issued.family_id, issued.user_id)
-            raise unauthorized("Invalid refresh token")
+            raise Unauthenticated("Invalid refresh token")
         return Session(self._sign(user, issued.family_id), issued.token, user)
 
     async def logout(self, user_id: str, refresh_token: str) -> None:
         """End the login that `refresh_token` belongs to (only the caller's own)."""
         known = await self._refresh.family_of(refresh_token)
         if known is None or known["user_id"] != user_id:
-            raise unauthorized("Invalid refresh token")
+            raise Unauthenticated("Invalid refresh token")
         await self._refresh.revoke_family(known["family_id"], user_id)
 
     async def me(self, user_id: str) -> User:
         user = await self._users.by_id(user_id)
         if user is None:
-            raise unauthorized("User no longer exists")
+            raise Unauthenticated("User no longer exists")
         if user.disabled:  # their token is still valid for minutes; the account is not
-            raise forbidden("Account disabled")
+            raise Forbidden("Account disabled")
         return user
 
     async def all_users(self) -> list[User]:
@@ -180,10 +186,10 @@ class Accounts:
         self, admin_id: str, user_id: str, *, role: Role | None, disabled: bool | None
     ) -> User:
         if admin_id == user_id and (disabled or (role is not None and role != "admin")):
-            raise bad_request("Admins cannot disable or demote themselves", "self_lockout")
+            raise Invalid("Admins cannot disable or demote themselves", "self_lockout")
         user = await self._users.update(user_id, role=role, disabled=disabled)
         if user is None:
-            raise not_found("User not found")
+            raise NotFound("User not found")
         if user.disabled:
             await self._refresh.revoke_user(user.id)
         return user

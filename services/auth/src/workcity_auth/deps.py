@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from workcity_common.errors import forbidden, unauthorized
+from workcity_common.domain_errors import Forbidden, Unauthenticated
 from workcity_common.http_auth import CurrentClaims
 from workcity_common.tokens import TokenClaims
 
@@ -30,11 +30,11 @@ async def _admin(
     # rights at once, not when the token expires.
     user = await accounts.user(claims.user_id)
     if user is None:
-        raise unauthorized("User no longer exists")
+        raise Unauthenticated("User no longer exists")
     if user.disabled:
-        raise unauthorized("Account disabled")
+        raise Unauthenticated("Account disabled")
     if user.role != "admin":
-        raise forbidden("Admin access required")
+        raise Forbidden("Admin access required")
     return claims
 
 

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from workcity_common.errors import ApiError
 
 from workcity_conversations.adapters.canned_store import CannedStore
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.domain import canned, desk_access, rules
 from workcity_conversations.domain.canned import Canned
-from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.errors import Conflict, InvalidInput, NotFound
 from workcity_conversations.domain.model import Person
 from workcity_conversations.views import now_ms
 
@@ -58,10 +57,9 @@ class CannedService:
         key = canned.scope_key(scope, caller.id, team_id)
         # A soft cap (two racing creates may pass it by one): it bounds a scope, not a count.
         if await self._store.count_in_scope(key) >= self.limits.max_per_scope:
-            raise ApiError(
-                409,
-                "canned_limit_reached",
+            raise Conflict(
                 f"At most {self.limits.max_per_scope} canned responses in one scope",
+                "canned_limit_reached",
             )
         now = now_ms()
         created = await self._store.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from workcity_common.errors import unauthorized
+from workcity_common.domain_errors import Unauthenticated
 from workcity_common.http_auth import CurrentClaims
 
 from workcity_conversations.domain.errors import InvalidInput
@@ -27,7 +27,7 @@ async def _current_user(claims: CurrentClaims, service: ServiceDep) -> Person:
         # User ids become MongoDB field names (read positions): only ObjectId hex is acceptable.
         parse_id(claims.user_id, "user")
     except InvalidInput:
-        raise unauthorized("Token is not valid") from None
+        raise Unauthenticated("Token is not valid") from None
     return await service.caller(claims)
 
 

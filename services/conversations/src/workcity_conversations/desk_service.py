@@ -11,7 +11,6 @@ from typing import Any
 from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
-from workcity_common.errors import ApiError
 from workcity_common.events import (
     ConversationCreated,
     ConversationEventData,
@@ -31,7 +30,7 @@ from workcity_conversations.desk_shared import (
     staff_audience,
 )
 from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
-from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
 from workcity_conversations.notes_service import NotesService
 from workcity_conversations.service import ConversationService
@@ -62,7 +61,7 @@ class DeskService:
         self, caller: Person, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         if caller.is_support:
-            raise ApiError(403, "customers_only", "Only customers open support conversations")
+            raise Forbidden("Only customers open support conversations", "customers_only")
         text = body.get("text")
         if text is not None:
             rules.message_text(text, self._conversations.limits.message_max_chars)
@@ -131,7 +130,7 @@ class DeskService:
             except DuplicateKeyError:
                 existing = await self._store.open_request(open_key)
                 if existing is None:
-                    raise ApiError(409, "conflict", "Try again") from None
+                    raise Conflict("Try again") from None
                 created = False
             else:
                 self.assigner.drain_soon([team.id])
@@ -163,7 +162,7 @@ class DeskService:
         if team_id is not None:
             narrowed = rules.parse_id(team_id, "team")
             if not caller.is_admin and narrowed not in mine_teams:
-                raise ApiError(403, "not_in_team", "You are not a member of this team")
+                raise Forbidden("You are not a member of this team", "not_in_team")
             teams = [narrowed]
         team_keys = [ObjectId(t) for t in teams]
         team_filter: dict[str, Any] = {"team": {"$in": team_keys}}
@@ -217,10 +216,9 @@ class DeskService:
 
         def decide(current: Conversation) -> Plan:
             if current.assignee_id is not None:
-                raise ApiError(
-                    409,
-                    "already_assigned",
+                raise Conflict(
                     "This conversation has an assignee",
+                    "already_assigned",
                     assignee=current.assignee_id,
                 )
             return assign_plan(current, caller.id, None, now_ms())

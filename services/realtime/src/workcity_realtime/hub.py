@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workcity_common.domain_errors import Forbidden
 from workcity_common.events import STAFF_ROLES, ConversationData, Event, utcnow
 from workcity_common.tokens import TokenClaims
 
@@ -34,13 +35,8 @@ from workcity_realtime.typing_relay import TypingRelay
 log = logging.getLogger(__name__)
 
 
-class Refused(Exception):
-    """A command the hub will not carry out; `message` and `code` go back in the `{error}` ack."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+class Refused(Forbidden):
+    """A command the hub will not carry out; `msg` and `code` go back in the `{error}` ack."""
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from workcity_common.errors import ApiError, bad_request
+from workcity_common.domain_errors import Invalid, NotFound
 from workcity_common.http_auth import service_caller
 
 from workcity_auth.adapters.users import User
@@ -24,7 +24,7 @@ async def list_users(
     limit: Annotated[int, Query(ge=1)] = 500,
 ) -> dict[str, Any]:
     if after and (len(after) != 24 or any(c not in "0123456789abcdefABCDEF" for c in after)):
-        raise bad_request("after must be a user id", "invalid_id")
+        raise Invalid("after must be a user id", "invalid_id")
     limit = min(limit, request.app.state.settings.internal_page_max)
     users = await accounts.user_page(after or None, limit)
     return {
@@ -37,7 +37,7 @@ async def list_users(
 async def one_user(user_id: ObjectIdStr, accounts: AccountsDep) -> dict[str, Any]:
     user = await accounts.user(user_id)
     if user is None:
-        raise ApiError(404, "not_found", "User not found")
+        raise NotFound("User not found")
     return _internal_json(user)
 
 

@@ -16,15 +16,15 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import Conflict
 
 from workcity_conversations.domain.canned import Canned
 
 IDX_CANNED_CODE = "canned_scope_code_unique"
 
 
-def _taken() -> ApiError:
-    return ApiError(409, "short_code_taken", "This shortCode is taken in that scope")
+def _taken() -> Conflict:
+    return Conflict("This shortCode is taken in that scope", "short_code_taken")
 
 
 def canned_from_doc(doc: Document) -> Canned:

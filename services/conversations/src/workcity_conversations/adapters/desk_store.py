@@ -25,7 +25,6 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_concern import ReadConcern
 from workcity_common.database import Document
-from workcity_common.errors import ApiError
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
@@ -33,7 +32,7 @@ from workcity_conversations.adapters.activity_store import ActivityStore
 from workcity_conversations.adapters.conversation_docs import conversation_from_doc
 from workcity_conversations.adapters.teams_store import TeamsStore
 from workcity_conversations.domain import activity, desk_queue
-from workcity_conversations.domain.errors import NotFound
+from workcity_conversations.domain.errors import Conflict, NotFound
 from workcity_conversations.domain.model import Conversation
 
 IDX_QUEUE = "desk_queue_by_priority"
@@ -61,9 +60,9 @@ class DeskEvents(Protocol):
 AlsoWrite = Callable[[AsyncClientSession, Conversation], Awaitable[Sequence[Event]]]
 
 
-class AtCapacity(ApiError):
-    def __init__(self) -> None:
-        super().__init__(409, "at_capacity", "The agent is at capacity")
+class AtCapacity(Conflict):
+    default_code = "at_capacity"
+    default_msg = "The agent is at capacity"
 
 
 class _Stale(Exception):
@@ -171,7 +170,7 @@ class DeskStore(TeamsStore):
                 return await self._outbox.commit(work)
             except _Stale:
                 continue
-        raise ApiError(409, "conflict", "The conversation keeps changing; try again")
+        raise Conflict("The conversation keeps changing; try again")
 
     def _change_work(
         self,

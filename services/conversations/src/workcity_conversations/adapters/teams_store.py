@@ -17,10 +17,9 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
-from workcity_common.errors import ApiError
 
 from workcity_conversations.domain.desk import DEFAULT_TEAM_NAME, Agent, Team
-from workcity_conversations.domain.errors import NotFound
+from workcity_conversations.domain.errors import Conflict, NotFound
 from workcity_conversations.domain.model import SUPPORT_ROLES
 
 IDX_TEAM_NAME = "team_name_unique"
@@ -128,7 +127,7 @@ class TeamsStore:
         try:
             await self.teams.insert_one(doc)
         except DuplicateKeyError:
-            raise ApiError(409, "team_exists", "A team with this name exists") from None
+            raise Conflict("A team with this name exists", "team_exists") from None
         return team_from_doc(doc)
 
     async def update_team(self, team_id: str, fields: Document) -> Team:
@@ -139,7 +138,7 @@ class TeamsStore:
                 {"_id": ObjectId(team_id)}, {"$set": fields}, return_document=True
             )
         except DuplicateKeyError:
-            raise ApiError(409, "team_exists", "A team with this name exists") from None
+            raise Conflict("A team with this name exists", "team_exists") from None
         if doc is None:
             raise NotFound("Team not found", "team_not_found")
         return team_from_doc(doc)

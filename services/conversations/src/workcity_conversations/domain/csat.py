@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from workcity_common.errors import ApiError
-
-from workcity_conversations.domain.errors import Forbidden, InvalidInput
+from workcity_conversations.domain.errors import Conflict, Forbidden, InvalidInput
 from workcity_conversations.domain.model import Conversation, Csat, Person
 
 RATINGS = range(1, 6)
@@ -54,7 +52,7 @@ def require_its_customer(caller: Person, conversation: Conversation) -> None:
 def answer(current: Csat | None, value: int, note: str | None, now: datetime) -> dict[str, Any]:
     """The fields a rating sets: only when asked, once per resolution."""
     if current is None:
-        raise ApiError(409, "csat_not_requested", "Nobody asked for a rating yet")
+        raise Conflict("Nobody asked for a rating yet", "csat_not_requested")
     if current.rating is not None:
-        raise ApiError(409, "already_rated", "This resolution is rated already")
+        raise Conflict("This resolution is rated already", "already_rated")
     return {"csat.rating": value, "csat.comment": note, "csat.rated_at": now}

@@ -1,40 +1,35 @@
-"""What a broken rule looks like: an `ApiError` with a fixed status, so the entrypoints pass it
-through as the contract's JSON `{msg, code}` without translating."""
+"""What a broken rule looks like here: the shared plain exceptions (`workcity_common.domain_errors`),
+whose kind the entrypoints turn into the contract's JSON `{msg, code}` from one table."""
 
 from __future__ import annotations
 
-from workcity_common.errors import ApiError
+from workcity_common.domain_errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    UnsupportedType,
+)
+
+__all__ = [
+    "Busy",
+    "Conflict",
+    "FileTypeRefused",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "TooLarge",
+]
 
 
-class InvalidInput(ApiError):
+class InvalidInput(Invalid):
+    """Bad input, code first: every rule here names its code before its message."""
+
     def __init__(self, code: str, msg: str) -> None:
-        super().__init__(400, code, msg)
+        super().__init__(msg, code)
 
 
-class Forbidden(ApiError):
-    def __init__(self, msg: str, code: str = "forbidden") -> None:
-        super().__init__(403, code, msg)
-
-
-class NotFound(ApiError):
-    def __init__(self, msg: str, code: str = "not_found") -> None:
-        super().__init__(404, code, msg)
-
-
-class FileTypeRefused(ApiError):
-    def __init__(self, msg: str, code: str = "file_type_not_allowed") -> None:
-        super().__init__(415, code, msg)
-
-
-class TooLarge(ApiError):
-    def __init__(self, msg: str, code: str = "payload_too_large") -> None:
-        super().__init__(413, code, msg)
-
-
-class Busy(ApiError):
-    """Too much waiting already: the client should try again in a moment."""
-
-    def __init__(
-        self, msg: str = "The chat service is busy, try again", code: str = "busy"
-    ) -> None:
-        super().__init__(503, code, msg)
+class FileTypeRefused(UnsupportedType):
+    default_code = "file_type_not_allowed"

@@ -8,33 +8,20 @@ py-spy under the benchmark's load).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from workcity_common.domain_errors import Busy, Forbidden, Invalid, NotFound, Unavailable
+from workcity_common.error_table import from_http
+
+log = logging.getLogger(__name__)
 
 # The conversations service pages its list; the next page's cursor comes in this header.
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 CONVERSATION_PAGE = 200
 MAX_CONVERSATION_PAGES = 50
-
-
-class ConversationsError(Exception):
-    """The conversations service answered no (4xx): shown to the client as `{error, code}`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class ConversationsUnavailable(Exception):
-    """No answer, or a 5xx: the client may retry (with the same clientMessageId)."""
-
-
-class ConversationsBusy(ConversationsUnavailable):
-    """The conversations service shed the request (503 `busy`): retry in a moment."""
 
 
 class ConversationsPort(Protocol):
@@ -119,25 +106,31 @@ class HttpConversations:
                 cursor = response.headers.get(NEXT_CURSOR_HEADER)
                 raw = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ConversationsUnavailable(f"{method} {path}: {exc!r}") from exc
+            # No answer: the client may retry (a send with the same clientMessageId).
+            log.warning(
+                "conversations service unavailable",
+                extra={"call": f"{method} {path}", "error": repr(exc)},
+            )
+            raise Unavailable() from exc
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
-        if status >= 500:
-            if status == 503 and isinstance(body, dict) and body.get("code") == "busy":
-                raise ConversationsBusy(f"{method} {path}: busy")
-            raise ConversationsUnavailable(f"{method} {path}: {status}")
+        if status >= 400:
+            # Its refusal as the error it raised: the same kind and code reach the socket's ack.
+            fields = body if isinstance(body, dict) else {}
+            code, message = fields.get("code"), fields.get("msg") or reason
+            error = from_http(
+                status, str(code) if code else None, str(message) if message else None
+            )
+            if isinstance(error, Unavailable) and not isinstance(error, Busy):
+                log.warning(
+                    "conversations service unavailable",
+                    extra={"call": f"{method} {path}", "status": status},
+                )
+            raise error
         if cursor_into is not None and cursor:
             cursor_into.append(cursor)
-        if status >= 400:
-            message = body.get("msg") if isinstance(body, dict) else None
-            code = body.get("code") if isinstance(body, dict) else None
-            raise ConversationsError(
-                status,
-                str(code or f"http_{status}"),
-                str(message or reason or "Request refused"),
-            )
         return body
 
     async def post_message(
@@ -171,10 +164,8 @@ class HttpConversations:
         listen to its room."""
         try:
             await self._call("GET", f"/api/conversations/{conversation_id}", token)
-        except ConversationsError as exc:
-            if exc.status in (400, 403, 404):
-                return False
-            raise
+        except (Invalid, Forbidden, NotFound):
+            return False
         return True
 
     async def list_conversations(self, token: str) -> list[dict[str, Any]]:

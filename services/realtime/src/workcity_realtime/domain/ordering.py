@@ -13,13 +13,26 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from workcity_common.domain_errors import Busy, Throttled
 
-class QueueFull(Exception):
+
+class QueueFull(Throttled):
     """The key already has as many commands waiting as allowed."""
 
+    default_code = "too_many_pending"
+    default_msg = "Too many messages waiting, slow down"
 
-class Overloaded(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+class Overloaded(Busy):
     """All keys together already have as many commands waiting as allowed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
 
 
 class KeyedSequencer:

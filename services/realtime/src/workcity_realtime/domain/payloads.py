@@ -11,15 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from workcity_common.domain_errors import Invalid
+
 # fullmatch, not `$`: `$` also matches before a trailing newline.
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
-class InvalidPayload(ValueError):
-    def __init__(self, message: str, code: str = "invalid_payload") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+class InvalidPayload(Invalid):
+    default_code = "invalid_payload"
 
 
 @dataclass(frozen=True, slots=True)

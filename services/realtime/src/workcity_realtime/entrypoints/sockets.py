@@ -14,16 +14,18 @@ import socketio
 from aio_pika.exceptions import AMQPError
 from workcity_common import cors
 from workcity_common.broker import BrokerUnavailable
+from workcity_common.domain_errors import (
+    DomainError,
+    Forbidden,
+    Invalid,
+    Unauthenticated,
+    Unavailable,
+)
+from workcity_common.error_table import socket_ack
 from workcity_common.tokens import InvalidToken, TokenVerifier
 
-from workcity_realtime.adapters.conversations import (
-    ConversationsBusy,
-    ConversationsError,
-    ConversationsUnavailable,
-)
 from workcity_realtime.domain import payloads
-from workcity_realtime.domain.ordering import Overloaded, QueueFull
-from workcity_realtime.hub import Hub, Refused
+from workcity_realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,6 @@ CLIENT_EVENTS = frozenset(
 )
 
 
-def error(message: str, code: str) -> dict[str, Any]:
-    return {"error": message, "code": code}
-
-
 def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str, Any]]]]:
     """Every outcome of a handler is an ack value; nothing escapes to python-socketio (which
     would log a traceback and leave the client's ack unanswered)."""
@@ -56,28 +54,15 @@ def answered(event: str) -> Callable[[Handler], Callable[..., Awaitable[dict[str
         async def run(sid: str, *args: Any) -> dict[str, Any]:
             try:
                 return await handler(sid, *args)
-            except payloads.InvalidPayload as exc:
-                return error(exc.message, exc.code)
-            except Refused as exc:
-                return error(exc.message, exc.code)
-            except ConversationsError as exc:
-                return error(exc.message, exc.code)
-            except QueueFull:
-                return error("Too many messages waiting, slow down", "too_many_pending")
-            except (ConversationsBusy, Overloaded):
-                return error("The chat service is busy, try again", "busy")
-            except ConversationsUnavailable as exc:
-                log.warning(
-                    "conversations service unavailable", extra={"event": event, "error": str(exc)}
-                )
-                return error("The chat service is unavailable, try again", "unavailable")
+            except DomainError as exc:
+                return socket_ack(exc)
             except (ConnectionError, AMQPError, BrokerUnavailable) as exc:
                 # RabbitMQ down: emits to other replicas (typing) cannot go out right now.
                 log.warning("broker unavailable", extra={"event": event, "error": repr(exc)})
-                return error("The chat service is unavailable, try again", "unavailable")
+                return socket_ack(Unavailable())
             except Exception:
                 log.exception("socket handler failed", extra={"event": event, "sid": sid})
-                return error("Internal error", "internal_error")
+                return {"error": "Internal error", "code": "internal_error"}
 
         return run
 
@@ -123,11 +108,9 @@ def register(server: socketio.AsyncServer, hub: Hub, verifier: TokenVerifier) ->
         token, claims = await authenticate_token(auth, environ)
         try:
             await hub.connect(sid, claims, token)
-        except Refused as exc:
+        except DomainError as exc:
             log.info("connection refused", extra={"user_id": claims.user_id, "code": exc.code})
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from None
+            raise socketio.exceptions.ConnectionRefusedError(exc.msg, {"code": exc.code}) from None
 
     @server.event
     async def disconnect(sid: str, reason: Any = None) -> None:
@@ -178,14 +161,16 @@ def register(server: socketio.AsyncServer, hub: Hub, verifier: TokenVerifier) ->
         try:
             claims = await verifier.verify(token)
         except InvalidToken as exc:
-            return error(f"Authentication error: {exc}", "unauthorized")
+            return socket_ack(Unauthenticated(f"Authentication error: {exc}"))
         if hub.is_disabled(claims.user_id):
-            return error("Authentication error: account disabled", "account_disabled")
+            return socket_ack(
+                Forbidden("Authentication error: account disabled", "account_disabled")
+            )
         if hub.session_ended(claims.session_id):
-            return error("Authentication error: logged out", "logged_out")
+            return socket_ack(Unauthenticated("Authentication error: logged out", "logged_out"))
         assert token is not None  # verify() refuses a missing token
         return await hub.refresh_token(sid, claims, token)
 
     @server.on("*")
     async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
-        return error(f"Unknown event {str(event)[:100]!r}", "unknown_event")
+        return socket_ack(Invalid(f"Unknown event {str(event)[:100]!r}", "unknown_event"))
