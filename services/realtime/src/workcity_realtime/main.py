@@ -214,6 +214,7 @@ def create_app(
         description=DESCRIPTION,
         readiness={},  # it serves sockets without the broker; only fan-out waits for it
         degraded_by={"broker": broker.check, "cluster": cluster_ready},
+        metrics_collectors=[broker.metrics],
         lifespan=lifespan,
     )
     return RealtimeApp(server, api, hub)
