@@ -3,8 +3,8 @@ depends on these, the adapters satisfy them (adapters/store.py, adapters/directo
 adapters/attachments.py), and the unit tests' in-memory fakes do too (tests/unit/conversations/
 fakes.py), so every use case can be tested without a database.
 
-Every write a store port takes an `events` callback for is one transaction with those events
-(the outbox): the callback gets what the write actually did.
+A write that takes an `events` callback commits those events with it (the outbox, one
+transaction); the callback is given what the write actually did.
 """
 
 from __future__ import annotations
