@@ -96,4 +96,5 @@ export interface CannedResponse {
   text: string;
   scope: "personal" | "team" | "global";
   teamId: string | null;
+  authorId: string;
 }
