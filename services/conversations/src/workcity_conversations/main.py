@@ -187,7 +187,7 @@ def create_app(
         readiness={"mongodb": lambda: ping(db)},
         degraded_by={"rabbitmq": broker.check, "user_events": users.check},
         lifespan=lifespan,
-        metrics_collectors=command_counters(client),
+        metrics_collectors=[*command_counters(client), broker.metrics, relay.metrics],
     )
     # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
     # gets a request id, an access-log line and a metric from the common middleware.
