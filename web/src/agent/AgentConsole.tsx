@@ -151,6 +151,9 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
               {inbox?.items.map((c) => (
                 <NavLink
                   key={c._id}
+                  // A button, so the inbox is reached and opened with the keyboard.
+                  component="button"
+                  w="100%"
                   data-testid="inbox-item"
                   active={c._id === selected?._id}
                   onClick={() => setSelected(c)}
