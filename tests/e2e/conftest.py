@@ -8,13 +8,19 @@ session no process of the stack may have logged a Python traceback.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 
+from scripts.devstack.web import build_web
+from tests.support.browser import launched_chromium
 from tests.support.stack import TestStack, sigterm_as_interrupt
+from tests.support.web_app import SCREENSHOTS
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,3 +67,22 @@ def fail_on_tracebacks(stack: TestStack) -> None:
 async def http(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30.0) as client:
         yield client
+
+
+@pytest.fixture
+async def browser(stack: TestStack) -> AsyncIterator[Browser]:
+    """Chromium for the web app's tests (tests/e2e/test_browser.py has its own)."""
+    stack.require_service("realtime")
+    stack.require_service("conversations")
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def web_dist() -> Path:
+    """web/ built into the directory a gateway serves (skips without Node.js and npm)."""
+    dist = await asyncio.to_thread(build_web, lambda line: print(f"[web] {line}"))
+    if dist is None:
+        pytest.skip("Node.js and npm are needed to build web/ (scripts/test installs them)")
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+    return dist

@@ -14,7 +14,7 @@ from workcity_common.events import ConversationData, TeamRef, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 from workcity_realtime.adapters.cluster import Heartbeat, Hello, PresenceDelta, Typing
 from workcity_realtime.domain.payloads import InvalidPayload
-from workcity_realtime.hub import Hub, HubOptions, Refused
+from workcity_realtime.hub import Hub, HubLimits, Refused
 
 CID = "64b7f0c2a1b2c3d4e5f60718"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,7 +132,7 @@ def parts() -> tuple[Hub, FakeEmitter, FakeConversations, FakeCluster, Clock]:
         emitter,
         conversations,
         cluster,
-        HubOptions(presence_ttl_s=15),
+        HubLimits(presence_ttl_s=15),
         monotonic=clock.monotonic,
         now=clock.now,
     )

@@ -1,22 +1,34 @@
 // The agent's face: availability, the inbox (mine / unassigned / team, live counts), and the
-// open conversation with claim, reply, status and transfer.
-import { Badge, Grid, Group, NavLink, Paper, ScrollArea, SegmentedControl, Stack, Tabs, Text } from "@mantine/core";
+// open conversation with claim, reply, notes, status, transfer, priority and labels.
+import { Badge, Button, Grid, Group, NavLink, Paper, ScrollArea, SegmentedControl, Stack, Tabs, Text } from "@mantine/core";
+import { useMediaQuery } from "@mantine/hooks";
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
-import { describe, Thread } from "../components/Thread";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
+import { describe } from "../components/Thread";
 import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
 import { conversationInUrl, showConversationInUrl } from "../route";
+import { AgentThread } from "./AgentThread";
 import { ConversationActions } from "./ConversationActions";
+import { PriorityBadge } from "./PriorityLabels";
 
 const VIEWS: { value: InboxView; label: string }[] = [
   { value: "mine", label: "Mine" },
   { value: "unassigned", label: "Unassigned" },
   { value: "team", label: "Team" },
 ];
-const INBOX_EVENTS = ["conversationQueued", "conversationAssigned", "conversationUpdated", "newMessage", "connect"];
+// (`messageNotification`: a message in a conversation not open here, to its participants.)
+const INBOX_EVENTS = [
+  "conversationQueued",
+  "conversationAssigned",
+  "conversationUpdated",
+  "newMessage",
+  "messageNotification",
+  "connect",
+];
 
 export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [view, setView] = useState<InboxView>("mine");
@@ -26,6 +38,10 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
   const online = useOnline(socket);
+  useUnreadTitle(unreadOutside(inbox?.items ?? [], selected?._id));
+  // Below the md breakpoint the inbox and the conversation take turns on the screen.
+  const narrow = useMediaQuery("(max-width: 62em)");
+  const showError = useCallback((e: unknown) => setError(describe(e)), []);
 
   const reload = useCallback(() => {
     window.clearTimeout(reloadTimer.current);
@@ -105,17 +121,18 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
         )}
       </Group>
       <Grid gutter="md">
-        <Grid.Col span={{ base: 12, sm: 4 }}>
+        <Grid.Col span={{ base: 12, md: 4 }} display={narrow && selected ? "none" : undefined}>
           <Paper withBorder p="xs" radius="md">
             <Tabs value={view} onChange={(value) => value && setView(value as InboxView)}>
-              <Tabs.List grow>
+              <Tabs.List>
                 {VIEWS.map((v) => (
                   <Tabs.Tab
                     key={v.value}
                     value={v.value}
+                    px="sm"
                     data-testid={`tab-${v.value}`}
                     rightSection={
-                      <Badge size="sm" variant="light" data-testid={`count-${v.value}`}>
+                      <Badge size="sm" variant="light" miw={22} style={{ flexShrink: 0 }} data-testid={`count-${v.value}`}>
                         {inbox?.counts[v.value] ?? 0}
                       </Badge>
                     }
@@ -134,6 +151,9 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
               {inbox?.items.map((c) => (
                 <NavLink
                   key={c._id}
+                  // A button, so the inbox is reached and opened with the keyboard.
+                  component="button"
+                  w="100%"
                   data-testid="inbox-item"
                   active={c._id === selected?._id}
                   onClick={() => setSelected(c)}
@@ -146,6 +166,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
                           {c.unreadCount}
                         </Badge>
                       )}
+                      <PriorityBadge priority={c.priority} />
                       <StatusBadge status={c.status} />
                     </Group>
                   }
@@ -154,10 +175,17 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
             </ScrollArea.Autosize>
           </Paper>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, sm: 8 }}>
-          <Paper withBorder p="md" radius="md" mih="70vh">
+        <Grid.Col span={{ base: 12, md: 8 }}>
+          {narrow && selected && (
+            <Button variant="subtle" size="xs" mb={4} onClick={() => setSelected(null)}>
+              ← Inbox
+            </Button>
+          )}
+          <Paper withBorder p={narrow ? "xs" : "md"} radius="md" mih="70vh">
             {selected ? (
-              <Thread
+              <AgentThread
+                key={selected._id}
+                onError={showError}
                 conversationId={selected._id}
                 me={me}
                 socket={socket}

@@ -1,10 +1,13 @@
-// What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it.
+// What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it,
+// set its priority and labels.
 import { Alert, Badge, Button, Group, Menu, Select, Stack, Text, TextInput } from "@mantine/core";
 import { useEffect, useState } from "react";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { timeOf } from "../components/ActivityLine";
 import { describe } from "../components/Thread";
 import type { Conversation, Status, Team, User } from "../types";
+import { PriorityLabels } from "./PriorityLabels";
 
 interface Props {
   conversation: Conversation;
@@ -33,12 +36,14 @@ export function ConversationActions({ conversation, me, customer, customerOnline
 
   useEffect(() => setError(null), [conversation._id]);
 
-  async function act(method: string, path: string, body?: unknown) {
+  async function act(method: string, path: string, body?: unknown): Promise<boolean> {
     setError(null);
     try {
       onChange(await api<Conversation>(method, path, body));
+      return true;
     } catch (e) {
       setError(describe(e));
+      return false;
     }
   }
 
@@ -48,8 +53,10 @@ export function ConversationActions({ conversation, me, customer, customerOnline
       <Group justify="space-between" wrap="wrap">
         <Stack gap={0}>
           <Group gap={6} wrap="nowrap">
-            <Text fw={600}>{customer}</Text>
-            <Badge size="xs" variant="dot" color={customerOnline ? "green" : "gray"} data-testid="customer-presence">
+            <Text fw={600} style={{ wordBreak: "break-all" }}>
+              {customer}
+            </Text>
+            <Badge size="xs" variant="dot" color={customerOnline ? "green" : "gray"} style={{ flexShrink: 0 }} data-testid="customer-presence">
               {customerOnline ? "online" : "offline"}
             </Badge>
           </Group>
@@ -63,7 +70,14 @@ export function ConversationActions({ conversation, me, customer, customerOnline
             {conversation.orderId ? ` · order ${conversation.orderId}` : ""}
           </Text>
         </Stack>
-        <StatusBadge status={conversation.status} />
+        <Group gap={4}>
+          <StatusBadge status={conversation.status} />
+          {conversation.status === "snoozed" && conversation.snoozedUntil && (
+            <Text size="xs" c="dimmed" data-testid="snoozed-until">
+              until {new Date(conversation.snoozedUntil).toLocaleDateString()} {timeOf(conversation.snoozedUntil)}
+            </Text>
+          )}
+        </Group>
       </Group>
       <Group gap="xs" wrap="wrap">
         {!conversation.assignee && (
@@ -77,7 +91,8 @@ export function ConversationActions({ conversation, me, customer, customerOnline
           w={130}
           value={conversation.status ?? "open"}
           allowDeselect={false}
-          data={["open", "pending", "resolved"].map((s) => ({ value: s, label: s }))}
+          // "snoozed" is set with a time, by the Snooze button.
+          data={["open", "pending", "snoozed", "resolved"].map((s) => ({ value: s, label: s, disabled: s === "snoozed" }))}
           onChange={(value) => value && void act("PATCH", `/conversations/${id}/status`, { status: value as Status })}
         />
         <Group gap={4} wrap="nowrap">
@@ -118,6 +133,7 @@ export function ConversationActions({ conversation, me, customer, customerOnline
           </Menu.Dropdown>
         </Menu>
       </Group>
+      <PriorityLabels conversation={conversation} patch={(body) => act("PATCH", `/conversations/${id}`, body)} />
       {error && (
         <Alert color="red" role="alert" withCloseButton onClose={() => setError(null)}>
           {error}

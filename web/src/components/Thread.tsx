@@ -1,11 +1,14 @@
 // One conversation: its messages (live, with typing and read ticks), and the composer. After a
 // reconnect it joins the room again and fetches what arrived meanwhile by `seq`.
 import { Alert, Box, Button, Group, Paper, ScrollArea, Stack, Text, Textarea } from "@mantine/core";
-import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+import { Fragment, useCallback, useEffect, useRef, useState, type ReactNode } from "react";
 import type { Socket } from "socket.io-client";
 import { api, ApiError } from "../api";
 import { useSocketEvent } from "../realtime";
 import type { Message, PersonRef, User } from "../types";
+import { AttachmentView } from "./AttachmentView";
+import { interleave, type ComposeOptions, type KeyHook, type TimelineItem } from "./threadSlots";
+import { AttachButton, PendingUploads, useUploads } from "./Uploads";
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 200;
@@ -23,6 +26,9 @@ interface Props {
   header?: ReactNode;
   /** Null: the composer is shown; otherwise why it is not (e.g. "Claim it to reply"). */
   readOnlyReason?: string | null;
+  /** Lines among the messages by time (the agent's notes and activity). */
+  timeline?: TimelineItem[];
+  compose?: ComposeOptions;
 }
 
 interface TypingPayload {
@@ -47,7 +53,7 @@ function merge(current: Message[], incoming: Message[]): Message[] {
   return [...byId.values()].sort((a, b) => a.seq - b.seq);
 }
 
-export function Thread({ conversationId, me, socket, header, readOnlyReason = null }: Props) {
+export function Thread({ conversationId, me, socket, header, readOnlyReason = null, timeline = [], compose }: Props) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [reads, setReads] = useState<Record<string, number>>({});
   const [typing, setTyping] = useState<Record<string, string>>({});
@@ -59,6 +65,10 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
   const idleTimer = useRef<number | undefined>(undefined);
   const typingTimers = useRef<Record<string, number>>({});
   const bottom = useRef<HTMLDivElement>(null);
+  const uploads = useUploads(conversationId);
+  const composer = useRef<HTMLTextAreaElement>(null);
+  const keyHook = useRef<KeyHook | null>(null);
+  const privateSend = compose?.send;
 
   const add = useCallback((incoming: Message[]) => {
     if (incoming.length === 0) return;
@@ -122,7 +132,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
 
   useEffect(() => {
     bottom.current?.scrollIntoView({ block: "end" });
-  }, [messages.length]);
+  }, [messages.length, timeline.length]);
 
   useSocketEvent<Message>(
     socket,
@@ -187,6 +197,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
 
   function typed(value: string) {
     setText(value);
+    if (privateSend) return; // a note: the customer hears nothing of it
     const now = Date.now();
     if (now - lastTypingSent.current > TYPING_EVERY_MS) {
       lastTypingSent.current = now;
@@ -204,11 +215,22 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
 
   async function send() {
     const body = text.trim();
-    if (!body) return;
+    // A private note is text only: files wait for the next message.
+    const files = privateSend ? [] : uploads.pending;
+    if ((!body && files.length === 0) || (files.length > 0 && uploads.uploading > 0)) return;
+    const attachments = files.length ? { attachments: files.map((a) => a._id) } : {};
     const clientMessageId = messageId();
     setText("");
+    if (files.length) uploads.clear();
     stopTyping();
     setError(null);
+    if (privateSend) {
+      await privateSend(body).catch((e: unknown) => {
+        setText(body);
+        setError(describe(e));
+      });
+      return;
+    }
     try {
       const stored = await new Promise<Message>((resolve, reject) => {
         if (!socket.connected) {
@@ -219,7 +241,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
           .timeout(ACK_TIMEOUT_MS)
           .emit(
             "sendMessage",
-            { conversationId, text: body, clientMessageId },
+            { conversationId, text: body, clientMessageId, ...attachments },
             (err: Error | null, ack: Message | { error: string }) => {
               if (err) reject(err);
               else if ("error" in ack) reject(new ApiError(400, ack.error));
@@ -233,11 +255,13 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
         return api<Message>("POST", `/conversations/${conversationId}/messages`, {
           text: body,
           clientMessageId,
+          ...attachments,
         });
       });
       add([stored]);
     } catch (e) {
       setText(body);
+      uploads.restore(files);
       setError(describe(e));
     }
   }
@@ -252,7 +276,9 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
         <Stack gap={6} p="xs" aria-live="polite">
           {loading && <Text c="dimmed">Loading messages…</Text>}
           {!loading && messages.length === 0 && <Text c="dimmed">No messages yet.</Text>}
-          {messages.map((m) => {
+          {interleave(messages, timeline).map((row) => {
+            if (!("seq" in row)) return <Fragment key={row.key}>{row.node}</Fragment>;
+            const m = row;
             const mine = m.sender._id === me.id;
             const read = mine && readUpTo >= m.seq;
             return (
@@ -274,7 +300,8 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                       {m.sender.email}
                     </Text>
                   )}
-                  <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>
+                  {m.text && <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>}
+                  <AttachmentView attachments={m.attachments} />
                   <Group gap={4} justify="flex-end">
                     <Text size="xs" c="dimmed">
                       {new Date(m.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
@@ -304,7 +331,8 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
           {error}
         </Alert>
       )}
-      {readOnlyReason ? (
+      {compose?.extras?.({ text, setText, focus: () => composer.current?.focus(), keys: keyHook })}
+      {readOnlyReason && !privateSend ? (
         <Text c="dimmed" size="sm">
           {readOnlyReason}
         </Text>
@@ -315,24 +343,29 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
             void send();
           }}
         >
+          {!privateSend && <PendingUploads uploads={uploads} />}
           <Group align="flex-end" gap="xs" wrap="nowrap">
+            {!privateSend && <AttachButton uploads={uploads} />}
             <Textarea
               style={{ flex: 1 }}
+              ref={composer}
               aria-label="Message"
-              placeholder="Write a message…"
+              placeholder={compose?.placeholder ?? "Write a message…"}
+              styles={compose?.background ? { input: { background: compose.background } } : undefined}
               autosize
               minRows={1}
               maxRows={5}
               value={text}
               onChange={(event) => typed(event.currentTarget.value)}
               onKeyDown={(event) => {
+                if (keyHook.current?.(event)) return;
                 if (event.key === "Enter" && !event.shiftKey) {
                   event.preventDefault();
                   void send();
                 }
               }}
             />
-            <Button type="submit" disabled={!text.trim()}>
+            <Button type="submit" disabled={privateSend ? !text.trim() : (!text.trim() && uploads.pending.length === 0) || uploads.uploading > 0}>
               Send
             </Button>
           </Group>
