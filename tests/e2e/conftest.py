@@ -16,14 +16,19 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 
+from scripts.devstack.web import build_web
+from tests.support.browser import launched_chromium
 from tests.support.sockets import Chat, Peer, open_conversation, replica_url
 from tests.support.stack import TestStack, sigterm_as_interrupt
 from tests.support.users import TestUser, new_user
+from tests.support.web_app import SCREENSHOTS
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -70,6 +75,25 @@ def fail_on_tracebacks(stack: TestStack) -> None:
 async def http(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30.0) as client:
         yield client
+
+
+@pytest.fixture
+async def browser(stack: TestStack) -> AsyncIterator[Browser]:
+    """Chromium for the web app's tests (tests/e2e/test_browser.py has its own)."""
+    stack.require_service("realtime")
+    stack.require_service("conversations")
+    async with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def web_dist() -> Path:
+    """web/ built into the directory a gateway serves (skips without Node.js and npm)."""
+    dist = await asyncio.to_thread(build_web, lambda line: print(f"[web] {line}"))
+    if dist is None:
+        pytest.skip("Node.js and npm are needed to build web/ (scripts/test installs them)")
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+    return dist
 
 
 @pytest.fixture

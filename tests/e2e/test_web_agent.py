@@ -19,20 +19,18 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_web_app import (  # noqa: F401  (browser and web_dist are fixtures)
+from tests.support.stack import TestStack
+from tests.support.users import new_user
+from tests.support.web_app import (
     PHONE,
     SCREENSHOTS,
     agent_and_buyer,
     available_agent,
-    browser,
     open_page,
     shot,
     sign_in,
     team_of,
-    web_dist,
 )
-from tests.support.stack import TestStack
-from tests.support.users import new_user
 
 # Chromium reports a refused request as a console error; the one the test provokes on purpose.
 REFUSED_LABEL = "the server responded with a status of 400"
@@ -41,8 +39,8 @@ REFUSED_LABEL = "the server responded with a status of 400"
 async def test_an_agent_works_a_support_case_from_the_console(
     http: httpx.AsyncClient,
     stack: TestStack,
-    browser: Browser,  # noqa: F811  (the fixture imported above)
-    web_dist: Path,  # noqa: F811
+    browser: Browser,
+    web_dist: Path,
 ) -> None:
     admin = await new_user(http, stack, "admin")
     agent = await new_user(http, stack, "agent")

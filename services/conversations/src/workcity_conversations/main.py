@@ -146,7 +146,7 @@ def create_app(
         while True:
             await asyncio.sleep(settings.attachment_sweep_interval_s)
             try:
-                await app.state.service.expire_unattached_files()
+                await app.state.service.files.expire_unattached_files()
             except Exception:
                 log.exception("attachment sweep failed; trying again later")
 
@@ -216,8 +216,8 @@ def create_app(
     service = ConversationService(
         store,
         directory,
-        limits_from(settings),
         files,
+        limits_from(settings),
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,

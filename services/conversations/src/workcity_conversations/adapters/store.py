@@ -32,10 +32,11 @@ from workcity_conversations.adapters.conversation_docs import (
 )
 from workcity_conversations.adapters.conversation_states import ConversationStates
 from workcity_conversations.adapters.conversation_writes import ConversationWrites
-from workcity_conversations.adapters.send_claim import SendEvents
+from workcity_conversations.adapters.send_claim import QueuedSend
 from workcity_conversations.adapters.send_queue import SendQueue
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage, page_span
+from workcity_conversations.ports import SendEvents
 
 
 class ConversationStore(ConversationWrites):
@@ -90,17 +91,19 @@ class ConversationStore(ConversationWrites):
         Sends are committed in groups (adapters/send_queue.py): this returns once a transaction
         that held this send has committed. Raises `Busy` when `max_queued_sends` are waiting
         already, `DuplicateClientMessage` when a concurrent send stored its client id first."""
-        return await self._sends.append(
+        send = QueuedSend(
             conversation_id=conversation_id,
-            message_id=message_id,
+            message_id=oid(message_id),
             sender_id=sender_id,
             text=text,
             client_message_id=client_message_id,
             now=now,
-            events=events,
             attachments=attachments,
+            events=events,
+            result=asyncio.get_running_loop().create_future(),
             from_customer=from_customer,
         )
+        return await self._sends.submit(send)
 
     # --- reads ----------------------------------------------------------------------------------
 
