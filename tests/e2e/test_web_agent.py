@@ -4,9 +4,10 @@ case from the agent's side, with a buyer in a second browser context.
 The agent becomes available; a buyer (at phone width) contacts support and is auto-assigned to
 them (an activity line says so); messages go both ways with typing and read ticks; the agent
 writes a private note (the buyer's typing indicator stays quiet, the note is on no page or API
-answer of the buyer's); a canned response is picked by typing its `/shortcode` and keys only; a
-priority and a label are set (a refused label is shown in words); the conversation is transferred
-to another team and resolved, and the buyer sees the status. No console errors on either side.
+answer of the buyer's); writes a canned response and picks it by typing its `/shortcode`, with
+keys only; a priority and a label are set (a refused label is shown in words); the conversation
+is transferred to another team and resolved, and the buyer sees the status. No console errors on
+either side; the console at phone width.
 Screenshots of the agent's screens are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots);
 docs/screenshots/ holds copies."""
 
@@ -49,12 +50,6 @@ async def test_an_agent_works_a_support_case_from_the_console(
     other = await team_of(http, admin, agent, autoAssign=False)
     code = f"late-{uuid.uuid4().hex[:6]}"
     canned_text = "Parcels held at the depot are delivered within two working days."
-    created = await http.post(
-        "/api/canned-responses",
-        json={"shortCode": code, "text": canned_text, "scope": "personal"},
-        headers=agent.headers,
-    )
-    assert created.status_code == 201, created.text
     customer = await new_user(http, stack, "customer")
     note_text = f"Courier confirms a failed delivery {uuid.uuid4().hex[:6]}; do not refund yet."
 
@@ -81,7 +76,9 @@ async def test_an_agent_works_a_support_case_from_the_console(
 
             # Auto-assigned: in the agent's own inbox, live, with the assignment in the thread.
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("1")
-            await agent_page.get_by_test_id("inbox-item").first.click()
+            # Opened with the keyboard.
+            await agent_page.get_by_test_id("inbox-item").first.focus()
+            await agent_page.keyboard.press("Enter")
             thread = agent_page.get_by_test_id("thread")
             await expect(thread.get_by_text("Where is my parcel?")).to_be_visible()
             await expect(thread.get_by_test_id("activity").first).to_contain_text(
@@ -136,7 +133,17 @@ async def test_an_agent_works_a_support_case_from_the_console(
             assert notes.status_code == 403, notes.text
             await shot(agent_page, "agent-note")
 
-            # A canned response by its short code, with the keyboard only.
+            # The agent writes a canned response of their own, then uses it by its short code
+            # with the keyboard only.
+            await agent_page.get_by_role("button", name="Canned responses…").click()
+            dialog = agent_page.get_by_role("dialog", name="Canned responses")
+            await dialog.get_by_label("Short code").fill(code)
+            await dialog.get_by_label("Text").fill(canned_text)
+            await dialog.get_by_role("button", name="Add canned response").click()
+            await expect(dialog.get_by_test_id("canned-item")).to_contain_text(f"/{code}")
+            await shot(agent_page, "agent-canned-responses")
+            await agent_page.keyboard.press("Escape")
+            await expect(dialog).to_have_count(0)
             await agent_page.get_by_text("Reply", exact=True).click()
             await composer.focus()
             await composer.press_sequentially(f"/{code[:6]}")

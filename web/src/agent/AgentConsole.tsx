@@ -6,6 +6,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
 import { describe } from "../components/Thread";
 import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
@@ -19,7 +20,15 @@ const VIEWS: { value: InboxView; label: string }[] = [
   { value: "unassigned", label: "Unassigned" },
   { value: "team", label: "Team" },
 ];
-const INBOX_EVENTS = ["conversationQueued", "conversationAssigned", "conversationUpdated", "newMessage", "connect"];
+// (`messageNotification`: a message in a conversation not open here, to its participants.)
+const INBOX_EVENTS = [
+  "conversationQueued",
+  "conversationAssigned",
+  "conversationUpdated",
+  "newMessage",
+  "messageNotification",
+  "connect",
+];
 
 export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [view, setView] = useState<InboxView>("mine");
@@ -29,6 +38,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
   const online = useOnline(socket);
+  useUnreadTitle(unreadOutside(inbox?.items ?? [], selected?._id));
   // Below the md breakpoint the inbox and the conversation take turns on the screen.
   const narrow = useMediaQuery("(max-width: 62em)");
   const showError = useCallback((e: unknown) => setError(describe(e)), []);
@@ -141,6 +151,9 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
               {inbox?.items.map((c) => (
                 <NavLink
                   key={c._id}
+                  // A button, so the inbox is reached and opened with the keyboard.
+                  component="button"
+                  w="100%"
                   data-testid="inbox-item"
                   active={c._id === selected?._id}
                   onClick={() => setSelected(c)}
