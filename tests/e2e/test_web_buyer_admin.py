@@ -205,14 +205,25 @@ async def test_a_network_drop_loses_nothing_and_says_why_a_send_failed(
         assert buyer_view.problems == []
 
 
-async def test_after_a_resolve_the_buyer_rates_it_and_the_rating_is_stored(
+async def test_unread_badge_then_after_a_resolve_the_buyer_rates_it(
     http: httpx.AsyncClient, stack: TestStack, browser: Browser, web_dist: Path
 ) -> None:
     case = await support_case(http, stack, "Can I change my address?")
     async with both_sides(stack, browser, web_dist, case) as (buyer_view, agent_view):
         buyer, agent = buyer_view.page, agent_view.page
+        # The buyer looks elsewhere (Contact support) when the agent answers: the conversation's
+        # unread badge and the tab's title count it, live; opening it reads it.
+        await buyer.get_by_role("button", name="Contact support").click()
         await send(agent, "Done: the new address is on the order.")
+        item = buyer.get_by_test_id("conversation-item")
+        await expect(item.get_by_test_id("unread")).to_have_text("1")
+        await expect(buyer).to_have_title("(1) Workcity Chat")
+        await item.click()
         await expect(buyer.get_by_test_id("message")).to_have_count(2)
+        await expect(item.get_by_test_id("unread")).to_have_count(0)
+        await expect(buyer).to_have_title("Workcity Chat")
+        answer = agent.get_by_test_id("message").filter(has_text="Done: the new address")
+        await expect(answer).to_have_attribute("data-read", "true")
         await expect(buyer.get_by_test_id("rating-prompt")).to_have_count(0)
 
         # The agent resolves it; the buyer is asked at once (csatRequested) and answers.

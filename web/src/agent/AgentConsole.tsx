@@ -6,6 +6,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
 import { describe } from "../components/Thread";
 import { useOnline, useSocketEvent } from "../realtime";
 import type { Agent, Availability, Conversation, Inbox, InboxView, Status, User } from "../types";
@@ -25,7 +26,15 @@ const STATUSES: { value: Status; label: string }[] = [
   { value: "snoozed", label: "Snoozed" },
   { value: "resolved", label: "Resolved" },
 ];
-const INBOX_EVENTS = ["conversationQueued", "conversationAssigned", "conversationUpdated", "newMessage", "connect"];
+// (`messageNotification`: a message in a conversation not open here, to its participants.)
+const INBOX_EVENTS = [
+  "conversationQueued",
+  "conversationAssigned",
+  "conversationUpdated",
+  "newMessage",
+  "messageNotification",
+  "connect",
+];
 
 export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [view, setView] = useState<InboxView>("mine");
@@ -37,6 +46,7 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
   const online = useOnline(socket);
+  useUnreadTitle(unreadOutside(inbox?.items ?? [], selected?._id));
   // Below the md breakpoint the inbox and the conversation take turns on the screen.
   const narrow = useMediaQuery("(max-width: 62em)");
   const showError = useCallback((e: unknown) => setError(describe(e)), []);
