@@ -4,14 +4,13 @@ attachments over REST and Socket.IO, and a deleted conversation taking its files
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_realtime import Chat, Peer, open_conversation
+from tests.e2e.conftest import Connect
+from tests.support.sockets import Chat, open_conversation
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, admin_token, new_user
 
@@ -19,27 +18,6 @@ ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024  # the service's default, which the stac
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(4000)
 PE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(4000)
-
-
-@pytest.fixture
-async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
-    stack.require_service("conversations")
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    return Chat(customer, agent, await open_conversation(http, customer, agent))
-
-
-@pytest.fixture
-async def peers(stack: TestStack) -> AsyncIterator[Callable[[str], Peer]]:
-    stack.require_service("realtime")
-    made: list[Peer] = []
-
-    def make(name: str) -> Peer:
-        made.append(Peer(name))
-        return made[-1]
-
-    yield make
-    await asyncio.gather(*(p.disconnect() for p in made), return_exceptions=True)
 
 
 def png(size: int) -> bytes:
@@ -145,7 +123,7 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
     http: httpx.AsyncClient,
     stack: TestStack,
     chat: Chat,
-    peers: Callable[[str], Peer],
+    connect: Connect,
 ) -> None:
     other_agent = await new_user(http, stack, "agent")
     elsewhere = await open_conversation(http, chat.customer, other_agent)
@@ -155,10 +133,7 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
         http, chat.agent, chat.conversation_id, "spec.pdf", b"%PDF-1.4\n" + bytes(100)
     )
 
-    agent_socket = peers("agent")
-    await agent_socket.connect(stack.gateway_url, chat.agent.token)
-    joined = await agent_socket.call("joinConversation", chat.conversation_id)
-    assert joined["ok"] is True
+    agent_socket = await connect(chat.agent, join=chat.conversation_id)
 
     url = f"/api/conversations/{chat.conversation_id}/messages"
     foreign_send = await http.post(
@@ -177,23 +152,14 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
     assert pushed[0]["text"] == ""
 
     # Socket.IO: sendMessage passes the ids on; the ack and newMessage carry the metadata.
-    customer_socket = peers("customer")
-    await customer_socket.connect(stack.gateway_url, chat.customer.token)
-    ack = await customer_socket.call(
-        "sendMessage",
-        {
-            "conversationId": chat.conversation_id,
-            "text": "both",
-            "attachments": [shot["_id"], doc["_id"]],
-        },
+    customer_socket = await connect(chat.customer)
+    ack = await customer_socket.send(
+        chat.conversation_id, "both", attachments=[shot["_id"], doc["_id"]]
     )
     assert ack.get("attachments") == [shot, doc], ack
     pushed = await agent_socket.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
     assert pushed[0]["attachments"] == [shot, doc]
-    refused = await customer_socket.call(
-        "sendMessage",
-        {"conversationId": chat.conversation_id, "text": "x", "attachments": [foreign["_id"]]},
-    )
+    refused = await customer_socket.send(chat.conversation_id, "x", attachments=[foreign["_id"]])
     assert refused.get("error") and refused.get("code"), refused
 
     history = await http.get(url, headers=chat.agent.headers)
