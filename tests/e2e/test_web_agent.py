@@ -6,8 +6,8 @@ them (an activity line says so); messages go both ways with typing and read tick
 writes a private note (the buyer's typing indicator stays quiet, the note is on no page or API
 answer of the buyer's); writes a canned response and picks it by typing its `/shortcode`, with
 keys only; a priority and a label are set (a refused label is shown in words); the conversation
-is transferred to another team and resolved, and the buyer sees the status. No console errors on
-either side; the console at phone width.
+is transferred to another team, snoozed and resolved, and the buyer sees each status. No console
+errors on either side; the console at phone width.
 Screenshots of the agent's screens are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots);
 docs/screenshots/ holds copies."""
 
@@ -191,11 +191,23 @@ async def test_an_agent_works_a_support_case_from_the_console(
             moved = thread.get_by_test_id("activity").filter(has_text=f"from {team} to {other}")
             await expect(moved).to_have_count(1)
 
-            # Resolved (a member of its new team may): the buyer sees it live.
+            # Snoozed until the time in the form (an hour from now), then resolved (a member of
+            # its new team may): the buyer sees each status live.
+            agent_header = agent_page.get_by_test_id("conversation-header")
+            await agent_page.get_by_role("button", name="Snooze").click()
+            await expect(agent_header.get_by_test_id("status")).to_have_text("snoozed")
+            await expect(agent_header.get_by_test_id("snoozed-until")).to_contain_text("until")
+            await expect(buyer_header.get_by_test_id("status")).to_have_text("snoozed")
+            # The inbox lists it under its status: in the new team's queue, with its label.
+            await agent_page.get_by_role("textbox", name="Inbox shows").click()
+            await agent_page.get_by_role("option", name="Snoozed").click()
+            await expect(agent_page.get_by_test_id("count-unassigned")).to_have_text("1")
+            await agent_page.get_by_test_id("tab-unassigned").click()
+            await expect(agent_page.get_by_test_id("inbox-item")).to_contain_text("delivery")
             await agent_page.get_by_role("textbox", name="Status").click()
             await agent_page.get_by_role("option", name="resolved").click()
             await expect(buyer_header.get_by_test_id("status")).to_have_text("resolved")
-            resolved = thread.get_by_test_id("activity").filter(has_text="from open to resolved")
+            resolved = thread.get_by_test_id("activity").filter(has_text="from snoozed to resolved")
             await expect(resolved).to_have_count(1)
             await expect(buyer.get_by_text(note_text)).to_have_count(0)
 

@@ -305,6 +305,17 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
             ).to_be_disabled()
             await page.evaluate("() => window.scrollTo(0, 0)")
             await shot(page, "admin-page", full_page=False)
+
+            # At phone width the page still fits: nothing wider than the screen but the staff
+            # table, which scrolls inside its own box.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await expect(summary).to_be_visible()
+            overflow = await page.evaluate(
+                """() => [document.documentElement, document.querySelector("header")].map(
+                    (e) => e.scrollWidth - window.innerWidth)"""
+            )
+            assert overflow[0] <= 0 and overflow[1] <= 0, f"px wider than a phone: {overflow}"
+            await shot(page, "admin-page-phone")
             assert view.problems == []
         finally:
             await context.close()

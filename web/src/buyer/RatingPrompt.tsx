@@ -29,6 +29,7 @@ export function RatingPrompt({ conversation, onRated }: Props) {
   }, [conversation._id, requestedAt, setError]);
 
   if (!csat?.requestedAt) return null;
+  if (csat.rating == null && conversation.status !== "resolved") return null; // reopened since
   if (csat.rating != null)
     return (
       <Text size="sm" c="dimmed" data-testid="rating-given">
