@@ -17,15 +17,18 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from playwright.async_api import Browser
+from pymongo import MongoClient
+from pymongo.database import Database
 
 from scripts.devstack.web import build_web
+from tests.support.api import Chat, open_conversation
 from tests.support.browser import launched_chromium
-from tests.support.sockets import Chat, Peer, open_conversation, replica_url
+from tests.support.sockets import Peer, replica_url
 from tests.support.stack import TestStack, sigterm_as_interrupt
 from tests.support.users import TestUser, new_user
 from tests.support.web_app import SCREENSHOTS
@@ -158,3 +161,12 @@ async def pair(chat: Chat, connect: Connect) -> tuple[Peer, Peer]:
     customer = await connect(chat.customer, 1, join=chat.conversation_id)
     agent = await connect(chat.agent, 2, join=chat.conversation_id)
     return customer, agent
+
+
+@pytest.fixture
+def conversations_db(stack: TestStack) -> Iterator[Database[Any]]:
+    """The conversations service's database, read directly (a test that must see what is stored)."""
+    stack.require_service("conversations")
+    _, env = stack._local().launch_command("conversations")
+    with MongoClient(env["MONGO_URI"], tz_aware=True) as client:
+        yield client[env.get("MONGO_DB") or "workcity_conversations"]

@@ -4,52 +4,17 @@ attachments over REST and Socket.IO, and a deleted conversation taking its files
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from tests.e2e.conftest import Connect
-from tests.support.sockets import Chat, open_conversation
+from tests.support.api import Chat, assert_json_error, open_conversation, png, upload, uploaded
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, admin_token, new_user
+from tests.support.users import admin_token, new_user
 
 ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024  # the service's default, which the stack runs with
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(4000)
 PE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(4000)
-
-
-def png(size: int) -> bytes:
-    return PNG_HEADER + bytes((i * 31) % 256 for i in range(size - len(PNG_HEADER)))
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body.get("msg"), str) and body["msg"]
-    if code is not None:
-        assert body["code"] == code, body
-
-
-async def upload(
-    http: httpx.AsyncClient, who: TestUser, conversation_id: str, name: str, data: bytes
-) -> httpx.Response:
-    return await http.post(
-        f"/api/conversations/{conversation_id}/attachments",
-        files={"file": (name, data, "image/png")},
-        headers=who.headers,
-    )
-
-
-async def uploaded(
-    http: httpx.AsyncClient, who: TestUser, conversation_id: str, name: str, data: bytes
-) -> dict[str, Any]:
-    response = await upload(http, who, conversation_id, name, data)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_both_participants_upload_and_download_admins_read_strangers_do_not(
@@ -82,11 +47,11 @@ async def test_both_participants_upload_and_download_admins_read_strangers_do_no
     )
 
     stranger = await new_user(http, stack, "customer")
-    assert_error(
+    assert_json_error(
         await http.get(f"/api/attachments/{from_customer['_id']}", headers=stranger.headers), 403
     )
-    assert_error(await upload(http, stranger, chat.conversation_id, "x.png", png(100)), 403)
-    assert_error(await http.get(f"/api/attachments/{from_customer['_id']}"), 401)
+    assert_json_error(await upload(http, stranger, chat.conversation_id, "x.png", png(100)), 403)
+    assert_json_error(await http.get(f"/api/attachments/{from_customer['_id']}"), 401)
 
 
 async def test_an_upload_over_the_limit_is_413(http: httpx.AsyncClient, chat: Chat) -> None:
@@ -94,7 +59,7 @@ async def test_an_upload_over_the_limit_is_413(http: httpx.AsyncClient, chat: Ch
     response = await upload(
         http, chat.customer, chat.conversation_id, "huge.png", png(ATTACHMENT_MAX_BYTES + 1)
     )
-    assert_error(response, 413, "payload_too_large")
+    assert_json_error(response, 413, "payload_too_large")
     # And the conversation still takes files of the allowed size afterwards.
     assert (
         await upload(http, chat.customer, chat.conversation_id, "ok.png", png(1000))
@@ -116,7 +81,7 @@ async def test_executables_are_415(
     http: httpx.AsyncClient, chat: Chat, name: str, data: bytes
 ) -> None:
     response = await upload(http, chat.agent, chat.conversation_id, name, data)
-    assert_error(response, 415, "executable_not_allowed")
+    assert_json_error(response, 415, "executable_not_allowed")
 
 
 async def test_messages_carry_attachments_of_their_own_conversation_only(
@@ -139,7 +104,7 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
     foreign_send = await http.post(
         url, json={"text": "see", "attachments": [foreign["_id"]]}, headers=chat.customer.headers
     )
-    assert_error(foreign_send, 400, "invalid_attachment")
+    assert_json_error(foreign_send, 400, "invalid_attachment")
 
     # REST: a screenshot with no text.
     sent = await http.post(
@@ -177,4 +142,4 @@ async def test_deleting_the_conversation_deletes_its_files(
     )
     assert deleted.status_code == 200, deleted.text
     for who in (chat.customer, chat.agent):
-        assert_error(await http.get(url, headers=who.headers), 404, "not_found")
+        assert_json_error(await http.get(url, headers=who.headers), 404, "not_found")

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Connect
+from tests.support.api import Chat
 from tests.support.mail import MailCatcher
-from tests.support.sockets import Chat
 from tests.support.stack import TestStack
 from tests.support.users import TestUser
 

@@ -17,15 +17,9 @@ import pytest
 import socketio
 
 from tests.e2e.conftest import Connect
+from tests.support.api import Chat, open_conversation
 from tests.support.rabbit import broker_stopped
-from tests.support.sockets import (
-    QUIET_S,
-    Chat,
-    Peer,
-    client_message_id,
-    open_conversation,
-    replica_url,
-)
+from tests.support.sockets import QUIET_S, Peer, client_message_id, replica_url
 from tests.support.stack import TestStack
 from tests.support.users import admin_token, new_user
 

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.e2e.test_gateway import service_of
-from tests.support.sockets import Chat, Peer, client_message_id, open_conversation
+from tests.support.api import Chat, open_conversation
+from tests.support.sockets import Peer, client_message_id
 from tests.support.stack import TestStack
 from tests.support.users import new_user
 

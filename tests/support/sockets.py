@@ -8,17 +8,14 @@ A peer connects through the gateway, or pinned to replica 1 or 2 on the replica'
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import socketio
 
 from tests.support.stack import TestStack
-from tests.support.users import TestUser
 
 # Quiet periods: how long a test waits to be sure something did NOT arrive, after an event sent
 # later to someone else already has.
@@ -126,24 +123,3 @@ def replica_url(stack: TestStack, n: int) -> str:
 
 def client_message_id() -> str:
     return f"e2e-{uuid.uuid4().hex}"
-
-
-async def open_conversation(http: httpx.AsyncClient, customer: TestUser, agent: TestUser) -> str:
-    # The conversations service learns of new users from auth's events: give it a moment.
-    deadline = time.monotonic() + 15
-    while True:
-        response = await http.post(
-            "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
-        )
-        if response.status_code in (200, 201):
-            return str(response.json()["_id"])
-        assert response.status_code == 404, response.text
-        assert time.monotonic() < deadline, f"recipient never appeared: {response.text}"
-        await asyncio.sleep(0.2)
-
-
-@dataclass
-class Chat:
-    customer: TestUser
-    agent: TestUser
-    conversation_id: str

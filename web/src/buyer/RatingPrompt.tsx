@@ -58,15 +58,15 @@ export function RatingPrompt({ conversation, onRated }: Props) {
           <Text fw={600} id="rating-question">
             How did we do? Rate this conversation.
           </Text>
-          <Group gap={4} role="radiogroup" aria-labelledby="rating-question">
+          {/* Toggle buttons (Tab, then Enter or Space): each says what it means. */}
+          <Group gap={4} role="group" aria-labelledby="rating-question">
             {SCORES.map((n) => (
               <Button
                 key={n}
                 size="compact-md"
                 variant={score !== null && n <= score ? "filled" : "default"}
                 color="yellow"
-                role="radio"
-                aria-checked={score === n}
+                aria-pressed={score === n}
                 aria-label={`${n} of 5: ${WORDS[n]}`}
                 onClick={() => setScore(n)}
               >
