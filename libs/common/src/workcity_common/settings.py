@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workcity_common.message_limits import MessageLimits
+
 # Values that are fine on a laptop and must never reach production.
 # The development admin password documented for scripts/dev and docker compose is one of them.
 PLACEHOLDER_SECRETS = frozenset(
@@ -96,6 +98,32 @@ class DatabaseSettings(ServiceSettings):
         if not self.mongo_db:
             object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
         return self
+
+
+class MessageLimitSettings(BaseSettings):
+    """What one message may carry: the same variables, names and bounds in conversations (which
+    enforces them) and realtime (which checks them before the call), so both refuse alike."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    # Longest message text, in characters after trimming.
+    message_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
+    )
+    # Longest `clientMessageId` a client may attach to a send (the idempotency key).
+    client_message_id_max_chars: int = Field(
+        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
+    )
+    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
+
+    def message_limits(self) -> MessageLimits:
+        return MessageLimits(
+            message_max_chars=self.message_max_chars,
+            client_message_id_max_chars=self.client_message_id_max_chars,
+            max_attachments=self.max_attachments,
+        )
 
 
 class TokenVerifierSettings(BaseSettings):

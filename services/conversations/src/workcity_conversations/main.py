@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import timedelta
 
 import httpx
@@ -72,8 +73,7 @@ log = logging.getLogger(__name__)
 
 def limits_from(settings: ConversationsSettings) -> Limits:
     return Limits(
-        message_max_chars=settings.message_max_chars,
-        client_message_id_max_chars=settings.client_message_id_max_chars,
+        **asdict(settings.message_limits()),
         messages_page_default=settings.messages_page_default,
         messages_page_max=settings.messages_page_max,
         conversations_page_default=settings.conversations_page_default,
@@ -81,7 +81,6 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         attachment_max_bytes=settings.attachment_max_bytes,
         attachment_quota_bytes=settings.attachment_quota_bytes,
         attachment_unattached_ttl_s=settings.attachment_unattached_ttl_s,
-        max_attachments=settings.max_attachments,
         message_created_version=settings.message_created_version,
     )
 

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import asdict
 
 import httpx
 import socketio
@@ -112,10 +113,7 @@ def create_app(
         BufferedCluster(cluster, outgoing),
         HubLimits(
             payload=PayloadLimits(
-                max_message_length=config.max_message_length,
-                max_client_message_id=config.max_client_message_id,
-                max_attachments=config.max_attachments,
-                sync_max_limit=config.sync_max_limit,
+                **asdict(config.message_limits()), sync_max_limit=config.sync_max_limit
             ),
             membership_cache_s=config.membership_cache_s,
             max_pending_per_socket=config.max_pending_per_socket,
