@@ -18,12 +18,14 @@ from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
 from workcity_common.database import Document, make_mongo_client, ping
 from workcity_common.logging import configure_logging
+from workcity_common.tasks import close_in_order
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
 from workcity_notifications.adapters.conversations import ConversationsSource, MessageSource
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
+from workcity_notifications.domain.email import mail_domain
 from workcity_notifications.entrypoints.events import (
     SCHEDULE_EVENT_TYPES,
     schedule_handler,
@@ -101,9 +103,12 @@ def create_app(
         mail_sender or SmtpSender(smtp_from(settings)),
         message_source or conversations_source(settings, http_client),
         frontend_url=settings.frontend_url,
+        mail_domain=mail_domain(settings.mail_from),
         timing=timing,
     )
-    scheduler = Scheduler(notifier, settings.notify_poll_interval_s)
+    scheduler = Scheduler(
+        notifier, settings.notify_poll_interval_s, stop_grace_s=settings.notify_stop_grace_s
+    )
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
@@ -149,13 +154,18 @@ def create_app(
         try:
             yield
         finally:
-            await scheduler.close()
-            await schedule_consumer.close()
-            await users.close()
-            await broker.close()
-            await http_client.aclose()
-            if mongo_client is None:
-                await client.close()
+            # Each bounded: a close that hangs must not keep the process (or a test) from ending.
+            await close_in_order(
+                [
+                    ("scheduler", scheduler.close),
+                    ("events consumer", schedule_consumer.close),
+                    ("users consumer", users.close),
+                    ("broker", broker.close),
+                    ("http client", http_client.aclose),
+                    *([("mongodb", client.close)] if mongo_client is None else []),
+                ],
+                settings.shutdown_close_timeout_s,
+            )
 
     app = create_service_app(
         service="notifications",
