@@ -125,8 +125,18 @@ export function refresh(): Promise<boolean> {
   return refreshing;
 }
 
+// What to say when an answer carries no message of its own (the gateway's own pages, a proxy).
+const STATUS_WORDS: Record<number, string> = {
+  413: "That file is too large to upload.",
+  415: "That kind of file cannot be sent.",
+  429: "Too many requests at once. Wait a moment and try again.",
+  502: "The service is unavailable right now. Try again shortly.",
+  503: "The service is busy right now. Try again shortly.",
+  504: "The service took too long to answer. Try again shortly.",
+};
+
 async function errorOf(answer: Response): Promise<ApiError> {
-  let message = `The server answered ${answer.status}`;
+  let message = STATUS_WORDS[answer.status] ?? `The server answered ${answer.status}`;
   let code: string | undefined;
   try {
     const body = await answer.json();
@@ -138,15 +148,17 @@ async function errorOf(answer: Response): Promise<ApiError> {
   return new ApiError(answer.status, message, code);
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** A request with the bearer token (fresh first), sent again once after a refresh on a 401.
+ * Throws an ApiError in words when the server cannot be reached or answers an error. */
+async function authorized(method: string, path: string, body?: BodyInit, contentType?: string): Promise<Response> {
   const send = () =>
     fetch(`${API_BASE}${path}`, {
       method,
       headers: {
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...(contentType ? { "Content-Type": contentType } : {}),
         ...(session ? { Authorization: `Bearer ${session.token}` } : {}),
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body,
     });
   let answer: Response;
   try {
@@ -157,8 +169,28 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
   }
   if (!answer.ok) throw await errorOf(answer);
+  return answer;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const json = body === undefined ? undefined : JSON.stringify(body);
+  const answer = await authorized(method, path, json, json === undefined ? undefined : "application/json");
   if (answer.status === 204) return undefined as T;
   return (await answer.json()) as T;
+}
+
+/** Uploads one file to a conversation (multipart, field `file`); the browser sets the boundary. */
+export async function uploadFile<T>(conversationId: string, file: File): Promise<T> {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const answer = await authorized("POST", `/conversations/${conversationId}/attachments`, form);
+  return (await answer.json()) as T;
+}
+
+/** An attachment's bytes (the download needs the bearer token, so no plain link will do). */
+export async function fetchFile(attachmentId: string): Promise<Blob> {
+  const answer = await authorized("GET", `/attachments/${attachmentId}`);
+  return answer.blob();
 }
 
 export async function signIn(email: string, password: string): Promise<Session> {

@@ -10,3 +10,14 @@ export function showConversationInUrl(conversationId: string | null): void {
   const path = conversationId ? `/chat/${conversationId}` : "/";
   if (window.location.pathname !== path) window.history.replaceState(null, "", path);
 }
+
+// The admin page's own address, so a reload (or a bookmark) stays on it.
+const ADMIN_PATH = "/admin";
+
+export function adminInUrl(): boolean {
+  return window.location.pathname.replace(/\/$/, "") === ADMIN_PATH;
+}
+
+export function showAdminInUrl(): void {
+  if (!adminInUrl()) window.history.replaceState(null, "", ADMIN_PATH);
+}

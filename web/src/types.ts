@@ -26,7 +26,23 @@ export interface Message {
   text: string;
   seq: number;
   readBy: string[];
+  attachments?: Attachment[];
   createdAt: string;
+}
+
+export interface Attachment {
+  _id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+/** A satisfaction request: asked when staff resolve, answered once by the customer. */
+export interface Csat {
+  requestedAt: string | null;
+  rating: number | null;
+  comment: string | null;
+  ratedAt: string | null;
 }
 
 export interface Conversation {
@@ -41,6 +57,7 @@ export interface Conversation {
   orderId?: string | null;
   snoozedUntil?: string | null;
   waitingSince?: string | null;
+  csat?: Csat | null;
   priority?: Priority | null;
   labels?: string[];
   updatedAt?: string;
@@ -50,6 +67,13 @@ export interface Team {
   _id: string;
   name: string;
   isDefault: boolean;
+}
+
+/** A team as staff see it (`GET /api/teams`). */
+export interface TeamDetail extends Team {
+  autoAssign: boolean;
+  capacity: number;
+  members: string[];
 }
 
 export type InboxView = "mine" | "unassigned" | "team";
@@ -68,6 +92,19 @@ export interface Agent {
   availability: Availability;
   online: boolean;
   openAssigned: number;
+  role?: Role;
+  /** The agent's own capacity, overriding their teams'; null: the team's. */
+  capacity?: number | null;
+  teams?: string[];
+}
+
+/** An account as admins see it (`GET /api/auth/all-users`). */
+export interface Account {
+  _id: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  createdAt: string;
 }
 
 export const STAFF_ROLES: readonly Role[] = ["agent", "designer", "merchant", "admin"];
@@ -96,4 +133,5 @@ export interface CannedResponse {
   text: string;
   scope: "personal" | "team" | "global";
   teamId: string | null;
+  authorId: string;
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aio_pika
 import pytest
@@ -14,6 +14,7 @@ from workcity_common.events import Event, UserData, UserRegistered
 from workcity_common.outbox import Outbox, OutboxRelay
 
 from tests.support.events import EventTap
+from tests.support.outbox import pending_event_count
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +50,9 @@ async def started(
 
 
 async def start_consumer(
-    rabbit_url: str, unique_name: str, handler, queue: str
+    rabbit_url: str, unique_name: str, handler, queue: str, **options: Any
 ) -> tuple[Broker, EventConsumer]:
+    """An `EventConsumer` of user events; `options` go to it (prefetch, say)."""
     return await started(
         rabbit_url,
         unique_name,
@@ -60,7 +62,7 @@ async def start_consumer(
             event_types=["user.*"],
             handler=handler,
             processed=InMemoryProcessedEvents(),
-            handler_timeout_s=5,
+            **{"handler_timeout_s": 5, **options},
         ),
     )
 
@@ -137,7 +139,7 @@ async def test_relay_publishes_in_write_order_and_marks_published(
 
     for n in range(30):  # written before any relay runs: as if the service died after the write
         await write(n)
-    assert await outbox.count_pending() == 30
+    assert await pending_event_count(outbox.collection) == 30
 
     relay = OutboxRelay(outbox, broker, poll_interval_s=0.1, batch=7)
     relay.start()
@@ -147,7 +149,7 @@ async def test_relay_publishes_in_write_order_and_marks_published(
         await relay.close()
         await tap.close()
     assert [e.id for e in received] == [e.id for e in events]
-    assert await outbox.count_pending() == 0
+    assert await pending_event_count(outbox.collection) == 0
 
 
 async def test_failed_transaction_stores_no_event(mongo_db: AsyncDatabase) -> None:
@@ -161,4 +163,4 @@ async def test_failed_transaction_stores_no_event(mongo_db: AsyncDatabase) -> No
     with pytest.raises(ValueError):
         await outbox.commit(work)
     assert await mongo_db["things"].count_documents({}) == 0
-    assert await outbox.count_pending() == 0
+    assert await pending_event_count(outbox.collection) == 0

@@ -14,6 +14,7 @@ from workcity_common.events import Event, UserData, UserRegistered
 from workcity_common.outbox import Outbox, OutboxRelay
 
 from tests.support.events import EventTap
+from tests.support.outbox import pending_event_count
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +60,14 @@ async def test_committed_events_go_out_in_order_without_reading_the_outbox(
             await commit(outbox, mongo_db, events[n : n + 2])
         received = await tap.collect(24)
         for _ in range(50):  # the mark follows the publish
-            if await outbox.count_pending() == 0:
+            if await pending_event_count(outbox.collection) == 0:
                 break
             await asyncio.sleep(0.05)
     finally:
         await relay.close()
         await tap.close()
     assert [e.id for e in received] == [e.id for e in events]
-    assert await outbox.count_pending() == 0
+    assert await pending_event_count(outbox.collection) == 0
     assert outbox.polls == 1
 
 
@@ -87,7 +88,7 @@ async def test_an_event_seen_by_both_the_poll_and_the_fast_path_goes_out_once(
     finally:
         await tap.close()
     assert [e.id for e in received] == [e.id for e in events]
-    assert await outbox.count_pending() == 0
+    assert await pending_event_count(outbox.collection) == 0
 
 
 async def test_with_the_broker_gone_the_events_wait_in_the_outbox(
@@ -100,7 +101,7 @@ async def test_with_the_broker_gone_the_events_wait_in_the_outbox(
     await commit(outbox, mongo_db, [user_event(1), user_event(2)])
     with pytest.raises(Exception, match="not connected"):
         await relay.publish_committed()
-    assert await outbox.count_pending() == 2
+    assert await pending_event_count(outbox.collection) == 2
     # One document per transaction, its events in order.
     [doc] = await mongo_db["outbox"].find({}).to_list(None)
     assert [e["data"]["id"] for e in doc["events"]] == ["u1", "u2"]

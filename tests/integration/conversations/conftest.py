@@ -25,6 +25,7 @@ from workcity_common.broker import Broker
 from workcity_common.events import Event, UserData, utcnow
 from workcity_common.outbox import Outbox
 from workcity_common.tokens import KeySet, TokenVerifier
+from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.model import Person
@@ -192,7 +193,7 @@ async def store(mongo_db: AsyncDatabase) -> ConversationStore:
 
 @pytest.fixture
 async def service(mongo_db: AsyncDatabase, store: ConversationStore) -> ConversationService:
-    return ConversationService(store, UserDirectory(mongo_db))
+    return ConversationService(store, UserDirectory(mongo_db), AttachmentStore(mongo_db))
 
 
 def auth(tokens: Tokens, person: Person) -> dict[str, str]:

@@ -307,7 +307,7 @@ async def test_uploads_and_downloads_stream_through_gridfs(
     customer, agent = await make_user("customer"), await make_user("agent")
     service = running.service
     opened = await service.open_conversation(customer, agent.id)
-    conversation = await service.conversation_for_upload(customer, opened.conversation["_id"])
+    conversation = await service.files.conversation_for_upload(customer, opened.conversation["_id"])
     chunks_seen: list[int] = []
     piece = png(CHUNK_BYTES)[: 64 * 1024]
 
@@ -316,7 +316,7 @@ async def test_uploads_and_downloads_stream_through_gridfs(
             chunks_seen.append(await mongo_db["attachments.chunks"].count_documents({}))
             yield piece
 
-    meta = await service.upload(customer, conversation, "s.png", None, slow_client())
+    meta = await service.files.upload(customer, conversation, "s.png", None, slow_client())
     assert meta["size"] == 9 * len(piece)
     # Each full chunk was in the database as soon as it was full, long before the last piece.
     assert chunks_seen == [0, 0, 0, 0, 1, 1, 1, 1, 2], chunks_seen
@@ -327,7 +327,7 @@ async def test_uploads_and_downloads_stream_through_gridfs(
     assert await grid_out.read() == piece * 9
     assert grid_out.filename == "s.png"
 
-    download = await service.download(agent, meta["_id"])
+    download = await service.files.download(agent, meta["_id"])
     sizes = [len(chunk) async for chunk in download.chunks]
     assert sizes[:-1] == [CHUNK_BYTES] * (len(sizes) - 1)
     assert sum(sizes) == meta["size"]
@@ -381,11 +381,11 @@ async def test_uploads_no_message_took_expire(
     left = (await upload(running, tokens, customer, conv, "b.png", png(CHUNK_BYTES + 5))).json()
     await send_with(running, tokens, customer, conv, taken["_id"])
 
-    assert await running.service.expire_unattached_files() == 0  # both younger than a day
-    running.service.limits = dataclasses.replace(
-        running.service.limits, attachment_unattached_ttl_s=0
+    assert await running.service.files.expire_unattached_files() == 0  # both younger than a day
+    running.service.files.limits = dataclasses.replace(
+        running.service.files.limits, attachment_unattached_ttl_s=0
     )
-    assert await running.service.expire_unattached_files() == 1
+    assert await running.service.files.expire_unattached_files() == 1
     c = auth(tokens, customer)
     assert_error(
         await running.http.get(f"/api/attachments/{left['_id']}", headers=c), 404, "not_found"
@@ -404,8 +404,8 @@ async def test_a_user_over_the_storage_quota_gets_413_and_nothing_is_stored(
 ) -> None:
     customer, agent = await make_user("customer"), await make_user("agent")
     conv = await pair(running, tokens, customer, agent)
-    running.service.limits = dataclasses.replace(
-        running.service.limits, attachment_quota_bytes=CHUNK_BYTES * 2
+    running.service.files.limits = dataclasses.replace(
+        running.service.files.limits, attachment_quota_bytes=CHUNK_BYTES * 2
     )
     first = (await upload(running, tokens, customer, conv, "a.png", png(CHUNK_BYTES + 5))).json()
     message = await send_with(running, tokens, customer, conv, first["_id"])

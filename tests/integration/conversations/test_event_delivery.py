@@ -13,7 +13,7 @@ from workcity_conversations.service import ConversationService
 from workcity_conversations.settings import ConversationsSettings
 
 from tests.integration.conversations.conftest import Running, Tokens, auth
-from tests.support.outbox import stored_events
+from tests.support.outbox import pending_event_count, stored_events
 from tests.support.rabbit import broker_stopped
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ async def test_events_written_while_rabbitmq_is_down_are_published_when_it_is_ba
         assert len(await stored_events(mongo_db, "message.created")) == count
     received = await events.collect(count, timeout_s=60)
     assert [e.data.message.seq for e in received] == list(range(1, count + 1))
-    assert await Outbox(mongo_db["outbox"]).count_pending() == 0
+    assert await pending_event_count(mongo_db["outbox"]) == 0
 
 
 async def test_a_new_relay_publishes_what_a_dead_process_left_in_the_outbox(
@@ -90,7 +90,7 @@ async def test_a_new_relay_publishes_what_a_dead_process_left_in_the_outbox(
     for i in range(5):
         await service.send(customer, conv_id, f"before the crash {i}")
     assert await events.collect(0, timeout_s=0.5) == []
-    assert await Outbox(mongo_db["outbox"]).count_pending() == 6
+    assert await pending_event_count(mongo_db["outbox"]) == 6
 
     # The restarted process: a new broker connection and a new relay over the same outbox.
     broker = Broker(settings.amqp_url, settings.events_exchange)
@@ -105,4 +105,4 @@ async def test_a_new_relay_publishes_what_a_dead_process_left_in_the_outbox(
     assert [e.type for e in received] == ["conversation.created"] + ["message.created"] * 5
     assert [e.data.message.seq for e in received[1:]] == [1, 2, 3, 4, 5]
     assert received[0].data.conversation.id == conv_id
-    assert await Outbox(mongo_db["outbox"]).count_pending() == 0
+    assert await pending_event_count(mongo_db["outbox"]) == 0

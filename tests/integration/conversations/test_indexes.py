@@ -109,7 +109,7 @@ async def test_every_query_uses_an_index(
         files = AttachmentStore(db)
         for target in (store, directory, outbox, processed, files):
             await target.create_indexes()
-        service = ConversationService(store, directory, attachments=files)
+        service = ConversationService(store, directory, files)
 
         # Users arrive by event, by token, and the consumer's dedup store is used.
         handler = user_events_handler(directory)
@@ -151,12 +151,12 @@ async def test_every_query_uses_an_index(
         async def png() -> AsyncIterator[bytes]:
             yield b"\x89PNG\r\n\x1a\n" + bytes(300_000)
 
-        target = await service.conversation_for_upload(customer, conv)
-        attachment = await service.upload(customer, target, "a.png", "image/png", png())
+        target = await service.files.conversation_for_upload(customer, conv)
+        attachment = await service.files.upload(customer, target, "a.png", "image/png", png())
         carrier = (await service.send(customer, conv, "", None, [attachment["_id"]])).message
-        download = await service.download(agent, attachment["_id"])
+        download = await service.files.download(agent, attachment["_id"])
         assert len(b"".join([chunk async for chunk in download.chunks])) == attachment["size"]
-        await service.expire_unattached_files()
+        await service.files.expire_unattached_files()
         await service.delete_message(customer, carrier["_id"])  # its file goes with it
         await service.delete_conversation(customer, conv)
         await outbox.pending(10)

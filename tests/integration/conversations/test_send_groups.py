@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.error_table import http_status
 from workcity_common.events import MessageCreated, MessageRead
 from workcity_common.outbox import Outbox
+from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.errors import Busy
@@ -37,7 +38,7 @@ async def counted(mongo_db: AsyncDatabase) -> tuple[ConversationService, Countin
     outbox = CountingOutbox(mongo_db["outbox"])
     store = ConversationStore(mongo_db, outbox)
     await store.create_indexes()
-    return ConversationService(store, UserDirectory(mongo_db)), outbox
+    return ConversationService(store, UserDirectory(mongo_db), AttachmentStore(mongo_db)), outbox
 
 
 async def test_concurrent_sends_share_transactions_and_keep_every_per_message_fact(
@@ -150,7 +151,9 @@ async def test_two_processes_writing_one_conversation_keep_seqs_gapless(
     for _ in range(2):
         store = ConversationStore(mongo_db, Outbox(mongo_db["outbox"]))
         await store.create_indexes()
-        services.append(ConversationService(store, UserDirectory(mongo_db)))
+        services.append(
+            ConversationService(store, UserDirectory(mongo_db), AttachmentStore(mongo_db))
+        )
     customer, agent = await make_user("customer"), await make_user("agent")
     opened = await services[0].open_conversation(customer, agent.id)
     conv_id = str(opened.conversation["_id"])
@@ -201,7 +204,7 @@ async def test_sends_beyond_the_queue_limit_are_refused_busy_and_nothing_else_ch
 ) -> None:
     store = ConversationStore(mongo_db, Outbox(mongo_db["outbox"]), max_queued_sends=1)
     await store.create_indexes()
-    service = ConversationService(store, UserDirectory(mongo_db))
+    service = ConversationService(store, UserDirectory(mongo_db), AttachmentStore(mongo_db))
     customer, agent = await make_user("customer"), await make_user("agent")
     conv_id = str((await service.open_conversation(customer, agent.id)).conversation["_id"])
     results = await asyncio.gather(
@@ -237,7 +240,7 @@ async def test_a_conversation_locked_by_a_dead_process_transaction_does_not_stal
         mongo_db, Outbox(mongo_db["outbox"]), commit_timeout_s=1.0, set_aside_max_s=1.0
     )
     await store.create_indexes()
-    service = ConversationService(store, UserDirectory(mongo_db))
+    service = ConversationService(store, UserDirectory(mongo_db), AttachmentStore(mongo_db))
     customer, agent = await make_user("customer"), await make_user("agent")
     other = await make_user("customer")
     locked = str((await service.open_conversation(customer, agent.id)).conversation["_id"])

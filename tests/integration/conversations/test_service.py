@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.domain_errors import DomainError
 from workcity_common.error_table import http_status
 from workcity_common.events import MessageCreated
+from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.model import Person
@@ -430,7 +431,12 @@ async def test_message_created_version_1_for_a_rolling_upgrade(
     store: ConversationStore, make_user: Callable[..., Any], mongo_db: AsyncDatabase
 ) -> None:
     # MESSAGE_CREATED_VERSION=1: the previous form, and the separate message.read after it.
-    service = ConversationService(store, UserDirectory(mongo_db), Limits(message_created_version=1))
+    service = ConversationService(
+        store,
+        UserDirectory(mongo_db),
+        AttachmentStore(mongo_db),
+        Limits(message_created_version=1),
+    )
     customer, agent = await make_user("customer"), await make_user("agent")
     conv_id = await open_pair(service, customer, agent)
     await service.send(customer, conv_id, "one")

@@ -10,13 +10,13 @@ from engineio import packet as eio_packet
 from workcity_realtime.adapters.engine import PACKET_OVERHEAD_BYTES, MeteredQueue
 from workcity_realtime.adapters.outbound import OutgoingBuffer
 from workcity_realtime.domain.ordering import FairShare, KeyedSequencer, Overloaded, QueueFull
-from workcity_realtime.hub import Hub, HubOptions, Refused
+from workcity_realtime.hub import Hub, HubLimits, Refused
 
 from tests.unit.realtime.test_hub import FakeCluster, FakeConversations, FakeEmitter, claims
 
 
 async def test_a_user_gets_at_most_the_limit_of_sockets_and_a_closed_one_frees_its_place() -> None:
-    hub = Hub(FakeEmitter(), FakeConversations(), FakeCluster(), HubOptions(max_sockets_per_user=2))
+    hub = Hub(FakeEmitter(), FakeConversations(), FakeCluster(), HubLimits(max_sockets_per_user=2))
     await hub.connect("s1", claims("a"), "tok")
     await hub.connect("s2", claims("a"), "tok")
     with pytest.raises(Refused) as refused:

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 from workcity_realtime.domain import payloads
-from workcity_realtime.domain.payloads import InvalidPayload, Limits
+from workcity_realtime.domain.payloads import InvalidPayload, PayloadLimits
 
 CID = "64b7f0c2a1b2c3d4e5f60718"
-LIMITS = Limits(max_message_length=20, max_attachments=2, sync_max_limit=50)
+LIMITS = PayloadLimits(max_message_length=20, max_attachments=2, sync_max_limit=50)
 
 
 def test_send_message_builds_the_api_body() -> None:

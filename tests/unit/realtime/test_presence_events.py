@@ -5,7 +5,7 @@ from __future__ import annotations
 from workcity_common.broker import BrokerUnavailable
 from workcity_common.events import Event, PresenceChanged, parse_event
 from workcity_realtime.adapters.cluster import Bye, Heartbeat, PresenceDelta
-from workcity_realtime.hub import Hub, HubOptions
+from workcity_realtime.hub import Hub, HubLimits
 
 from tests.unit.realtime.test_hub import (
     T0,
@@ -41,7 +41,7 @@ def hub_with_events() -> tuple[Hub, Events, Clock]:
         FakeEmitter(),
         FakeConversations(),
         FakeCluster(),
-        HubOptions(presence_ttl_s=15),
+        HubLimits(presence_ttl_s=15),
         monotonic=clock.monotonic,
         now=clock.now,
         publish_event=events.publish,

@@ -1,15 +1,17 @@
-// The buyer's face: their support conversations (with who handles each and its status), the
-// open one live, and "Contact support".
+// The buyer's face: their support conversations (current ones, then past ones, with who handles
+// each and its status), the open one live with the satisfaction prompt, and "Contact support".
 import { Badge, Button, Grid, Group, NavLink, Paper, ScrollArea, Stack, Text } from "@mantine/core";
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
 import { describe, Thread } from "../components/Thread";
 import { useSocketEvent } from "../realtime";
 import type { Conversation, User } from "../types";
 import { conversationInUrl, showConversationInUrl } from "../route";
 import { ContactSupport } from "./ContactSupport";
+import { RatingPrompt } from "./RatingPrompt";
 
 interface Props {
   me: User;
@@ -36,10 +38,37 @@ export function BuyerHome({ me, socket }: Props) {
   useSocketEvent(socket, "conversationUpdated", reload);
   useSocketEvent(socket, "conversationCreated", reload);
   useSocketEvent(socket, "newMessage", reload);
+  // A message in a conversation not open here comes to one's user room only, as this.
+  useSocketEvent(socket, "messageNotification", reload);
+  useSocketEvent(socket, "messageDeleted", reload);
   useSocketEvent(socket, "messageRead", reload);
   useSocketEvent(socket, "connect", reload);
+  useSocketEvent(socket, "csatRequested", reload);
 
   const current = conversations.find((c) => c._id === selected) ?? null;
+  useUnreadTitle(unreadOutside(conversations, selected));
+  const ongoing = conversations.filter((c) => c.status !== "resolved");
+  const past = conversations.filter((c) => c.status === "resolved");
+  const item = (c: Conversation) => (
+    <NavLink
+      key={c._id}
+      data-testid="conversation-item"
+      active={c._id === selected}
+      onClick={() => setSelected(c._id)}
+      label={c.updatedAt ? `${titleOf(c)} · ${shortDate(c.updatedAt)}` : titleOf(c)}
+      description={c.lastMessage?.text || (c.lastMessage?.attachments?.length ? "An attachment" : "No messages yet")}
+      rightSection={
+        <Group gap={4} wrap="nowrap">
+          {(c.unreadCount ?? 0) > 0 && c._id !== selected && (
+            <Badge size="sm" circle aria-label={`${c.unreadCount} unread`} data-testid="unread">
+              {c.unreadCount}
+            </Badge>
+          )}
+          <StatusBadge status={c.status} />
+        </Group>
+      }
+    />
+  );
 
   return (
     <Grid gutter="md">
@@ -52,33 +81,26 @@ export function BuyerHome({ me, socket }: Props) {
             <Text size="sm" fw={600}>
               Your conversations
             </Text>
-            {error && <Text c="red">{error}</Text>}
-            {conversations.length === 0 && (
+            {error && (
+              <Text c="red" role="alert">
+                {error}
+              </Text>
+            )}
+            {ongoing.length === 0 && (
               <Text size="sm" c="dimmed">
-                None yet.
+                {past.length ? "None open." : "None yet."}
               </Text>
             )}
             <ScrollArea.Autosize mah="60vh">
-              {conversations.map((c) => (
-                <NavLink
-                  key={c._id}
-                  data-testid="conversation-item"
-                  active={c._id === selected}
-                  onClick={() => setSelected(c._id)}
-                  label={titleOf(c)}
-                  description={c.lastMessage?.text ?? "No messages yet"}
-                  rightSection={
-                    <Group gap={4} wrap="nowrap">
-                      {(c.unreadCount ?? 0) > 0 && c._id !== selected && (
-                        <Badge size="sm" circle aria-label={`${c.unreadCount} unread`}>
-                          {c.unreadCount}
-                        </Badge>
-                      )}
-                      <StatusBadge status={c.status} />
-                    </Group>
-                  }
-                />
-              ))}
+              <div data-testid="ongoing-conversations">{ongoing.map(item)}</div>
+              {past.length > 0 && (
+                <>
+                  <Text size="sm" fw={600} mt="sm" mb={4}>
+                    Past conversations
+                  </Text>
+                  <div data-testid="past-conversations">{past.map(item)}</div>
+                </>
+              )}
             </ScrollArea.Autosize>
           </Stack>
         </Paper>
@@ -91,15 +113,21 @@ export function BuyerHome({ me, socket }: Props) {
               me={me}
               socket={socket}
               header={
-                <Group justify="space-between" data-testid="conversation-header">
-                  <Stack gap={0}>
-                    <Text fw={600}>{titleOf(current)}</Text>
-                    <Text size="sm" c="dimmed" data-testid="handler">
-                      {current.assignee ? `Handled by ${current.assignee.email}` : "Waiting for an agent…"}
-                    </Text>
-                  </Stack>
-                  <StatusBadge status={current.status} />
-                </Group>
+                <Stack gap="xs">
+                  <Group justify="space-between" data-testid="conversation-header">
+                    <Stack gap={0}>
+                      <Text fw={600}>{titleOf(current)}</Text>
+                      <Text size="sm" c="dimmed" data-testid="handler">
+                        {current.assignee ? `Handled by ${current.assignee.email}` : "Waiting for an agent…"}
+                      </Text>
+                    </Stack>
+                    <StatusBadge status={current.status} />
+                  </Group>
+                  <RatingPrompt
+                    conversation={current}
+                    onRated={(rated) => setConversations((list) => list.map((c) => (c._id === rated._id ? rated : c)))}
+                  />
+                </Stack>
               }
             />
           ) : (
@@ -117,8 +145,13 @@ export function BuyerHome({ me, socket }: Props) {
   );
 }
 
+function shortDate(iso: string): string {
+  return new Date(iso).toLocaleDateString([], { day: "numeric", month: "short" });
+}
+
 function titleOf(conversation: Conversation): string {
   if (conversation.subject) return conversation.subject;
   if (conversation.orderId) return `Order ${conversation.orderId}`;
-  return conversation.assignee?.email ?? "Support";
+  // (Who handles it is said under the title.)
+  return conversation.team?.name ?? "Support";
 }

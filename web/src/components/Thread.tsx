@@ -6,7 +6,9 @@ import type { Socket } from "socket.io-client";
 import { api, ApiError } from "../api";
 import { useSocketEvent } from "../realtime";
 import type { Message, PersonRef, User } from "../types";
+import { AttachmentView } from "./AttachmentView";
 import { interleave, type ComposeOptions, type KeyHook, type TimelineItem } from "./threadSlots";
+import { AttachButton, PendingUploads, useUploads } from "./Uploads";
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 200;
@@ -63,6 +65,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
   const idleTimer = useRef<number | undefined>(undefined);
   const typingTimers = useRef<Record<string, number>>({});
   const bottom = useRef<HTMLDivElement>(null);
+  const uploads = useUploads(conversationId);
   const composer = useRef<HTMLTextAreaElement>(null);
   const keyHook = useRef<KeyHook | null>(null);
   const privateSend = compose?.send;
@@ -212,9 +215,13 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
 
   async function send() {
     const body = text.trim();
-    if (!body) return;
+    // A private note is text only: files wait for the next message.
+    const files = privateSend ? [] : uploads.pending;
+    if ((!body && files.length === 0) || (files.length > 0 && uploads.uploading > 0)) return;
+    const attachments = files.length ? { attachments: files.map((a) => a._id) } : {};
     const clientMessageId = messageId();
     setText("");
+    if (files.length) uploads.clear();
     stopTyping();
     setError(null);
     if (privateSend) {
@@ -234,7 +241,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
           .timeout(ACK_TIMEOUT_MS)
           .emit(
             "sendMessage",
-            { conversationId, text: body, clientMessageId },
+            { conversationId, text: body, clientMessageId, ...attachments },
             (err: Error | null, ack: Message | { error: string }) => {
               if (err) reject(err);
               else if ("error" in ack) reject(new ApiError(400, ack.error));
@@ -248,11 +255,13 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
         return api<Message>("POST", `/conversations/${conversationId}/messages`, {
           text: body,
           clientMessageId,
+          ...attachments,
         });
       });
       add([stored]);
     } catch (e) {
       setText(body);
+      uploads.restore(files);
       setError(describe(e));
     }
   }
@@ -291,7 +300,8 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                       {m.sender.email}
                     </Text>
                   )}
-                  <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>
+                  {m.text && <Text style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>{m.text}</Text>}
+                  <AttachmentView attachments={m.attachments} />
                   <Group gap={4} justify="flex-end">
                     <Text size="xs" c="dimmed">
                       {new Date(m.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
@@ -333,7 +343,9 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
             void send();
           }}
         >
+          {!privateSend && <PendingUploads uploads={uploads} />}
           <Group align="flex-end" gap="xs" wrap="nowrap">
+            {!privateSend && <AttachButton uploads={uploads} />}
             <Textarea
               style={{ flex: 1 }}
               ref={composer}
@@ -345,6 +357,9 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
               maxRows={5}
               value={text}
               onChange={(event) => typed(event.currentTarget.value)}
+              // A pasted screenshot or a file dropped on the composer is attached (not in a note).
+              onPaste={(event) => !privateSend && uploads.take(event, event.clipboardData)}
+              onDrop={(event) => !privateSend && uploads.take(event, event.dataTransfer)}
               onKeyDown={(event) => {
                 if (keyHook.current?.(event)) return;
                 if (event.key === "Enter" && !event.shiftKey) {
@@ -353,7 +368,7 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
                 }
               }}
             />
-            <Button type="submit" disabled={!text.trim()}>
+            <Button type="submit" disabled={privateSend ? !text.trim() : (!text.trim() && uploads.pending.length === 0) || uploads.uploading > 0}>
               Send
             </Button>
           </Group>

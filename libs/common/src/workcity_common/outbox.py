@@ -3,8 +3,8 @@ and a relay publishes stored events to RabbitMQ and deletes them (published: don
 
 One outbox document per transaction holds all its events, in order (`{_id, events: [...],
 published, created_at}`): a transaction that reports fifty messages costs one insert and, once
-published, one delete, not fifty of each. (On SecantusDB every document written costs about a
-millisecond of its CPU: per-event documents were most of its work per message.)
+published, one delete, not fifty of each (docs/decisions/0001: the database's cost is per
+document written).
 
 RabbitMQ being down, or the process dying between the write and the publish, delays events;
 it never drops them. Events of one writer go out in the order they were committed. Several
@@ -36,6 +36,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from workcity_common.broker import Broker, BrokerUnavailable
 from workcity_common.database import Document
 from workcity_common.events import Event, UnknownEvent, parse_event, utcnow
+from workcity_common.pipe_metrics import OutboxMetrics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ Entry = tuple[ObjectId, list[Event]]
 MAX_COMMITTED_IN_MEMORY = 10_000
 # An unpublished entry this old is taken by the routine poll of any relay.
 STRANDED_AFTER_S = 5.0
+# How often the relay reads the outbox's backlog for /metrics (two indexed requests).
+BACKLOG_INTERVAL_S = 15.0
 
 
 class Outbox:
@@ -172,19 +175,21 @@ class Outbox:
         if not ids:
             return
         # One request of single-document deletes by `_id` rather than one delete with `$in`:
-        # each is a point lookup on every server (SecantusDB scans the collection for `$in`).
+        # each is a point lookup on every server (docs/decisions/0001).
         await self.collection.bulk_write(
             [DeleteOne({"_id": entry_id}) for entry_id in ids], ordered=False
         )
 
-    async def count_pending(self) -> int:
-        """Unpublished events (not documents)."""
-        count = 0
-        async for doc in self.collection.find(
-            {"published": False}, projection={"events": 1, "event": 1}
-        ):
-            count += len(_stored_events(doc))
-        return count
+    async def backlog(self) -> tuple[int, float]:
+        """(unpublished entries, age in seconds of the oldest: 0 when none), for the metrics."""
+        unpublished = {"published": False}
+        count = await self.collection.count_documents(unpublished)
+        oldest = await self.collection.find_one(
+            unpublished, sort=[("_id", ASCENDING)], projection={"created_at": 1}
+        )
+        if oldest is None:
+            return count, 0.0
+        return count, max((utcnow() - oldest["created_at"]).total_seconds(), 0.0)
 
 
 class OutboxRelay:
@@ -193,13 +198,22 @@ class OutboxRelay:
     documents per read of the database."""
 
     def __init__(
-        self, outbox: Outbox, broker: Broker, *, poll_interval_s: float = 1.0, batch: int = 200
+        self,
+        outbox: Outbox,
+        broker: Broker,
+        *,
+        poll_interval_s: float = 1.0,
+        batch: int = 200,
+        backlog_interval_s: float = BACKLOG_INTERVAL_S,
     ) -> None:
         self._outbox = outbox
         self._broker = broker
         self._poll_interval_s = poll_interval_s
         self._batch = batch
+        self._backlog_interval_s = backlog_interval_s
         self._task: asyncio.Task[None] | None = None
+        # The service adds it to /metrics.
+        self.metrics = OutboxMetrics()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -210,8 +224,11 @@ class OutboxRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        last_poll = -float("inf")
+        last_poll = last_backlog = -float("inf")
         while True:
+            if time.monotonic() - last_backlog >= self._backlog_interval_s:
+                last_backlog = time.monotonic()
+                await self.read_backlog()
             try:
                 wanted = self._outbox.poll_wanted()
                 if wanted or time.monotonic() - last_poll >= self._poll_interval_s:
@@ -240,6 +257,16 @@ class OutboxRelay:
                 # the service's shutdown wait forever.
                 raise asyncio.CancelledError
 
+    async def read_backlog(self) -> None:
+        """Read what waits in the outbox into the metrics."""
+        try:
+            entries, oldest_age_s = await self._outbox.backlog()
+        except Exception as exc:
+            log.warning("could not read the outbox backlog", extra={"error": repr(exc)})
+            return
+        self.metrics.backlog.set(entries)
+        self.metrics.oldest_age.set(oldest_age_s)
+
     async def publish_committed(self) -> int:
         """Publish one batch of what this process committed (no database read); returns how
         many events went out."""
@@ -266,7 +293,7 @@ class OutboxRelay:
         entries: list[Entry] = []
         for doc in docs:
             events: list[Event] = []
-            for stored in _stored_events(doc):
+            for stored in doc["events"]:
                 try:
                     events.append(parse_event(stored))
                 except UnknownEvent:
@@ -290,17 +317,17 @@ class OutboxRelay:
         published = 0
         try:
             published = await self._broker.publish_many(events)
+        except Exception:
+            self.metrics.publish_failures.inc()
+            raise
         finally:
             done = _published_prefix([len(entry_events) for _, entry_events in entries], published)
             if done:
                 await self._outbox.mark_published([entry_id for entry_id, _ in entries[:done]])
+        self.metrics.published.inc(published)
+        if published < len(events):
+            self.metrics.publish_failures.inc()  # stopped part way
         return done, published
-
-
-def _stored_events(doc: Document) -> list[Document]:
-    # Documents written before one-per-transaction held a single `event`.
-    events = doc.get("events")
-    return list(events) if events is not None else [doc["event"]]
 
 
 def _published_prefix(sizes: Sequence[int], published: int) -> int:

@@ -18,11 +18,7 @@ from workcity_common.domain_errors import (
 )
 from workcity_common.events import Role, utcnow
 
-from workcity_auth.adapters.login_failures import LoginFailures
-from workcity_auth.adapters.passwords import PasswordHasher
-from workcity_auth.adapters.refresh_tokens import RefreshRejected, RefreshTokenRepository
-from workcity_auth.adapters.signing_keys import TokenSigner
-from workcity_auth.adapters.users import EmailTaken, User, UserRepository
+from workcity_auth.domain.model import User
 from workcity_auth.domain.rules import (
     CREATABLE_ROLES,
     SUPPORT_ROLES,
@@ -30,6 +26,15 @@ from workcity_auth.domain.rules import (
     check_password,
     login_backoff_seconds,
     normalize_email,
+)
+from workcity_auth.ports import (
+    EmailTaken,
+    LoginFailureCounts,
+    Passwords,
+    RefreshRejected,
+    RefreshTokens,
+    Signer,
+    Users,
 )
 
 log = logging.getLogger(__name__)
@@ -55,11 +60,11 @@ class Session:
 class Accounts:
     def __init__(
         self,
-        users: UserRepository,
-        refresh_tokens: RefreshTokenRepository,
-        hasher: PasswordHasher,
-        signer: TokenSigner,
-        failures: LoginFailures,
+        users: Users,
+        refresh_tokens: RefreshTokens,
+        hasher: Passwords,
+        signer: Signer,
+        failures: LoginFailureCounts,
         *,
         password_min_length: int,
         login_throttle: LoginThrottle,
@@ -158,9 +163,9 @@ class Accounts:
     async def logout(self, user_id: str, refresh_token: str) -> None:
         """End the login that `refresh_token` belongs to (only the caller's own)."""
         known = await self._refresh.family_of(refresh_token)
-        if known is None or known["user_id"] != user_id:
+        if known is None or known.user_id != user_id:
             raise Unauthenticated("Invalid refresh token")
-        await self._refresh.revoke_family(known["family_id"], user_id)
+        await self._refresh.revoke_family(known.family_id, user_id)
 
     async def me(self, user_id: str) -> User:
         user = await self._users.by_id(user_id)

@@ -120,7 +120,7 @@ def create_app(
         readiness={"mongodb": lambda: ping(db)},
         degraded_by={"rabbitmq": broker.check},
         lifespan=lifespan,
-        metrics_collectors=command_counters(client),
+        metrics_collectors=[*command_counters(client), broker.metrics, relay.metrics],
     )
     # Innermost, like conversations: a body over the limit is refused before it is parsed (an
     # unauthenticated refresh with a huge JSON array once cost hundreds of MB).

@@ -13,6 +13,7 @@ from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.ports import Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ async def staff_audience(
     return sorted(ids)
 
 
-async def require_staff_user(directory: UserDirectory, user_id: str) -> Person:
+async def require_staff_user(directory: Directory, user_id: str) -> Person:
     person = await directory.get(user_id)
     if person is None:
         raise NotFound("User not found", "user_not_found")

@@ -9,20 +9,19 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_shared import DeskLimits, require_staff_user
 from workcity_conversations.domain import desk, desk_access, rules
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
+from workcity_conversations.ports import Directory, TeamStore
 from workcity_conversations.views import now_ms
 
 
 class TeamsService:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: TeamStore,
+        directory: Directory,
         limits: DeskLimits,
         drain_soon: Callable[[Iterable[str]], None],
     ) -> None:

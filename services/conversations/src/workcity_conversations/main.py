@@ -146,7 +146,7 @@ def create_app(
         while True:
             await asyncio.sleep(settings.attachment_sweep_interval_s)
             try:
-                await app.state.service.expire_unattached_files()
+                await app.state.service.files.expire_unattached_files()
             except Exception:
                 log.exception("attachment sweep failed; trying again later")
 
@@ -187,7 +187,7 @@ def create_app(
         readiness={"mongodb": lambda: ping(db)},
         degraded_by={"rabbitmq": broker.check, "user_events": users.check},
         lifespan=lifespan,
-        metrics_collectors=command_counters(client),
+        metrics_collectors=[*command_counters(client), broker.metrics, relay.metrics],
     )
     # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
     # gets a request id, an access-log line and a metric from the common middleware.
@@ -216,8 +216,8 @@ def create_app(
     service = ConversationService(
         store,
         directory,
-        limits_from(settings),
         files,
+        limits_from(settings),
         team_names=team_names,
         default_team=default_team,
         teams_of=desk_store.team_ids_of,

@@ -5,14 +5,13 @@ models' `to_api()`, so a REST answer and the socket payload for the same fact ar
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from workcity_common.events import (
-    MESSAGE_CREATED_VERSION,
     ConversationCreated,
     ConversationDeleted,
     ConversationDeletedData,
@@ -26,17 +25,18 @@ from workcity_common.events import (
 )
 from workcity_common.tokens import TokenClaims
 
-from workcity_conversations.adapters.attachments import AttachmentStore
-from workcity_conversations.adapters.conversation_docs import (
-    ConversationExists,
-    DuplicateClientMessage,
-)
-from workcity_conversations.adapters.directory import UserDirectory
-from workcity_conversations.adapters.store import ConversationStore
+from workcity_conversations.attachment_service import AttachmentService
 from workcity_conversations.domain import desk, desk_access, paging, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
-from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
-from workcity_conversations.file_intake import receive_file
+from workcity_conversations.domain.model import Conversation, Message, Person
+from workcity_conversations.limits import Limits
+from workcity_conversations.ports import (
+    ConversationExists,
+    ConversationRepository,
+    Directory,
+    DuplicateClientMessage,
+    FileStore,
+)
 from workcity_conversations.views import (
     PRODUCER,
     conversation_data,
@@ -51,32 +51,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
-    message_max_chars: int = 4000
-    client_message_id_max_chars: int = 128
-    messages_page_default: int = 50
-    messages_page_max: int = 200
-    conversations_page_default: int = 100
-    conversations_page_max: int = 200
-    attachment_max_bytes: int = 25 * 1024 * 1024
-    attachment_quota_bytes: int = 1024 * 1024 * 1024
-    attachment_unattached_ttl_s: float = 86_400.0
-    max_attachments: int = 10
-    # 1: message.created without the sender's read position, plus a message.read (for a rolling
-    # upgrade while consumers older than version 2's may still run).
-    message_created_version: int = MESSAGE_CREATED_VERSION
-
-
-@dataclass(frozen=True, slots=True)
 class Sent:
     message: dict[str, Any]
     replayed: bool  # True: a retry answered with the message its first attempt stored
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    attachment: Attachment
-    chunks: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +65,11 @@ class Opened:
 class ConversationService:
     def __init__(
         self,
-        store: ConversationStore,
-        directory: UserDirectory,
+        store: ConversationRepository,
+        directory: Directory,
+        attachments: FileStore,
         limits: Limits | None = None,
-        attachments: AttachmentStore | None = None,
+        *,
         team_names: Callable[[Iterable[str]], Awaitable[dict[str, str]]] | None = None,
         default_team: Callable[[], Awaitable[str | None]] | None = None,
         teams_of: Callable[[str], Awaitable[set[str]]] | None = None,
@@ -111,8 +89,8 @@ class ConversationService:
         self._team_names = team_names
         self._directory = directory
         self.limits = limits or Limits()
-        # Files live in the same database as the conversations they belong to.
-        self._files = attachments or AttachmentStore(store.conversations.database)
+        # Uploads, downloads and the sweep; a send takes its files through it.
+        self.files = AttachmentService(attachments, store.conversation, self.limits)
 
     # --- the caller ----------------------------------------------------------------------------
 
@@ -208,7 +186,7 @@ class ConversationService:
         deleted = await self._store.delete_conversation(conversation.id, events)
         # After the commit: the files are unreachable from here on (their conversation is gone);
         # a crash in between leaves unreachable files, never a conversation without its files.
-        await self._files.delete_of_conversation(deleted.id)
+        await self.files.delete_of_conversation(deleted.id)
         if self._forget_desk_records is not None:
             await self._forget_desk_records(deleted.id)
         return deleted.id
@@ -267,7 +245,7 @@ class ConversationService:
             replay = await self._replay(caller, conversation_key, client_id)
             if replay is not None:
                 return replay
-        attached = await self._attachments_of(conversation_key, attachment_ids)
+        attached = await self.files.take(conversation_key, attachment_ids)
         people = await self._people(participants)
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
@@ -339,13 +317,8 @@ class ConversationService:
             # Its files go with it (unless another message of the conversation carries them).
             ids = {a.id for a in deleted.attachments}
             in_use = await self._store.attachments_in_use(deleted.conversation_id, ids)
-            await self._files.delete(ids - in_use)
+            await self.files.delete(ids - in_use)
         return deleted.id
-
-    async def expire_unattached_files(self) -> int:
-        """Remove uploads no message took within `attachment_unattached_ttl_s`."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.limits.attachment_unattached_ttl_s)
-        return await self._files.delete_unattached(uploaded_before=cutoff)
 
     async def mark_read(self, caller: Person, conversation_id: Any, seq: Any) -> dict[str, Any]:
         conversation_key = rules.parse_id(conversation_id, "conversation")
@@ -367,72 +340,6 @@ class ConversationService:
         return read_data(
             conversation, caller, position, read_at or conversation.created_at
         ).to_api()
-
-    # --- attachments ---------------------------------------------------------------------------
-
-    async def conversation_for_upload(self, caller: Person, conversation_id: Any) -> Conversation:
-        """The conversation a caller may upload to (participants only), checked before the body
-        is read."""
-        conversation = await self._conversation(conversation_id)
-        rules.require_participant(caller, conversation)
-        return conversation
-
-    async def upload(
-        self,
-        caller: Person,
-        conversation: Conversation,
-        filename: str | None,
-        client_content_type: str | None,
-        chunks: AsyncIterator[bytes],
-    ) -> dict[str, Any]:
-        """Store one file for a conversation (from `conversation_for_upload`), streamed: the type
-        is decided from the first bytes before anything is written, the size counted as it is
-        written (over the limit: the partial file is removed and the answer is 413)."""
-        rules.require_participant(caller, conversation)
-        stored = await receive_file(
-            self._files,
-            conversation_id=conversation.id,
-            uploader_id=caller.id,
-            filename=filename,
-            client_content_type=client_content_type,
-            chunks=chunks,
-            max_bytes=self.limits.attachment_max_bytes,
-            quota_bytes=self.limits.attachment_quota_bytes,
-        )
-        if await self._store.conversation(conversation.id) is None:
-            # Deleted while the file streamed in: its files are gone, this one must go too.
-            await self._files.delete_of_conversation(conversation.id)
-            raise NotFound("Conversation not found")
-        return stored.to_api()
-
-    async def download(self, caller: Person, attachment_id: Any) -> Download:
-        """An attachment's metadata and its bytes (streamed) for participants and admins."""
-        key = rules.parse_id(attachment_id, "attachment")
-        stored = await self._files.get(key)
-        if stored is None:
-            raise NotFound("Attachment not found")
-        conversation = await self._store.conversation(stored.conversation_id)
-        if conversation is None:
-            raise NotFound("Attachment not found")
-        rules.require_viewer(caller, conversation)
-        return Download(stored.meta, self._files.chunks_of(stored))
-
-    async def _attachments_of(
-        self, conversation_id: str, attachment_ids: list[str]
-    ) -> tuple[Attachment, ...]:
-        if not attachment_ids:
-            return ()
-        found = await self._files.of_conversation(conversation_id, attachment_ids)
-        missing = [a for a in attachment_ids if a not in found]
-        if missing:
-            raise InvalidInput(
-                "invalid_attachment",
-                f"Unknown attachment for this conversation: {', '.join(missing)}",
-            )
-        # Taken by a message: no longer expires (marked before the message is stored, so the
-        # sweep never removes a file a stored message carries).
-        await self._files.mark_attached(attachment_ids)
-        return tuple(found[a].meta for a in attachment_ids)
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -172,6 +172,7 @@ def create_app(
         title="Workcity Chat — notifications",
         description=DESCRIPTION,
         readiness={"mongodb": lambda: ping(db), "rabbitmq": broker.check, "events": users.check},
+        metrics_collectors=[broker.metrics],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -52,8 +52,11 @@ class SocketUser:
 
 
 @dataclass(frozen=True, slots=True)
-class HubOptions:
-    limits: payloads.Limits = field(default_factory=payloads.Limits)
+class HubLimits:
+    """Every bound the hub keeps, counts and time spans; main.py fills it from RealtimeSettings
+    (the environment), the unit tests from their own figures."""
+
+    payload: payloads.PayloadLimits = field(default_factory=payloads.PayloadLimits)
     membership_cache_s: float = 30.0
     max_pending_per_socket: int = 100
     max_pending_per_replica: int | None = None
@@ -73,7 +76,7 @@ class Hub:
         emitter: Emitter,
         conversations: ConversationsPort,
         cluster: ClusterPort,
-        options: HubOptions | None = None,
+        limits: HubLimits | None = None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
@@ -82,7 +85,7 @@ class Hub:
         self._emitter = emitter
         self._conversations = conversations
         self._cluster = cluster
-        self._options = options = options or HubOptions()
+        self._limits = limits = limits or HubLimits()
         self._monotonic = monotonic
         self._now = now
         self._sockets: dict[str, SocketUser] = {}
@@ -91,37 +94,37 @@ class Hub:
             emitter,
             conversations,
             cluster,
-            ttl_s=options.presence_ttl_s,
-            contacts_load_attempts=options.contacts_load_attempts,
+            ttl_s=limits.presence_ttl_s,
+            contacts_load_attempts=limits.contacts_load_attempts,
             monotonic=monotonic,
             now=now,
             publish_event=publish_event,
         )
         self.presence = self.keeper.presence
         self.contacts = self.keeper.contacts
-        self._disabled = DisabledUsers(options.disabled_user_memory_s)
+        self._disabled = DisabledUsers(limits.disabled_user_memory_s)
         # Logins that ended, remembered as long as disabled users (at least a token's lifetime).
-        self._ended = DisabledUsers(options.disabled_user_memory_s)
-        self._membership = MembershipCache(options.membership_cache_s)
+        self._ended = DisabledUsers(limits.disabled_user_memory_s)
+        self._membership = MembershipCache(limits.membership_cache_s)
         self._sequencer = KeyedSequencer(
-            options.max_pending_per_socket,
-            options.max_pending_per_replica,
-            options.max_pending_per_user,
+            limits.max_pending_per_socket,
+            limits.max_pending_per_replica,
+            limits.max_pending_per_user,
         )
         self._expiry = TokenExpiry(self._token_expired)
-        self._calls = FairShare(options.max_calls_per_socket, options.max_calls_per_user)
+        self._calls = FairShare(limits.max_calls_per_socket, limits.max_calls_per_user)
         self._typing = TypingRelay(
             emitter,
             self.keeper.tell_cluster,
             cluster.replica_id,
-            throttle_s=options.typing_throttle_s,
+            throttle_s=limits.typing_throttle_s,
             monotonic=monotonic,
         )
         self.delivery = Delivery(
             emitter,
             conversations,
             self._token_in_room,
-            catch_up_limit=options.limits.sync_max_limit,
+            catch_up_limit=limits.payload.sync_max_limit,
         )
 
     @property
@@ -129,9 +132,6 @@ class Hub:
         return self._emitter
 
     # --- connections --------------------------------------------------------------------------
-
-    def socket_count(self) -> int:
-        return len(self._sockets)
 
     def user_of(self, sid: str) -> SocketUser | None:
         return self._sockets.get(sid)
@@ -144,7 +144,7 @@ class Hub:
             raise Refused("Authentication error: account disabled", "account_disabled")
         if self.session_ended(claims.session_id):
             raise Refused("Authentication error: logged out", "logged_out")
-        limit = self._options.max_sockets_per_user
+        limit = self._limits.max_sockets_per_user
         if limit is not None and self._per_user.get(claims.user_id, 0) >= limit:
             raise Refused(
                 f"Too many connections: at most {limit} sockets per user", "too_many_sockets"
@@ -212,7 +212,7 @@ class Hub:
     # --- commands forwarded to the conversations service --------------------------------------
 
     async def send_message(self, sid: str, payload: Any) -> dict[str, Any]:
-        command = payloads.send_message(payload, self._options.limits)
+        command = payloads.send_message(payload, self._limits.payload)
         user = self._require(sid)
         # Taken before the first await: this socket's sends reach the API in the order sent.
         async with self._sequencer.turn(sid, user.user_id):
@@ -231,7 +231,7 @@ class Hub:
         return result or {"ok": True}
 
     async def sync(self, sid: str, payload: Any) -> dict[str, Any]:
-        command = payloads.sync(payload, self._options.limits)
+        command = payloads.sync(payload, self._limits.payload)
         user = self._require(sid)
         async with self._calls.slot(sid, user.user_id):
             messages = await self._conversations.messages_after(

@@ -33,10 +33,10 @@ from workcity_realtime.adapters.conversations import (
 from workcity_realtime.adapters.engine import ChatServer
 from workcity_realtime.adapters.outbound import BufferedCluster, OutgoingBuffer, buffered_events
 from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule, SocketIOEmitter
-from workcity_realtime.domain.payloads import Limits
+from workcity_realtime.domain.payloads import PayloadLimits
 from workcity_realtime.entrypoints import sockets
 from workcity_realtime.entrypoints.events import make_consumer
-from workcity_realtime.hub import Hub, HubOptions
+from workcity_realtime.hub import Hub, HubLimits
 from workcity_realtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def create_app(
     verifier: TokenVerifier | None = None,
 ) -> RealtimeApp:
     settings = settings or Settings()
-    config = settings.service
+    config = settings.realtime
     configure_logging("realtime", config.log_level)
     replica_id = config.replica_id or default_replica_id()
 
@@ -111,8 +111,8 @@ def create_app(
         SocketIOEmitter(server),
         conversations or HttpConversations(http),
         BufferedCluster(cluster, outgoing),
-        HubOptions(
-            limits=Limits(
+        HubLimits(
+            payload=PayloadLimits(
                 max_message_length=config.max_message_length,
                 max_client_message_id=config.max_client_message_id,
                 max_attachments=config.max_attachments,
@@ -214,6 +214,7 @@ def create_app(
         description=DESCRIPTION,
         readiness={},  # it serves sockets without the broker; only fan-out waits for it
         degraded_by={"broker": broker.check, "cluster": cluster_ready},
+        metrics_collectors=[broker.metrics],
         lifespan=lifespan,
     )
     return RealtimeApp(server, api, hub)

@@ -180,12 +180,13 @@ class RealtimeSettings(ServiceSettings):
 
 
 class Settings:
-    """Both halves, built once in `create_app`."""
+    """Both halves, built once in `create_app`: the service's own environment and where tokens'
+    keys come from."""
 
     def __init__(
         self,
-        service: RealtimeSettings | None = None,
+        realtime: RealtimeSettings | None = None,
         tokens: TokenVerifierSettings | None = None,
     ) -> None:
-        self.service = service or RealtimeSettings()
+        self.realtime = realtime or RealtimeSettings()
         self.tokens = tokens or TokenVerifierSettings()

@@ -15,7 +15,6 @@ from workcity_common.broker.consumer import (
     BatchEventHandler,
     EventConsumer,
     ProcessedEvents,
-    readable_event,
     settle,
 )
 from workcity_common.events import Event
@@ -86,9 +85,8 @@ class OrderedBatchConsumer(EventConsumer):
         await self._batch_handler([event])
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        event = readable_event(message)
+        event = await self._received(message)
         if event is None:
-            await message.reject(requeue=False)
             return
         # Appended before any await: the buffer is in delivery order.
         self._buffer.append((message, event))
@@ -130,32 +128,19 @@ class OrderedBatchConsumer(EventConsumer):
         taken: set[str] = set()
         for message, event in batch:
             if event.id in seen or event.id in taken:
-                log.info(
-                    "duplicate event ignored", extra={"event_id": event.id, "type": event.type}
-                )
-                await settle(message.ack())
+                await self._duplicate(message, event)
             else:
                 taken.add(event.id)
                 fresh.append((message, event))
         if not fresh:
             return
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._batch_handler([event for _, event in fresh])
+            await self._handle(self._batch_handler, [event for _, event in fresh])
             for _, event in fresh:
                 await self._processed.remember(event.id)
         except Exception:
             if len(fresh) == 1:
-                [(message, event)] = fresh
-                log.exception(
-                    "event handler failed",
-                    extra={
-                        "event_id": event.id,
-                        "type": event.type,
-                        "redelivered": message.redelivered,
-                    },
-                )
-                await settle(message.nack(requeue=not message.redelivered))
+                await self._failed(*fresh[0])
                 return
             log.warning(
                 "event batch failed; handling its events one at a time",
@@ -165,5 +150,6 @@ class OrderedBatchConsumer(EventConsumer):
             for one in fresh:
                 await self._handle_batch([one])
             return
+        self.metrics.handled.inc(len(fresh))
         for message, _ in fresh:
             await settle(message.ack())

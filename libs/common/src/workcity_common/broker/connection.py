@@ -17,8 +17,12 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from aio_pika.connection import make_url
 
 from workcity_common.events import Event
+from workcity_common.pipe_metrics import BrokerMetrics
 
 log = logging.getLogger(__name__)
+
+# How often the consumers' queue depths are read for /metrics (a passive declare per queue).
+QUEUE_DEPTH_INTERVAL_S = 15.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -26,7 +30,14 @@ class BrokerUnavailable(RuntimeError):
 
 
 class Broker:
-    def __init__(self, url: str, exchange_name: str, *, reconnect_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        exchange_name: str,
+        *,
+        reconnect_interval_s: float = 1.0,
+        depth_interval_s: float = QUEUE_DEPTH_INTERVAL_S,
+    ) -> None:
         self._url = url
         self.exchange_name = exchange_name
         self._reconnect_interval_s = reconnect_interval_s
@@ -38,6 +49,11 @@ class Broker:
         self._on_ready: list[Callable[[], Awaitable[None]]] = []
         self._on_reconnect: list[Callable[[], Awaitable[None]]] = []
         self._reconnects: set[asyncio.Task[None]] = set()
+        # The consumers on this connection count into it; the service adds it to /metrics.
+        self.metrics = BrokerMetrics()
+        self._watched: list[str] = []
+        self._depth_interval_s = depth_interval_s
+        self._depths: asyncio.Task[None] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -105,11 +121,46 @@ class Broker:
                 # One consumer that cannot subscribe (a queue declared elsewhere with other
                 # arguments, say) must not silently stop the others: log it, go on.
                 log.exception("broker start-up callback failed", extra={"callback": repr(callback)})
+        self._depths = asyncio.create_task(self._read_depths(), name="broker-queue-depths")
+
+    def watch_queue(self, name: str) -> None:
+        """Report this queue's depth in the metrics (consumers call it once subscribed)."""
+        if name not in self._watched:
+            self._watched.append(name)
+
+    async def _read_depths(self) -> None:
+        while True:
+            if self._watched and self.is_connected:
+                try:
+                    await self.read_queue_depths()
+                except Exception as exc:
+                    log.warning("could not read queue depths", extra={"error": repr(exc)})
+            await asyncio.sleep(self._depth_interval_s)
+
+    async def read_queue_depths(self) -> None:
+        """Read the ready messages of every watched queue into the metrics."""
+        assert self._connection is not None
+        # A channel of its own: a queue gone meanwhile (404) closes the channel it was asked on.
+        channel = await self._connection.channel()
+        try:
+            for name in list(self._watched):
+                if channel.is_closed:
+                    channel = await self._connection.channel()
+                try:
+                    queue = await channel.declare_queue(name, passive=True)
+                except aio_pika.exceptions.ChannelClosed:
+                    continue
+                count = queue.declaration_result.message_count
+                self.metrics.depth.labels(name).set(count or 0)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def close(self) -> None:
-        if self._connect_task is not None:
-            self._connect_task.cancel()
-            await asyncio.gather(self._connect_task, return_exceptions=True)
+        for task in (self._connect_task, self._depths):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for task in list(self._reconnects):
             task.cancel()
         await asyncio.gather(*self._reconnects, return_exceptions=True)
@@ -152,7 +203,7 @@ class Broker:
 
     async def publish_many(self, events: Sequence[Event]) -> int:
         """Publish `events` in order, waiting for their confirms together rather than one by one
-        (a round trip per event would cap a relay at a few hundred events per second).
+        (a round trip per event would cap a relay at one event per round trip).
 
         Returns how many leading events were confirmed; raises `BrokerUnavailable` when not even
         the first was. The frames leave in call order (aiormq writes them under a FIFO lock), so

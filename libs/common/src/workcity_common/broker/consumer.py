@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from workcity_common.broker.connection import Broker
-from workcity_common.events import Event, UnknownEvent, parse_event
+from workcity_common.events import Event, UnknownEvent, parse_event, utcnow
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE_SUFFIX = ".dead"
+
+T = TypeVar("T")
 
 
 class ProcessedEvents(Protocol):
@@ -96,6 +99,7 @@ class EventConsumer:
         # Event ids being handled right now: a second copy delivered while the first is still in
         # its handler is dropped here (the processed store only knows finished events).
         self._in_flight: set[str] = set()
+        self.metrics = broker.metrics.queue(queue_name)
 
     def start(self) -> None:
         self._broker.on_ready(self._subscribe)
@@ -133,43 +137,67 @@ class EventConsumer:
         for event_type in self.event_types:
             await queue.bind(exchange, routing_key=event_type)
         await queue.consume(self._on_message)
+        self._broker.watch_queue(self.queue_name)
         log.info("consuming", extra={"queue": self.queue_name, "events": list(self.event_types)})
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        event = readable_event(message)
+        event = await self._received(message)
         if event is None:
-            await message.reject(requeue=False)
             return
         if event.id in self._in_flight:
-            log.info("duplicate event ignored", extra={"event_id": event.id, "type": event.type})
-            await message.ack()
+            await self._duplicate(message, event)
             return
         self._in_flight.add(event.id)
         try:
             if await self._processed.seen(event.id):
-                log.info(
-                    "duplicate event ignored", extra={"event_id": event.id, "type": event.type}
-                )
-                await message.ack()
+                await self._duplicate(message, event)
                 return
-            async with asyncio.timeout(self._timeout):
-                await self._handler(event)
+            await self._handle(self._handler, event)
             await self._processed.remember(event.id)
         except Exception:
-            # Try once more (another replica, or after a passing fault), then park it.
-            log.exception(
-                "event handler failed",
-                extra={
-                    "event_id": event.id,
-                    "type": event.type,
-                    "redelivered": message.redelivered,
-                },
-            )
-            await message.nack(requeue=not message.redelivered)
+            await self._failed(message, event)
             return
         finally:
             self._in_flight.discard(event.id)
+        self.metrics.handled.inc()
         await message.ack()
+
+    async def _received(self, message: AbstractIncomingMessage) -> Event | None:
+        """The delivery's event, its lag observed; None for one this service cannot read (the
+        delivery is then rejected: dead-lettered)."""
+        event = readable_event(message)
+        if event is None:
+            self.metrics.dead_lettered_unreadable.inc()
+            await settle(message.reject(requeue=False))
+            return None
+        lag = (utcnow() - event.occurred_at).total_seconds()
+        self.metrics.lag.observe(max(lag, 0.0))
+        return event
+
+    async def _handle(self, handler: Callable[[T], Awaitable[None]], events: T) -> None:
+        """Call the handler within the per-call timeout, timed."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await handler(events)
+        finally:
+            self.metrics.handling.observe(time.perf_counter() - started)
+
+    async def _duplicate(self, message: AbstractIncomingMessage, event: Event) -> None:
+        log.info("duplicate event ignored", extra={"event_id": event.id, "type": event.type})
+        self.metrics.duplicates.inc()
+        await settle(message.ack())
+
+    async def _failed(self, message: AbstractIncomingMessage, event: Event) -> None:
+        """Try once more (another replica, or after a passing fault), then park it."""
+        log.exception(
+            "event handler failed",
+            extra={"event_id": event.id, "type": event.type, "redelivered": message.redelivered},
+        )
+        self.metrics.failed.inc()
+        if message.redelivered:
+            self.metrics.dead_lettered_failing.inc()
+        await settle(message.nack(requeue=not message.redelivered))
 
 
 async def settle(answer: Awaitable[None]) -> None:

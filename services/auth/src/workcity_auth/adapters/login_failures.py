@@ -7,7 +7,6 @@ address typed by a stranger is stored in clear."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
@@ -15,11 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 from workcity_common.events import utcnow
 
-
-@dataclass(frozen=True, slots=True)
-class FailureCount:
-    failures: int
-    blocked_until: datetime  # logins refused before this moment
+from workcity_auth.domain.model import FailureCount
 
 
 def _key(email: str) -> str:

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
@@ -22,20 +21,12 @@ from workcity_common.database import Document
 from workcity_common.events import Event, SessionData, UserLoggedOut, utcnow
 from workcity_common.outbox import Outbox
 
+from workcity_auth.domain.model import IssuedRefreshToken, RefreshFamily
+from workcity_auth.ports import RefreshRejected
+
 PRODUCER = "auth"
 
 log = logging.getLogger(__name__)
-
-
-class RefreshRejected(Exception):
-    """Unknown, expired, revoked or already used."""
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedRefreshToken:
-    token: str
-    family_id: str
-    user_id: str
 
 
 def _digest(token: str) -> str:
@@ -104,8 +95,9 @@ class RefreshTokenRepository:
         # Tokens stored before families had an end: theirs is counted from this refresh.
         return await self.issue(spent["user_id"], spent["family_id"], spent.get("family_ends_at"))
 
-    async def family_of(self, token: str) -> Document | None:
-        return await self._tokens.find_one({"_id": _digest(token)})
+    async def family_of(self, token: str) -> RefreshFamily | None:
+        doc = await self._tokens.find_one({"_id": _digest(token)})
+        return RefreshFamily(doc["family_id"], doc["user_id"]) if doc else None
 
     async def revoke_family(self, family_id: str, user_id: str) -> None:
         if self._outbox is None:

@@ -3,8 +3,6 @@ the same transaction (`Outbox.commit`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -16,7 +14,6 @@ from workcity_common.database import Document
 from workcity_common.events import (
     Event,
     Role,
-    UserData,
     UserDisabled,
     UserRegistered,
     UserUpdated,
@@ -24,41 +21,23 @@ from workcity_common.events import (
 )
 from workcity_common.outbox import Outbox
 
+from workcity_auth.domain.model import User
+from workcity_auth.ports import EmailTaken
+
 PRODUCER = "auth"
 
 
-class EmailTaken(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: str
-    email: str
-    role: Role
-    name: str | None
-    disabled: bool
-    password_hash: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_doc(cls, doc: Document) -> User:
-        return cls(
-            id=str(doc["_id"]),
-            email=doc["email"],
-            role=doc["role"],
-            name=doc.get("name"),
-            disabled=bool(doc.get("disabled", False)),
-            password_hash=doc["password_hash"],
-            created_at=doc["created_at"],
-            updated_at=doc.get("updated_at") or doc["created_at"],
-        )
-
-    def event_data(self) -> UserData:
-        return UserData(
-            id=self.id, email=self.email, role=self.role, name=self.name, disabled=self.disabled
-        )
+def user_from_doc(doc: Document) -> User:
+    return User(
+        id=str(doc["_id"]),
+        email=doc["email"],
+        role=doc["role"],
+        name=doc.get("name"),
+        disabled=bool(doc.get("disabled", False)),
+        password_hash=doc["password_hash"],
+        created_at=doc["created_at"],
+        updated_at=doc.get("updated_at") or doc["created_at"],
+    )
 
 
 class UserRepository:
@@ -82,7 +61,7 @@ class UserRepository:
             "created_at": now,
             "updated_at": now,
         }
-        user = User.from_doc(doc)
+        user = user_from_doc(doc)
 
         async def work(session: AsyncClientSession) -> tuple[User, list[Event]]:
             await self._users.insert_one(doc, session=session)
@@ -95,22 +74,22 @@ class UserRepository:
 
     async def by_email(self, email: str) -> User | None:
         doc = await self._users.find_one({"email": email})
-        return User.from_doc(doc) if doc else None
+        return user_from_doc(doc) if doc else None
 
     async def by_id(self, user_id: str) -> User | None:
         if not ObjectId.is_valid(user_id):
             return None
         doc = await self._users.find_one({"_id": ObjectId(user_id)})
-        return User.from_doc(doc) if doc else None
+        return user_from_doc(doc) if doc else None
 
     async def all(self) -> list[User]:
-        return [User.from_doc(d) async for d in self._users.find().sort("created_at", ASCENDING)]
+        return [user_from_doc(d) async for d in self._users.find().sort("created_at", ASCENDING)]
 
     async def page_after(self, after_id: str | None, limit: int) -> list[User]:
         """Users in ascending id order, starting after `after_id` (for a paged full copy)."""
         query: dict[str, Any] = {"_id": {"$gt": ObjectId(after_id)}} if after_id else {}
         cursor = self._users.find(query).sort("_id", ASCENDING).limit(limit)
-        return [User.from_doc(d) async for d in cursor]
+        return [user_from_doc(d) async for d in cursor]
 
     async def support_staff(self, roles: frozenset[str], exclude_id: str) -> list[User]:
         query: dict[str, Any] = {
@@ -118,7 +97,7 @@ class UserRepository:
             "disabled": {"$ne": True},
             "_id": {"$ne": ObjectId(exclude_id)},
         }
-        return [User.from_doc(d) async for d in self._users.find(query).sort("email", ASCENDING)]
+        return [user_from_doc(d) async for d in self._users.find(query).sort("email", ASCENDING)]
 
     async def update(
         self, user_id: str, *, role: Role | None = None, disabled: bool | None = None
@@ -138,8 +117,8 @@ class UserRepository:
             )
             if before is None:
                 return None, []
-            after = User.from_doc({**before, **changes, "updated_at": utcnow()})
-            if User.from_doc(before).event_data() == after.event_data():
+            after = user_from_doc({**before, **changes, "updated_at": utcnow()})
+            if user_from_doc(before).event_data() == after.event_data():
                 return after, []  # nothing others can see changed: no event
             event_type = (
                 UserDisabled if after.disabled and not before.get("disabled") else UserUpdated

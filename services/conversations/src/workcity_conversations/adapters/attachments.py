@@ -25,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 
-from workcity_conversations.domain.model import Attachment
+from workcity_conversations.domain.model import Attachment, StoredFile
 
 BUCKET = "attachments"
 CHUNK_BYTES = 255 * 1024  # GridFS's default: under the 16 MB document limit, few round trips
@@ -54,22 +54,20 @@ CHUNKS_INDEXES = [
 ]
 
 
-class StoredFile:
+def stored_file(doc: Document) -> StoredFile:
     """An attachment's file document, as the service needs it."""
-
-    __slots__ = ("conversation_id", "meta", "uploaded_at", "uploader_id")
-
-    def __init__(self, doc: Document) -> None:
-        metadata = doc.get("metadata") or {}
-        self.meta = Attachment(
+    metadata = doc.get("metadata") or {}
+    return StoredFile(
+        meta=Attachment(
             id=str(doc["_id"]),
             filename=str(doc.get("filename") or "attachment"),
             content_type=str(metadata.get("content_type") or "application/octet-stream"),
             size=int(doc.get("length", 0)),
-        )
-        self.conversation_id = str(metadata.get("conversation"))
-        self.uploader_id = str(metadata.get("uploader"))
-        self.uploaded_at: datetime | None = doc.get("uploadDate")
+        ),
+        conversation_id=str(metadata.get("conversation")),
+        uploader_id=str(metadata.get("uploader")),
+        uploaded_at=doc.get("uploadDate"),
+    )
 
 
 class Upload:
@@ -149,18 +147,17 @@ class AttachmentStore:
 
     async def get(self, attachment_id: str) -> StoredFile | None:
         doc = await self.files.find_one({"_id": ObjectId(attachment_id)})
-        return StoredFile(doc) if doc else None
+        return stored_file(doc) if doc else None
 
     async def of_conversation(
         self, conversation_id: str, attachment_ids: Iterable[str]
     ) -> dict[str, StoredFile]:
         """Those of the ids that are files of this conversation (the others are simply absent).
-        Looked up by `_id` alone and filtered here: a handful of ids, and SecantusDB's planner
-        uses no index for an `_id` + `metadata.conversation` conjunction."""
+        Looked up by `_id` alone and filtered here: a handful of ids (docs/decisions/0001)."""
         ids = sorted({ObjectId(a) for a in attachment_ids})
         if not ids:
             return {}
-        found = [StoredFile(d) async for d in self.files.find({"_id": {"$in": ids}})]
+        found = [stored_file(d) async for d in self.files.find({"_id": {"$in": ids}})]
         return {f.meta.id: f for f in found if f.conversation_id == conversation_id}
 
     async def chunks_of(self, stored: StoredFile) -> AsyncIterator[bytes]:

@@ -50,14 +50,6 @@ MESSAGE_INDEXES = [
 ]
 
 
-class ConversationExists(Exception):
-    """A create lost the race for the pair's unique key: the other conversation stands."""
-
-
-class DuplicateClientMessage(Exception):
-    """A send reused a `clientMessageId` already stored by another (concurrent) send."""
-
-
 def oid(value: str) -> ObjectId:
     return ObjectId(value)
 

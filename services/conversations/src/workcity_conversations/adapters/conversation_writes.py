@@ -18,7 +18,6 @@ from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
 from workcity_conversations.adapters.conversation_docs import (
-    ConversationExists,
     conversation_from_doc,
     message_from_doc,
     new_conversation_doc,
@@ -32,6 +31,7 @@ from workcity_conversations.domain.reads import (
     lowest_read_position,
     next_read_position,
 )
+from workcity_conversations.ports import ConversationExists
 
 
 class ConversationWrites:

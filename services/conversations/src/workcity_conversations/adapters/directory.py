@@ -74,9 +74,7 @@ class UserDirectory:
         self._generation = 0
 
     async def create_indexes(self) -> None:
-        # For the "newer than stored" write `{_id, version: {$lt}}`. MongoDB serves it from the
-        # _id index anyway; SecantusDB only point-looks-up a filter on _id alone and would scan
-        # the collection for every user event without this.
+        # For the "newer than stored" write `{_id, version: {$lt}}` (docs/decisions/0001).
         await self.users.create_index(
             [("_id", ASCENDING), ("version", ASCENDING)], name=IDX_VERSION
         )

@@ -10,7 +10,7 @@ between makes it change nothing, which the caller sees in the modified count.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,8 +28,7 @@ from workcity_conversations.adapters.conversation_docs import (
 from workcity_conversations.domain import desk
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.sends import NewMessage, last_send_of_each_sender, plan_sends
-
-SendEvents = Callable[[Conversation, Message, int], Sequence[Event]]
+from workcity_conversations.ports import SendEvents
 
 
 @dataclass(eq=False)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -27,15 +26,12 @@ from workcity_common.database import Document
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
-from workcity_conversations.adapters.conversation_docs import (
-    DuplicateClientMessage,
-    oid,
-    reuses_client_id,
-)
+from workcity_conversations.adapters.conversation_docs import reuses_client_id
 from workcity_conversations.adapters.conversation_states import ConversationStates
-from workcity_conversations.adapters.send_claim import QueuedSend, SendEvents, plan_group
+from workcity_conversations.adapters.send_claim import QueuedSend, plan_group
 from workcity_conversations.domain.errors import Busy, NotFound
-from workcity_conversations.domain.model import Attachment, Conversation, Message
+from workcity_conversations.domain.model import Conversation, Message
+from workcity_conversations.ports import DuplicateClientMessage
 
 T = TypeVar("T")
 
@@ -88,36 +84,12 @@ class SendQueue:
         self._set_aside: dict[str, tuple[float, float]] = {}
         self._set_aside_max_s = set_aside_max_s
 
-    async def append(
-        self,
-        *,
-        conversation_id: str,
-        message_id: str,
-        sender_id: str,
-        text: str,
-        client_message_id: str | None,
-        now: datetime,
-        events: SendEvents,
-        attachments: Sequence[Attachment] = (),
-        from_customer: bool = False,
-    ) -> tuple[Conversation, Message]:
+    async def submit(self, send: QueuedSend) -> tuple[Conversation, Message]:
         """Queue a send; whoever holds the write lock commits everything queued, so this returns
         once a transaction that held this send has committed. Raises `Busy` when
         `max_queued_sends` are waiting already."""
         if len(self._queued) >= self._max_queued:
             raise Busy
-        send = QueuedSend(
-            conversation_id=conversation_id,
-            message_id=oid(message_id),
-            sender_id=sender_id,
-            text=text,
-            client_message_id=client_message_id,
-            now=now,
-            attachments=attachments,
-            events=events,
-            result=asyncio.get_running_loop().create_future(),
-            from_customer=from_customer,
-        )
         self._queued.append(send)
         try:
             async with self._write_lock:

@@ -32,10 +32,11 @@ from workcity_conversations.adapters.conversation_docs import (
 )
 from workcity_conversations.adapters.conversation_states import ConversationStates
 from workcity_conversations.adapters.conversation_writes import ConversationWrites
-from workcity_conversations.adapters.send_claim import SendEvents
+from workcity_conversations.adapters.send_claim import QueuedSend
 from workcity_conversations.adapters.send_queue import SendQueue
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage, page_span
+from workcity_conversations.ports import SendEvents
 
 
 class ConversationStore(ConversationWrites):
@@ -90,17 +91,19 @@ class ConversationStore(ConversationWrites):
         Sends are committed in groups (adapters/send_queue.py): this returns once a transaction
         that held this send has committed. Raises `Busy` when `max_queued_sends` are waiting
         already, `DuplicateClientMessage` when a concurrent send stored its client id first."""
-        return await self._sends.append(
+        send = QueuedSend(
             conversation_id=conversation_id,
-            message_id=message_id,
+            message_id=oid(message_id),
             sender_id=sender_id,
             text=text,
             client_message_id=client_message_id,
             now=now,
-            events=events,
             attachments=attachments,
+            events=events,
+            result=asyncio.get_running_loop().create_future(),
             from_customer=from_customer,
         )
+        return await self._sends.submit(send)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -168,10 +171,9 @@ class ConversationStore(ConversationWrites):
         """Oldest first, whichever end the page is taken from.
 
         With the conversation's `last_seq`, the page's seqs are known in advance (seqs are
-        gapless until messages are deleted): one bounded range is read, never more than the page.
-        (Without it, "the latest 50" is an index walk from the end, which SecantusDB does by
-        reading the whole conversation.) A range with deleted messages in it comes back short;
-        then the general query finds the page."""
+        gapless until messages are deleted): one bounded range is read, never more than the page
+        (docs/decisions/0001). A range with deleted messages in it comes back short; then the
+        general query finds the page."""
         if last_seq is not None:
             span = page_span(page, last_seq)
             if span is None:
@@ -205,7 +207,7 @@ class ConversationStore(ConversationWrites):
         """Those of the ids that a message of the conversation still carries. Reads the
         conversation's attachment ids by the history index and filters here (only when a message
         with files is deleted): a filter on `attachments._id` would need an index every send
-        pays for, and SecantusDB's planner scans the collection for such a conjunction."""
+        pays for (docs/decisions/0001)."""
         cursor = self.messages.find(
             {"conversation": oid(conversation_id)}, {"_id": 0, "attachments._id": 1}
         )

@@ -100,3 +100,13 @@ class Message:
     client_message_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     edited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file: what a message shows of it, and whose it is."""
+
+    meta: Attachment
+    conversation_id: str
+    uploader_id: str
+    uploaded_at: datetime | None = None

@@ -221,11 +221,11 @@ async def upload_attachment(
     caller: CurrentUser, service: ServiceDep, conversation_id: str, request: Request
 ) -> Any:
     # Authorized before a byte of the body is read.
-    conversation = await service.conversation_for_upload(caller, conversation_id)
+    conversation = await service.files.conversation_for_upload(caller, conversation_id)
     part = await MultipartFile(
         request.headers.get("content-type"), request.stream(), UPLOAD_FIELD
     ).open()
-    stored = await service.upload(
+    stored = await service.files.upload(
         caller, conversation, part.filename, part.content_type, part.chunks
     )
     return JSONResponse(stored, status_code=201)
@@ -248,7 +248,7 @@ async def upload_attachment(
 async def download_attachment(
     caller: CurrentUser, service: ServiceDep, attachment_id: str
 ) -> StreamingResponse:
-    download = await service.download(caller, attachment_id)
+    download = await service.files.download(caller, attachment_id)
     meta = download.attachment
     media_type = meta.content_type
     if media_type.startswith("text/"):

@@ -32,7 +32,7 @@ class Directory:
         self.presence = db["presence"]
 
     async def create_indexes(self) -> None:
-        # For the "newer than stored" writes; SecantusDB would scan without them.
+        # For the "newer than stored" writes (docs/decisions/0001).
         await self.users.create_index(
             [("_id", ASCENDING), ("version", ASCENDING)], name="id_version"
         )

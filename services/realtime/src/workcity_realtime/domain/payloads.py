@@ -22,7 +22,9 @@ class InvalidPayload(Invalid):
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class PayloadLimits:
+    """What one socket payload may hold."""
+
     max_message_length: int = 4000
     max_client_message_id: int = 128
     max_attachments: int = 10
@@ -89,7 +91,7 @@ def conversation_ref(payload: Any) -> str:
     return _conversation_id(payload)
 
 
-def send_message(payload: Any, limits: Limits) -> SendMessage:
+def send_message(payload: Any, limits: PayloadLimits) -> SendMessage:
     data = _object(payload, "sendMessage")
     conversation_id = _conversation_id(data.get("conversationId"))
     text = data.get("text", "")
@@ -136,7 +138,7 @@ def mark_read(payload: Any) -> MarkRead:
     )
 
 
-def sync(payload: Any, limits: Limits) -> Sync:
+def sync(payload: Any, limits: PayloadLimits) -> Sync:
     data = _object(payload, "sync")
     after_seq = data.get("afterSeq", 0)
     limit = data.get("limit", limits.sync_max_limit)
