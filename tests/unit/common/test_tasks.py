@@ -1,6 +1,5 @@
 """Stopping background tasks at shutdown (workcity_common.tasks): a cancel that Python 3.11's
-asyncio.wait_for loses does not keep a shutdown waiting forever, and a hanging close does not
-keep the closes after it from running."""
+asyncio.wait_for loses does not keep a shutdown waiting forever."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import asyncio
 import sys
 
 import pytest
-from workcity_common.tasks import cancel_and_wait, close_in_order
+from workcity_common.tasks import cancel_and_wait
 
 
 class LosesCancels:
@@ -81,35 +80,3 @@ async def test_cancel_and_wait_gives_up_after_its_bound(caplog: pytest.LogCaptur
     assert "did not stop" in caplog.text
     released = True
     await task
-
-
-async def test_a_close_that_hangs_does_not_keep_the_next_ones_from_running(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    closed: list[str] = []
-
-    async def hangs() -> None:
-        await asyncio.Event().wait()
-
-    async def fails() -> None:
-        raise RuntimeError("boom")
-
-    async def close(name: str) -> None:
-        closed.append(name)
-
-    started_at = asyncio.get_running_loop().time()
-    clean = await close_in_order(
-        [
-            ("first", lambda: close("first")),
-            ("hangs", hangs),
-            ("fails", fails),
-            ("last", lambda: close("last")),
-        ],
-        timeout_s=0.3,
-    )
-    assert not clean
-    assert closed == ["first", "last"]
-    assert asyncio.get_running_loop().time() - started_at < 1.5
-    steps = [(r.getMessage(), getattr(r, "step", None)) for r in caplog.records]
-    assert steps == [("a close did not finish in time", "hangs"), ("a close failed", "fails")]
-    assert await close_in_order([("only", lambda: close("only"))], timeout_s=1)

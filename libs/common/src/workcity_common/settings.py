@@ -1,7 +1,8 @@
 """Settings every service shares, read from environment variables (pydantic-settings).
 
-Each service subclasses `ServiceSettings` with its own fields. Settings are built once in the
-service's composition root and passed in; nothing reads the environment at import time.
+Each service subclasses `ServiceSettings` (a service that owns a database: `DatabaseSettings`)
+with its own fields. Settings are built once in the service's composition root and passed in;
+nothing reads the environment at import time.
 """
 
 from __future__ import annotations
@@ -40,33 +41,24 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     service_name: str = "service"
 
-    mongo_uri: str = Field(
-        default="mongodb://127.0.0.1:27017/?retryWrites=false", validation_alias="MONGO_URI"
-    )
-    mongo_db: str = Field(default="", validation_alias="MONGO_DB")
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", validation_alias="AMQP_URL")
     events_exchange: str = Field(default="chat.events", validation_alias="EVENTS_EXCHANGE")
 
+    # Each shutdown step (closing a consumer, the broker connection, a client) may take this
+    # long; one that hangs is left behind so the process still stops.
+    shutdown_step_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="SHUTDOWN_STEP_TIMEOUT_SECONDS"
+    )
     # Consumers take at most this many unacknowledged events at a time.
     broker_prefetch: int = Field(default=32, ge=1, le=10_000, validation_alias="BROKER_PREFETCH")
     # A handler that runs longer than this is treated as failed (the event is retried once).
     event_handler_timeout_s: float = Field(
         default=30.0, gt=0, validation_alias="EVENT_HANDLER_TIMEOUT_SECONDS"
     )
-    # The outbox relay looks for unpublished events at least this often (a write also wakes it).
-    outbox_poll_interval_s: float = Field(
-        default=1.0, gt=0, validation_alias="OUTBOX_POLL_INTERVAL_SECONDS"
-    )
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
-
-    @model_validator(mode="after")
-    def _default_db_name(self) -> ServiceSettings:
-        if not self.mongo_db:
-            object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
-        return self
 
     @model_validator(mode="after")
     def _production_broker_credentials(self) -> ServiceSettings:
@@ -85,6 +77,25 @@ class ServiceSettings(BaseSettings):
         """Refuse a placeholder secret outside development and tests."""
         if self.is_production and value.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(f"{name} must be set to a real secret in production")
+
+
+class DatabaseSettings(ServiceSettings):
+    """For services that own a MongoDB database (realtime has none)."""
+
+    mongo_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/?retryWrites=false", validation_alias="MONGO_URI"
+    )
+    mongo_db: str = Field(default="", validation_alias="MONGO_DB")
+    # The outbox relay looks for unpublished events at least this often (a write also wakes it).
+    outbox_poll_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="OUTBOX_POLL_INTERVAL_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _default_db_name(self) -> DatabaseSettings:
+        if not self.mongo_db:
+            object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
+        return self
 
 
 class TokenVerifierSettings(BaseSettings):
@@ -112,7 +123,7 @@ class TokenVerifierSettings(BaseSettings):
     )
 
 
-class UserDirectorySettings(ServiceSettings):
+class UserDirectorySettings(DatabaseSettings):
     """For services that keep a copy of the user directory (workcity_common.user_directory)."""
 
     # Ids of handled user.* events are remembered this long (redeliveries come within minutes).

@@ -5,14 +5,14 @@ One `task.cancel()` followed by `await task` can wait forever: on Python 3.11,
 the same loop step as that result arrives (bpo-42130; fixed in 3.12), and aiosmtplib, aiormq and
 PyMongo await through it. A loop whose cancel was lost that way runs on, and a lifespan waiting
 for it never ends (the notifications service hung so in its shutdown, right after an email went
-out). So: cancel again while it runs on, and give up, logged, after a bound.
+out). So: cancel again while it runs on, and give up, logged, after a bound (the lifespan's
+own bound on each close is `workcity_common.lifespan`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +40,3 @@ async def cancel_and_wait(task: asyncio.Task[object], timeout_s: float) -> bool:
             exc_info=task.exception(),
         )
     return True
-
-
-async def close_in_order(
-    steps: Sequence[tuple[str, Callable[[], Awaitable[object]]]], timeout_s: float
-) -> bool:
-    """A lifespan's shutdown: each close in turn, each given at most `timeout_s`. One that hangs
-    or fails is logged and left behind, so the closes after it (and the process's exit) still
-    happen. True when every one finished."""
-    clean = True
-    for name, close in steps:
-        # A task of its own, waited for with asyncio.wait: a timeout around the await would
-        # cancel into the close, and a close stuck on a lost cancel (above) ignores that too.
-        task = asyncio.ensure_future(close())
-        done, _ = await asyncio.wait([task], timeout=timeout_s)
-        if not done:
-            log.error(
-                "a close did not finish in time", extra={"step": name, "timeout_s": timeout_s}
-            )
-            task.cancel()
-            clean = False
-        elif task.cancelled() or task.exception() is not None:
-            error = None if task.cancelled() else task.exception()
-            log.error("a close failed", extra={"step": name}, exc_info=error)
-            clean = False
-    return clean

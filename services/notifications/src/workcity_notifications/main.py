@@ -7,8 +7,6 @@ broker, mail sender or user source. No public routes: only /healthz, /readyz, /m
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -17,8 +15,8 @@ from pymongo import AsyncMongoClient
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
 from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
-from workcity_common.tasks import close_in_order
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
 from workcity_notifications.adapters.conversations import ConversationsSource, MessageSource
@@ -139,33 +137,25 @@ def create_app(
         source=user_source,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.create_indexes()
+    async def migrate() -> None:
         moved = await store.migrate()
         if moved:
             log.info("pending emails moved to wake-ups", extra={"count": moved})
-        await directory.create_indexes()
-        await processed.create_indexes()
-        schedule_consumer.start()
-        users.start()  # last: its readiness check then covers both queues
-        broker.start()
-        scheduler.start()
-        try:
-            yield
-        finally:
-            # Each bounded: a close that hangs must not keep the process (or a test) from ending.
-            await close_in_order(
-                [
-                    ("scheduler", scheduler.close),
-                    ("events consumer", schedule_consumer.close),
-                    ("users consumer", users.close),
-                    ("broker", broker.close),
-                    ("http client", http_client.aclose),
-                    *([("mongodb", client.close)] if mongo_client is None else []),
-                ],
-                settings.shutdown_close_timeout_s,
-            )
+
+    lifespan = service_lifespan(
+        prepare=[store.create_indexes, migrate, directory.create_indexes, processed.create_indexes],
+        # users last: its readiness check then covers both queues
+        start=[schedule_consumer.start, users.start, broker.start, scheduler.start],
+        close=[
+            scheduler.close,
+            schedule_consumer.close,
+            users.close,
+            broker.close,
+            http_client.aclose,
+            *([client.close] if mongo_client is None else []),
+        ],
+        close_timeout_s=settings.shutdown_step_timeout_s,
+    )
 
     app = create_service_app(
         service="notifications",
