@@ -23,6 +23,7 @@ from workcity_notifications.adapters.conversations import ConversationsSource, M
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
+from workcity_notifications.domain.email import mail_domain
 from workcity_notifications.entrypoints.events import (
     SCHEDULE_EVENT_TYPES,
     schedule_handler,
@@ -100,9 +101,12 @@ def create_app(
         mail_sender or SmtpSender(smtp_from(settings)),
         message_source or conversations_source(settings, http_client),
         frontend_url=settings.frontend_url,
+        mail_domain=mail_domain(settings.mail_from),
         timing=timing,
     )
-    scheduler = Scheduler(notifier, settings.notify_poll_interval_s)
+    scheduler = Scheduler(
+        notifier, settings.notify_poll_interval_s, stop_grace_s=settings.notify_stop_grace_s
+    )
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
