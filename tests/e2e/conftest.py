@@ -4,22 +4,33 @@
 virtual host and raised login limits (or, with WORKCITY_GATEWAY_URL set, a stack already running).
 `http` is an httpx client on the gateway. Every test here is marked `e2e`; at the end of the
 session no process of the stack may have logged a Python traceback.
+
+The set-ups many tests share: `chat` (a new customer and agent and their conversation), `peers`
+(Socket.IO clients, all disconnected at the end), `connect` (a user's peer through the gateway
+or pinned to replica 1 or 2, optionally joined to a room) and `pair` (the chat's customer on
+replica 1 and its agent on replica 2, both in the room).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from playwright.async_api import Browser
+from pymongo import MongoClient
+from pymongo.database import Database
 
 from scripts.devstack.web import build_web
+from tests.support.api import Chat, open_conversation
 from tests.support.browser import launched_chromium
+from tests.support.sockets import Peer, replica_url
 from tests.support.stack import TestStack, sigterm_as_interrupt
+from tests.support.users import TestUser, new_user
 from tests.support.web_app import SCREENSHOTS
 
 
@@ -86,3 +97,76 @@ async def web_dist() -> Path:
         pytest.skip("Node.js and npm are needed to build web/ (scripts/test installs them)")
     await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
     return dist
+
+
+@pytest.fixture
+async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
+    stack.require_service("conversations")
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    return Chat(customer, agent, await open_conversation(http, customer, agent))
+
+
+@pytest.fixture
+async def peers(stack: TestStack) -> AsyncIterator[Callable[[str], Peer]]:
+    """Make a named peer (not yet connected); every one made is disconnected at the end."""
+    stack.require_service("realtime")
+    made: list[Peer] = []
+
+    def make(name: str) -> Peer:
+        made.append(Peer(name))
+        return made[-1]
+
+    yield make
+    await asyncio.gather(*(p.disconnect() for p in made), return_exceptions=True)
+
+
+class Connect(Protocol):
+    def __call__(
+        self,
+        user: TestUser,
+        replica: int | None = None,
+        *,
+        join: str | None = None,
+        name: str | None = None,
+    ) -> Awaitable[Peer]: ...
+
+
+@pytest.fixture
+def connect(stack: TestStack, peers: Callable[[str], Peer]) -> Connect:
+    """`await connect(user, 2, join=conversation_id)`: the user's peer on replica 2 (None:
+    through the gateway), in the conversation's room when `join` is given."""
+
+    async def connect(
+        user: TestUser,
+        replica: int | None = None,
+        *,
+        join: str | None = None,
+        name: str | None = None,
+    ) -> Peer:
+        peer = peers(name or f"{user.role}@{replica or 'gateway'}")
+        await peer.connect(
+            replica_url(stack, replica) if replica else stack.gateway_url, user.token
+        )
+        if join is not None:
+            await peer.join(join)
+        return peer
+
+    return connect
+
+
+@pytest.fixture
+async def pair(chat: Chat, connect: Connect) -> tuple[Peer, Peer]:
+    """The chat's customer on replica 1 and its agent on replica 2, both in the room."""
+    customer = await connect(chat.customer, 1, join=chat.conversation_id)
+    agent = await connect(chat.agent, 2, join=chat.conversation_id)
+    return customer, agent
+
+
+@pytest.fixture
+def conversations_db(stack: TestStack) -> Iterator[Database[Any]]:
+    """The conversations service's database, read directly (a test that must see what is stored)."""
+    stack.require_service("conversations")
+    _, env = stack._local().launch_command("conversations")
+    with MongoClient(env["MONGO_URI"], tz_aware=True) as client:
+        yield client[env.get("MONGO_DB") or "workcity_conversations"]

@@ -4,74 +4,17 @@ attachments over REST and Socket.IO, and a deleted conversation taking its files
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import httpx
 import pytest
 
-from tests.e2e.test_realtime import Chat, Peer, open_conversation
+from tests.e2e.conftest import Connect
+from tests.support.api import Chat, assert_json_error, open_conversation, png, upload, uploaded
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, admin_token, new_user
+from tests.support.users import admin_token, new_user
 
 ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024  # the service's default, which the stack runs with
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(4000)
 PE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(4000)
-
-
-@pytest.fixture
-async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
-    stack.require_service("conversations")
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    return Chat(customer, agent, await open_conversation(http, customer, agent))
-
-
-@pytest.fixture
-async def peers(stack: TestStack) -> AsyncIterator[Callable[[str], Peer]]:
-    stack.require_service("realtime")
-    made: list[Peer] = []
-
-    def make(name: str) -> Peer:
-        made.append(Peer(name))
-        return made[-1]
-
-    yield make
-    await asyncio.gather(*(p.disconnect() for p in made), return_exceptions=True)
-
-
-def png(size: int) -> bytes:
-    return PNG_HEADER + bytes((i * 31) % 256 for i in range(size - len(PNG_HEADER)))
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body.get("msg"), str) and body["msg"]
-    if code is not None:
-        assert body["code"] == code, body
-
-
-async def upload(
-    http: httpx.AsyncClient, who: TestUser, conversation_id: str, name: str, data: bytes
-) -> httpx.Response:
-    return await http.post(
-        f"/api/conversations/{conversation_id}/attachments",
-        files={"file": (name, data, "image/png")},
-        headers=who.headers,
-    )
-
-
-async def uploaded(
-    http: httpx.AsyncClient, who: TestUser, conversation_id: str, name: str, data: bytes
-) -> dict[str, Any]:
-    response = await upload(http, who, conversation_id, name, data)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_both_participants_upload_and_download_admins_read_strangers_do_not(
@@ -104,11 +47,11 @@ async def test_both_participants_upload_and_download_admins_read_strangers_do_no
     )
 
     stranger = await new_user(http, stack, "customer")
-    assert_error(
+    assert_json_error(
         await http.get(f"/api/attachments/{from_customer['_id']}", headers=stranger.headers), 403
     )
-    assert_error(await upload(http, stranger, chat.conversation_id, "x.png", png(100)), 403)
-    assert_error(await http.get(f"/api/attachments/{from_customer['_id']}"), 401)
+    assert_json_error(await upload(http, stranger, chat.conversation_id, "x.png", png(100)), 403)
+    assert_json_error(await http.get(f"/api/attachments/{from_customer['_id']}"), 401)
 
 
 async def test_an_upload_over_the_limit_is_413(http: httpx.AsyncClient, chat: Chat) -> None:
@@ -116,7 +59,7 @@ async def test_an_upload_over_the_limit_is_413(http: httpx.AsyncClient, chat: Ch
     response = await upload(
         http, chat.customer, chat.conversation_id, "huge.png", png(ATTACHMENT_MAX_BYTES + 1)
     )
-    assert_error(response, 413, "payload_too_large")
+    assert_json_error(response, 413, "payload_too_large")
     # And the conversation still takes files of the allowed size afterwards.
     assert (
         await upload(http, chat.customer, chat.conversation_id, "ok.png", png(1000))
@@ -138,14 +81,14 @@ async def test_executables_are_415(
     http: httpx.AsyncClient, chat: Chat, name: str, data: bytes
 ) -> None:
     response = await upload(http, chat.agent, chat.conversation_id, name, data)
-    assert_error(response, 415, "executable_not_allowed")
+    assert_json_error(response, 415, "executable_not_allowed")
 
 
 async def test_messages_carry_attachments_of_their_own_conversation_only(
     http: httpx.AsyncClient,
     stack: TestStack,
     chat: Chat,
-    peers: Callable[[str], Peer],
+    connect: Connect,
 ) -> None:
     other_agent = await new_user(http, stack, "agent")
     elsewhere = await open_conversation(http, chat.customer, other_agent)
@@ -155,16 +98,13 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
         http, chat.agent, chat.conversation_id, "spec.pdf", b"%PDF-1.4\n" + bytes(100)
     )
 
-    agent_socket = peers("agent")
-    await agent_socket.connect(stack.gateway_url, chat.agent.token)
-    joined = await agent_socket.call("joinConversation", chat.conversation_id)
-    assert joined["ok"] is True
+    agent_socket = await connect(chat.agent, join=chat.conversation_id)
 
     url = f"/api/conversations/{chat.conversation_id}/messages"
     foreign_send = await http.post(
         url, json={"text": "see", "attachments": [foreign["_id"]]}, headers=chat.customer.headers
     )
-    assert_error(foreign_send, 400, "invalid_attachment")
+    assert_json_error(foreign_send, 400, "invalid_attachment")
 
     # REST: a screenshot with no text.
     sent = await http.post(
@@ -177,23 +117,14 @@ async def test_messages_carry_attachments_of_their_own_conversation_only(
     assert pushed[0]["text"] == ""
 
     # Socket.IO: sendMessage passes the ids on; the ack and newMessage carry the metadata.
-    customer_socket = peers("customer")
-    await customer_socket.connect(stack.gateway_url, chat.customer.token)
-    ack = await customer_socket.call(
-        "sendMessage",
-        {
-            "conversationId": chat.conversation_id,
-            "text": "both",
-            "attachments": [shot["_id"], doc["_id"]],
-        },
+    customer_socket = await connect(chat.customer)
+    ack = await customer_socket.send(
+        chat.conversation_id, "both", attachments=[shot["_id"], doc["_id"]]
     )
     assert ack.get("attachments") == [shot, doc], ack
     pushed = await agent_socket.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
     assert pushed[0]["attachments"] == [shot, doc]
-    refused = await customer_socket.call(
-        "sendMessage",
-        {"conversationId": chat.conversation_id, "text": "x", "attachments": [foreign["_id"]]},
-    )
+    refused = await customer_socket.send(chat.conversation_id, "x", attachments=[foreign["_id"]])
     assert refused.get("error") and refused.get("code"), refused
 
     history = await http.get(url, headers=chat.agent.headers)
@@ -211,4 +142,4 @@ async def test_deleting_the_conversation_deletes_its_files(
     )
     assert deleted.status_code == 200, deleted.text
     for who in (chat.customer, chat.agent):
-        assert_error(await http.get(url, headers=who.headers), 404, "not_found")
+        assert_json_error(await http.get(url, headers=who.headers), 404, "not_found")

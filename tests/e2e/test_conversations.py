@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import assert_json_error, open_conversation
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, new_user
 
@@ -46,24 +47,6 @@ async def cast(stack: TestStack) -> AsyncIterator[Cast]:
             agent=await new_user(http, stack, "agent"),
             admin=await new_user(http, stack, "admin"),
         )
-
-
-def assert_json_error(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, f"{response.status_code} {response.text}"
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert isinstance(body.get("msg"), str) and body["msg"], body
-    assert isinstance(body.get("code"), str) and body["code"], body
-    if code is not None:
-        assert body["code"] == code, body
-
-
-async def open_conversation(http: httpx.AsyncClient, opener: TestUser, other: TestUser) -> str:
-    response = await http.post(
-        "/api/conversations", json={"recipientId": other.id}, headers=opener.headers
-    )
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["_id"])
 
 
 async def send(

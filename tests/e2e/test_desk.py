@@ -10,38 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_conversations import assert_json_error
+from tests.support.api import UNKNOWN_ID, assert_json_error
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, new_user
-
-UNKNOWN_ID = "6566f1d2c3b4a59687a1b2c3"
-
-
-async def _users(http: httpx.AsyncClient, stack: TestStack, *roles: str) -> list[TestUser]:
-    return [await new_user(http, stack, role) for role in roles]
-
-
-async def _team(
-    http: httpx.AsyncClient, admin: TestUser, members: list[TestUser], **extra: Any
-) -> str:
-    created = await http.post(
-        "/api/teams", json={"name": f"team-{uuid.uuid4().hex[:10]}", **extra}, headers=admin.headers
-    )
-    assert created.status_code == 201, created.text
-    team_id = str(created.json()["_id"])
-    put = await http.put(
-        f"/api/teams/{team_id}/members",
-        json={"userIds": [m.id for m in members]},
-        headers=admin.headers,
-    )
-    assert put.status_code == 200, put.text
-    return team_id
+from tests.support.users import new_user
 
 
 async def test_teams_default_and_admin_only_management(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
     teams = await http.get("/api/teams", headers=agent.headers)
     assert teams.status_code == 200, teams.text
     defaults = [t for t in teams.json() if t["isDefault"]]
@@ -85,7 +63,9 @@ async def test_teams_default_and_admin_only_management(
 async def test_agents_availability_and_capacity_rights(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, other, admin = await _users(http, stack, "customer", "agent", "agent", "admin")
+    customer, agent, other, admin = await make_users(
+        http, stack, "customer", "agent", "agent", "admin"
+    )
     listing = await http.get("/api/agents", headers=agent.headers)
     assert listing.status_code == 200, listing.text
     me = next(a for a in listing.json() if a["_id"] == agent.id)
@@ -132,10 +112,10 @@ async def test_agents_availability_and_capacity_rights(
 async def test_support_request_queue_claim_and_status(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, stranger, agent, rival, outsider, admin = await _users(
+    customer, stranger, agent, rival, outsider, admin = await make_users(
         http, stack, "customer", "customer", "agent", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent, rival], autoAssign=False)
+    team = await make_team(http, admin, [agent, rival], autoAssign=False)
     assert_json_error(await http.post("/api/support", json={}, headers=agent.headers), 403)
     assert_json_error(
         await http.post("/api/support", json={"teamId": UNKNOWN_ID}, headers=customer.headers), 404
@@ -242,8 +222,8 @@ async def test_auto_assignment_waits_for_an_eligible_agent(
     assigned at once when the agent connects (the realtime service's presence event)."""
     import socketio
 
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], capacity=1)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], capacity=1)
     await http.put(
         "/api/agents/me/availability", json={"availability": "available"}, headers=agent.headers
     )
@@ -298,50 +278,13 @@ async def test_auto_assignment_waits_for_an_eligible_agent(
 pytestmark = pytest.mark.usefixtures("stack")
 
 
-class Listener:
-    """A socket.io client recording the desk's events."""
-
-    def __init__(self, user: TestUser) -> None:
-        import socketio
-
-        self.user = user
-        self.client = socketio.AsyncClient()
-        self.events: list[tuple[str, Any]] = []
-        for name in ("conversationUpdated", "conversationQueued", "conversationAssigned"):
-            self.client.on(name, self._recorder(name))
-
-    def _recorder(self, name: str) -> Any:
-        async def record(data: Any) -> None:
-            self.events.append((name, data))
-
-        return record
-
-    async def connect(self, stack: TestStack) -> Listener:
-        await self.client.connect(
-            stack.gateway_url,
-            socketio_path="/socket.io",
-            auth={"token": self.user.token},
-            headers={"Origin": stack.gateway_url},
-            transports=["websocket"],
-        )
-        return self
-
-    async def wait_for(self, name: str, match: Any, timeout_s: float = 10.0) -> Any:
-        for _ in range(int(timeout_s * 20)):
-            for event, data in self.events:
-                if event == name and match(data):
-                    return data
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.user.role} got no {name}; got {self.events}")
-
-
 async def test_desk_changes_reach_staff_and_the_customer_as_socket_events(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, outsider, admin = await _users(
+    customer, agent, outsider, admin = await make_users(
         http, stack, "customer", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent], autoAssign=False)
+    team = await make_team(http, admin, [agent], autoAssign=False)
     sockets = [await Listener(u).connect(stack) for u in (customer, agent, outsider, admin)]
     by_role = {
         "customer": sockets[0],
@@ -406,11 +349,11 @@ async def test_desk_changes_reach_staff_and_the_customer_as_socket_events(
 async def test_reassign_transfer_and_labels_with_their_rights(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, mate, outsider, admin = await _users(
+    customer, agent, mate, outsider, admin = await make_users(
         http, stack, "customer", "agent", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent, mate], autoAssign=False, capacity=1)
-    other_team = await _team(http, admin, [outsider], autoAssign=False)
+    team = await make_team(http, admin, [agent, mate], autoAssign=False, capacity=1)
+    other_team = await make_team(http, admin, [outsider], autoAssign=False)
     cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
         "_id"
     ]
@@ -499,8 +442,8 @@ async def test_a_snoozed_conversation_reopens_at_its_time_into_the_queue(
     """Its assignee is not connected, so not eligible: it goes back to the queue."""
     from datetime import UTC, datetime, timedelta
 
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
         "_id"
     ]

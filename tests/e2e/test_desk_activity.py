@@ -13,9 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_conversations import assert_json_error
-from tests.e2e.test_desk import UNKNOWN_ID, Listener, _team, _users
-from tests.e2e.test_desk_reopen import _get, _online, _say, _status
+from tests.support.api import UNKNOWN_ID, assert_json_error
+from tests.support.desk import (
+    Listener,
+    get_conversation,
+    make_team,
+    make_users,
+    say,
+    set_status,
+    wait_online,
+)
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, new_user
 
@@ -46,8 +53,8 @@ async def _activity(http: httpx.AsyncClient, cid: str, who: TestUser) -> list[di
 async def test_priority_orders_the_queue_and_auto_assignment(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    agent, admin = await _users(http, stack, "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    agent, admin = await make_users(http, stack, "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     oldest, low, urgent, high = [await _request(http, stack, team) for _ in range(4)]
     await _patch(http, low, agent, priority="low")
     await _patch(http, urgent, agent, priority="urgent")
@@ -86,17 +93,19 @@ async def test_priority_orders_the_queue_and_auto_assignment(
     )
     socket = await Listener(agent).connect(stack)
     try:
-        await _online(http, admin, agent)
+        await wait_online(http, admin, agent)
         for _ in range(100):
-            if (await _get(http, high, agent))["assignee"]:
+            if (await get_conversation(http, high, agent))["assignee"]:
                 break
             await asyncio.sleep(0.1)
-        assert (await _get(http, high, agent))["assignee"]["_id"] == agent.id
+        assert (await get_conversation(http, high, agent))["assignee"]["_id"] == agent.id
         # Auto-assignment is the system's act: its activity entry has no actor.
         given = [e for e in await _activity(http, high, agent) if e["type"] == "assignee"]
         assert [(e["from"], e["to"]["_id"], e["actor"]) for e in given] == [(None, agent.id, None)]
         assert given[0]["text"] == f"The system assigned it to {agent.email}"
-        assert [(await _get(http, c, agent))["assignee"] for c in (low, oldest, urgent)] == [
+        assert [
+            (await get_conversation(http, c, agent))["assignee"] for c in (low, oldest, urgent)
+        ] == [
             None,
             None,
             None,
@@ -108,9 +117,9 @@ async def test_priority_orders_the_queue_and_auto_assignment(
 async def test_labels_change_by_delta_under_concurrency(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    agents = await _users(http, stack, *["agent"] * 5)
+    agents = await make_users(http, stack, *["agent"] * 5)
     admin = await new_user(http, stack, "admin")
-    team = await _team(http, admin, list(agents), autoAssign=False)
+    team = await make_team(http, admin, list(agents), autoAssign=False)
     cid = await _request(http, stack, team)
     await _patch(http, cid, admin, addLabels=["keep", "drop"])
     edits = [
@@ -124,7 +133,7 @@ async def test_labels_change_by_delta_under_concurrency(
     )
     answers = await asyncio.gather(*edits)
     assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
-    got = await _get(http, cid, admin)
+    got = await get_conversation(http, cid, admin)
     assert sorted(got["labels"]) == ["keep", "l0", "l1", "l2", "l3", "l4"]
     # Each edit is one entry, from the labels its own transaction read.
     labels = [e for e in await _activity(http, cid, admin) if e["type"] == "labels"]
@@ -136,11 +145,11 @@ async def test_labels_change_by_delta_under_concurrency(
 async def test_every_desk_change_is_one_activity_entry_in_order(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, stranger, agent, outsider, admin = await _users(
+    customer, stranger, agent, outsider, admin = await make_users(
         http, stack, "customer", "customer", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent], autoAssign=False, capacity=1)
-    other = await _team(http, admin, [outsider], autoAssign=False)
+    team = await make_team(http, admin, [agent], autoAssign=False, capacity=1)
+    other = await make_team(http, admin, [outsider], autoAssign=False)
     opened = await http.post(
         "/api/support", json={"teamId": team, "text": "hi"}, headers=customer.headers
     )
@@ -158,14 +167,14 @@ async def test_every_desk_change_is_one_activity_entry_in_order(
     assert_json_error(full, 409, "at_capacity")
     assert await _activity(http, second, admin) == []
     await _patch(http, cid, agent, priority="high", addLabels=["vip"])
-    await _status(http, cid, agent, status="pending")
+    await set_status(http, cid, agent, status="pending")
     # Reopened by the customer's message: the system's rule; the agent, not connected, is not
     # eligible to keep it.
-    await _say(http, cid, customer, "still there?")
+    await say(http, cid, customer, "still there?")
     until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    await _status(http, cid, agent, status="snoozed", snoozedUntil=until)
+    await set_status(http, cid, agent, status="snoozed", snoozedUntil=until)
     for _ in range(100):  # the snooze ends: reopened by the system, back to the queue
-        if (await _get(http, cid, agent))["status"] == "open":
+        if (await get_conversation(http, cid, agent))["status"] == "open":
             break
         await asyncio.sleep(0.1)
     moved = await http.post(
@@ -223,10 +232,10 @@ async def test_every_desk_change_is_one_activity_entry_in_order(
 async def test_staff_resolving_asks_the_customer_once_per_resolution(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, stranger, agent, outsider, admin = await _users(
+    customer, stranger, agent, outsider, admin = await make_users(
         http, stack, "customer", "customer", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent], autoAssign=False)
+    team = await make_team(http, admin, [agent], autoAssign=False)
     cid = (
         await http.post(
             "/api/support", json={"teamId": team, "text": "hi"}, headers=customer.headers
@@ -240,17 +249,17 @@ async def test_staff_resolving_asks_the_customer_once_per_resolution(
         409,
         "csat_not_requested",
     )
-    assert (await _get(http, cid, customer))["csat"] is None
+    assert (await get_conversation(http, cid, customer))["csat"] is None
     sockets = {u.id: await Listener(u).connect(stack) for u in (customer, agent, outsider)}
     for listener in sockets.values():
         listener.client.on("csatRequested", listener._recorder("csatRequested"))
     try:
-        await _status(http, cid, agent, status="resolved")
+        await set_status(http, cid, agent, status="resolved")
         asked = await sockets[customer.id].wait_for("csatRequested", lambda d: True)
         assert asked == {"conversationId": cid}
         # The same status again asks nothing more.
-        await _status(http, cid, agent, status="resolved")
-        survey = (await _get(http, cid, customer))["csat"]
+        await set_status(http, cid, agent, status="resolved")
+        survey = (await get_conversation(http, cid, customer))["csat"]
         assert survey["rating"] is None and survey["requestedAt"]
 
         # Who may not rate, and what is not a rating.
@@ -302,8 +311,8 @@ async def test_staff_resolving_asks_the_customer_once_per_resolution(
             "already_rated",
         )
         # It shows on the conversation (both views) and in its activity, by the customer.
-        assert (await _get(http, cid, agent))["csat"]["rating"] == 4
-        assert (await _get(http, cid, customer))["csat"]["comment"] == "quick, thanks"
+        assert (await get_conversation(http, cid, agent))["csat"]["rating"] == 4
+        assert (await get_conversation(http, cid, customer))["csat"]["comment"] == "quick, thanks"
         last = (await _activity(http, cid, agent))[-1]
         assert (last["type"], last["from"], last["to"], last["actor"]["_id"]) == (
             "csat",
@@ -314,9 +323,9 @@ async def test_staff_resolving_asks_the_customer_once_per_resolution(
         assert last["text"] == f"{customer.email} rated the conversation 4 out of 5"
 
         # A reopen and a second resolve ask again; that resolution is rated once more.
-        await _say(http, cid, customer, "one more thing")
-        assert (await _get(http, cid, agent))["status"] == "open"
-        await _status(http, cid, agent, status="resolved")
+        await say(http, cid, customer, "one more thing")
+        assert (await get_conversation(http, cid, agent))["status"] == "open"
+        await set_status(http, cid, agent, status="resolved")
         for _ in range(100):
             if len([e for e in sockets[customer.id].events if e[0] == "csatRequested"]) == 2:
                 break
@@ -324,7 +333,7 @@ async def test_staff_resolving_asks_the_customer_once_per_resolution(
         assert [e[1] for e in sockets[customer.id].events if e[0] == "csatRequested"] == [
             {"conversationId": cid}
         ] * 2
-        assert (await _get(http, cid, customer))["csat"]["rating"] is None
+        assert (await get_conversation(http, cid, customer))["csat"]["rating"] is None
         again = await http.post(rate, json={"rating": 2}, headers=customer.headers)
         assert (again.status_code, again.json()["rating"]) == (201, 2), again.text
         assert_json_error(await http.post(rate, json={"rating": 2}, headers=customer.headers), 409)
@@ -343,9 +352,9 @@ async def test_racing_changes_leave_one_entry_each_that_committed(
     """Entries are written in the change's transaction: of racing claims only the winner's is
     there (a losing or retried attempt leaves none), and racing status changes leave one entry
     per change that happened, chained from the state each one read."""
-    agents = await _users(http, stack, *["agent"] * 4)
+    agents = await make_users(http, stack, *["agent"] * 4)
     admin = await new_user(http, stack, "admin")
-    team = await _team(http, admin, list(agents), autoAssign=False)
+    team = await make_team(http, admin, list(agents), autoAssign=False)
     cid = await _request(http, stack, team)
     claims = await asyncio.gather(
         *(http.post(f"/api/conversations/{cid}/claim", headers=a.headers) for a in agents)
@@ -368,7 +377,7 @@ async def test_racing_changes_leave_one_entry_each_that_committed(
     assert all(e["type"] == "status" for e in status_entries)
     chain = ["open"] + [e["to"] for e in status_entries]
     assert [e["from"] for e in status_entries] == chain[:-1]
-    assert chain[-1] == (await _get(http, cid, admin))["status"]
-    versions = (await _get(http, cid, admin))["version"]
+    assert chain[-1] == (await get_conversation(http, cid, admin))["status"]
+    versions = (await get_conversation(http, cid, admin))["version"]
     # One version per change: the claim, the status changes that changed something.
     assert versions - 1 == 1 + len(status_entries)

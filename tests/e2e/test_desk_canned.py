@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_conversations import assert_json_error
-from tests.e2e.test_desk import UNKNOWN_ID, _team, _users
+from tests.support.api import UNKNOWN_ID, assert_json_error
+from tests.support.desk import make_team, make_users
 from tests.support.stack import TestStack
 from tests.support.users import TestUser
 
@@ -43,9 +43,9 @@ async def _codes(http: httpx.AsyncClient, who: TestUser, q: str | None = None) -
 
 
 async def test_scopes_uniqueness_and_search(http: httpx.AsyncClient, stack: TestStack) -> None:
-    agent, mate, outsider, admin = await _users(http, stack, "agent", "agent", "agent", "admin")
-    team = await _team(http, admin, [agent, mate])
-    other = await _team(http, admin, [outsider])
+    agent, mate, outsider, admin = await make_users(http, stack, "agent", "agent", "agent", "admin")
+    team = await make_team(http, admin, [agent, mate])
+    other = await make_team(http, admin, [outsider])
     mine = await _create(
         http, agent, scope="personal", shortCode="greet", text="Hello, THANKS for waiting"
     )
@@ -118,10 +118,10 @@ async def test_scopes_uniqueness_and_search(http: httpx.AsyncClient, stack: Test
 
 
 async def test_who_may_write_change_and_delete(http: httpx.AsyncClient, stack: TestStack) -> None:
-    customer, agent, mate, outsider, admin = await _users(
+    customer, agent, mate, outsider, admin = await make_users(
         http, stack, "customer", "agent", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent, mate])
+    team = await make_team(http, admin, [agent, mate])
     secret = await _create(http, agent, scope="personal", shortCode="mine", text="my own words")
     shared = await _create(
         http, agent, scope="team", teamId=team, shortCode="shared", text="team words"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_desk import Listener, _team, _users
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -35,8 +35,8 @@ async def _created(listener: Listener, cid: str) -> dict[str, Any]:
 async def test_a_customer_never_receives_the_desk_internals(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     listeners = [Listener(u) for u in (customer, agent)]
     for listener in listeners:
         listener.client.on("conversationCreated", listener._recorder("conversationCreated"))

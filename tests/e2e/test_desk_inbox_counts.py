@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_desk import _team, _users
+from tests.support.desk import make_team, make_users
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, new_user
 
@@ -37,8 +37,8 @@ async def _inbox(
 async def test_inbox_counts_equal_the_views_under_concurrent_changes(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    admin, *agents = await _users(http, stack, "admin", "agent", "agent", "agent")
-    team = await _team(http, admin, agents, autoAssign=False)
+    admin, *agents = await make_users(http, stack, "admin", "agent", "agent", "agent")
+    team = await make_team(http, admin, agents, autoAssign=False)
     customers = await asyncio.gather(*(new_user(http, stack) for _ in range(10)))
     cids = []
     for customer in customers:

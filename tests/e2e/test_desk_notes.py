@@ -14,10 +14,8 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
-from tests.e2e.test_attachments import uploaded
-from tests.e2e.test_conversations import assert_json_error
-from tests.e2e.test_desk import UNKNOWN_ID, Listener, _team, _users
-from tests.e2e.test_desk_sweep import conversations_db  # noqa: F401  (a fixture)
+from tests.support.api import UNKNOWN_ID, assert_json_error, uploaded
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
 from tests.support.users import TestUser
 
@@ -57,11 +55,11 @@ async def _note(http: httpx.AsyncClient, who: TestUser, cid: str, text: str) -> 
 async def test_notes_reach_staff_who_see_the_conversation_and_nobody_else(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, stranger, agent, outsider, admin = await _users(
+    customer, stranger, agent, outsider, admin = await make_users(
         http, stack, "customer", "customer", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent], autoAssign=False)
-    other_team = await _team(http, admin, [outsider], autoAssign=False)
+    team = await make_team(http, admin, [agent], autoAssign=False)
+    other_team = await make_team(http, admin, [outsider], autoAssign=False)
     cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
         "_id"
     ]
@@ -141,9 +139,9 @@ async def test_no_customer_path_carries_a_note(http: httpx.AsyncClient, stack: T
     because a note was a message with a flag; ours are not messages at all."""
     if stack.mail is None:
         pytest.skip("needs the stack the tests start themselves (its SMTP server)")
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
-    other_team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
+    other_team = await make_team(http, admin, [agent], autoAssign=False)
     secret = f"SECRET-{uuid.uuid4().hex}"
     opened = await http.post(
         "/api/support", json={"teamId": team, "text": "where is my order"}, headers=customer.headers
@@ -231,10 +229,10 @@ async def test_no_customer_path_carries_a_note(http: httpx.AsyncClient, stack: T
 async def test_a_deleted_conversation_takes_its_notes_and_activity_along(
     http: httpx.AsyncClient,
     stack: TestStack,
-    conversations_db: Database[Any],  # noqa: F811  (the fixture imported above)
+    conversations_db: Database[Any],
 ) -> None:
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     cid = (await http.post("/api/support", json={"teamId": team}, headers=customer.headers)).json()[
         "_id"
     ]

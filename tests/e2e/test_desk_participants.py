@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_desk import Listener, _team, _users
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -33,11 +33,11 @@ async def _sees_online(listener: Listener, user_id: str) -> None:
 async def test_an_assignee_becomes_a_contact_and_a_transfer_opens_the_room(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, mate, other, admin = await _users(
+    customer, agent, mate, other, admin = await make_users(
         http, stack, "customer", "agent", "agent", "agent", "admin"
     )
-    team = await _team(http, admin, [agent, mate], autoAssign=False)
-    other_team = await _team(http, admin, [other], autoAssign=False)
+    team = await make_team(http, admin, [agent, mate], autoAssign=False)
+    other_team = await make_team(http, admin, [other], autoAssign=False)
     listeners = [Listener(u) for u in (customer, agent, other, mate)]
     for listener in listeners:
         for name in ("onlineUsers", "newMessage"):

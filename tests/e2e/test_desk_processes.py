@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_desk import Listener, _team, _users
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, new_user
 
@@ -50,8 +50,8 @@ async def _open_counts(
 async def test_many_customers_at_once_fill_capacity_exactly_across_two_processes(
     http: httpx.AsyncClient, stack: TestStack, both: list[httpx.AsyncClient]
 ) -> None:
-    admin, *agents = await _users(http, stack, "admin", "agent", "agent", "agent")
-    team = await _team(http, admin, agents, capacity=2)
+    admin, *agents = await make_users(http, stack, "admin", "agent", "agent", "agent")
+    team = await make_team(http, admin, agents, capacity=2)
     listeners = [await Listener(a).connect(stack) for a in agents]
     try:
         for index, agent in enumerate(agents):
@@ -119,8 +119,8 @@ async def test_many_customers_at_once_fill_capacity_exactly_across_two_processes
 async def test_racing_claims_on_two_processes_exactly_one_wins(
     http: httpx.AsyncClient, stack: TestStack, both: list[httpx.AsyncClient]
 ) -> None:
-    admin, customer, *agents = await _users(http, stack, "admin", "customer", *["agent"] * 10)
-    team = await _team(http, admin, agents, autoAssign=False)
+    admin, customer, *agents = await make_users(http, stack, "admin", "customer", *["agent"] * 10)
+    team = await make_team(http, admin, agents, autoAssign=False)
     for round_ in range(3):
         opened = await both[round_ % 2].post(
             "/api/support",
@@ -156,8 +156,8 @@ async def test_an_agent_in_many_teams_never_passes_capacity_when_both_processes_
     """One agent shared by six teams of capacity 1, a request waiting in each; the agent turns
     available while both processes hand out all six queues at once (team changes are drain
     triggers): a "count, then assign" would give them one per team."""
-    admin, agent = await _users(http, stack, "admin", "agent")
-    teams = [await _team(http, admin, [agent], capacity=1) for _ in range(6)]
+    admin, agent = await make_users(http, stack, "admin", "agent")
+    teams = [await make_team(http, admin, [agent], capacity=1) for _ in range(6)]
     customers = await asyncio.gather(*(new_user(http, stack) for _ in teams))
     for team, customer in zip(teams, customers, strict=True):
         opened = await http.post("/api/support", json={"teamId": team}, headers=customer.headers)

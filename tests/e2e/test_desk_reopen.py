@@ -5,71 +5,46 @@ Through the gateway, with the socket events each side receives."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_desk import Listener, _team, _users
+from tests.support.desk import (
+    Listener,
+    get_conversation,
+    make_team,
+    make_users,
+    say,
+    set_status,
+    wait_online,
+)
 from tests.support.stack import TestStack
-from tests.support.users import TestUser
 
 pytestmark = pytest.mark.usefixtures("stack")
-
-
-async def _get(http: httpx.AsyncClient, cid: str, user: TestUser) -> dict[str, Any]:
-    got = await http.get(f"/api/conversations/{cid}", headers=user.headers)
-    assert got.status_code == 200, got.text
-    return dict(got.json())
-
-
-async def _say(http: httpx.AsyncClient, cid: str, user: TestUser, text: str) -> dict[str, Any]:
-    sent = await http.post(
-        f"/api/conversations/{cid}/messages", json={"text": text}, headers=user.headers
-    )
-    assert sent.status_code == 201, sent.text
-    return dict(sent.json())
-
-
-async def _status(http: httpx.AsyncClient, cid: str, user: TestUser, **body: Any) -> Any:
-    changed = await http.patch(f"/api/conversations/{cid}/status", json=body, headers=user.headers)
-    assert changed.status_code == 200, changed.text
-    return changed.json()
-
-
-async def _online(http: httpx.AsyncClient, admin: TestUser, agent: TestUser) -> None:
-    """Wait until the desk has heard (presence.changed) that the agent's socket is connected."""
-    for _ in range(100):
-        agents = (await http.get("/api/agents", headers=admin.headers)).json()
-        if next(a for a in agents if a["_id"] == agent.id)["online"]:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the agent never came online")
 
 
 async def test_waiting_since_follows_the_unanswered_customer_message(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     opened = await http.post(
         "/api/support", json={"teamId": team, "text": "hello?"}, headers=customer.headers
     )
     cid = opened.json()["_id"]
-    first = await _get(http, cid, agent)
+    first = await get_conversation(http, cid, agent)
     assert first["waitingSince"] is not None and first["version"] == 1
     assert (await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)).is_success
     # Staff answer: nobody waits any more. The wait moves with the messages, in their own
     # transaction: not a desk change of its own (no version, no conversationUpdated).
-    await _say(http, cid, agent, "here")
-    answered = await _get(http, cid, agent)
+    await say(http, cid, agent, "here")
+    answered = await get_conversation(http, cid, agent)
     assert (answered["waitingSince"], answered["version"]) == (None, 2)
     # The customer writes twice: the wait starts at the first of them.
-    asked = await _say(http, cid, customer, "one more thing")
-    await _say(http, cid, customer, "and another")
-    waiting = await _get(http, cid, agent)
+    asked = await say(http, cid, customer, "one more thing")
+    await say(http, cid, customer, "and another")
+    waiting = await get_conversation(http, cid, agent)
     assert waiting["waitingSince"] == asked["createdAt"] and waiting["version"] == 2
     assert waiting["status"] == "open" and waiting["assignee"]["_id"] == agent.id
 
@@ -78,8 +53,8 @@ async def test_a_customer_message_reopens_a_resolved_conversation_into_the_queue
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
     """Its assignee is not connected (not eligible): back to the queue, and everyone hears."""
-    customer, agent, admin = await _users(http, stack, "customer", "agent", "admin")
-    team = await _team(http, admin, [agent], autoAssign=False)
+    customer, agent, admin = await make_users(http, stack, "customer", "agent", "admin")
+    team = await make_team(http, admin, [agent], autoAssign=False)
     await http.put(
         "/api/agents/me/availability", json={"availability": "available"}, headers=agent.headers
     )
@@ -89,13 +64,13 @@ async def test_a_customer_message_reopens_a_resolved_conversation_into_the_queue
         )
     ).json()["_id"]
     assert (await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)).is_success
-    await _say(http, cid, agent, "done, bye")
-    resolved = await _status(http, cid, agent, status="resolved")
+    await say(http, cid, agent, "done, bye")
+    resolved = await set_status(http, cid, agent, status="resolved")
     assert (resolved["status"], resolved["waitingSince"]) == ("resolved", None)
     sockets = [await Listener(u).connect(stack) for u in (customer, admin)]
     try:
-        asked = await _say(http, cid, customer, "it broke again")
-        after = await _get(http, cid, admin)
+        asked = await say(http, cid, customer, "it broke again")
+        after = await get_conversation(http, cid, admin)
         assert (after["status"], after["assignee"], after["waitingSince"]) == (
             "open",
             None,
@@ -129,16 +104,16 @@ async def test_a_customer_message_reopens_a_resolved_conversation_into_the_queue
 async def test_reopening_keeps_an_eligible_assignee_and_not_one_at_capacity(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, other, agent, admin = await _users(
+    customer, other, agent, admin = await make_users(
         http, stack, "customer", "customer", "agent", "admin"
     )
-    team = await _team(http, admin, [agent], autoAssign=False, capacity=1)
+    team = await make_team(http, admin, [agent], autoAssign=False, capacity=1)
     await http.put(
         "/api/agents/me/availability", json={"availability": "available"}, headers=agent.headers
     )
     listener = await Listener(agent).connect(stack)
     try:
-        await _online(http, admin, agent)
+        await wait_online(http, admin, agent)
         first = (
             await http.post("/api/support", json={"teamId": team}, headers=customer.headers)
         ).json()["_id"]
@@ -149,13 +124,13 @@ async def test_reopening_keeps_an_eligible_assignee_and_not_one_at_capacity(
             claimed = await http.post(f"/api/conversations/{cid}/claim", headers=agent.headers)
             assert claimed.is_success, claimed.text
         # Pending frees the capacity (only open ones count): a message brings it back to them.
-        await _status(http, first, agent, status="pending")
-        await _status(http, second, agent, status="resolved")
-        await _say(http, first, customer, "any news?")
-        kept = await _get(http, first, agent)
+        await set_status(http, first, agent, status="pending")
+        await set_status(http, second, agent, status="resolved")
+        await say(http, first, customer, "any news?")
+        kept = await get_conversation(http, first, agent)
         assert (kept["status"], kept["assignee"]["_id"]) == ("open", agent.id)
         # Now at capacity (1 open): the other reopened request goes back to the queue.
-        snoozed = await _status(
+        snoozed = await set_status(
             http,
             second,
             agent,
@@ -163,8 +138,8 @@ async def test_reopening_keeps_an_eligible_assignee_and_not_one_at_capacity(
             snoozedUntil=(datetime.now(UTC) + timedelta(hours=1)).isoformat(),
         )
         assert snoozed["status"] == "snoozed"
-        await _say(http, second, other, "hello again")
-        queued = await _get(http, second, agent)
+        await say(http, second, other, "hello again")
+        queued = await get_conversation(http, second, agent)
         assert (queued["status"], queued["assignee"], queued["snoozedUntil"]) == (
             "open",
             None,

@@ -7,28 +7,18 @@ at start-up and then every interval."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
 from pymongo.database import Database
 
-from tests.e2e.test_desk import Listener, _team, _users
+from tests.support.desk import Listener, make_team, make_users
 from tests.support.stack import TestStack
 from tests.support.users import TestUser
 
 pytestmark = pytest.mark.usefixtures("stack")
-
-
-@pytest.fixture
-def conversations_db(stack: TestStack) -> Iterator[Database[Any]]:
-    stack.require_service("conversations")
-    _, env = stack._local().launch_command("conversations")
-    with MongoClient(env["MONGO_URI"], tz_aware=True) as client:
-        yield client[env.get("MONGO_DB") or "workcity_conversations"]
 
 
 def _resolved_without_trigger(db: Database[Any], cid: str) -> None:
@@ -57,10 +47,10 @@ async def _wait_assigned(http: httpx.AsyncClient, cid: str, viewer: TestUser, s:
 async def test_the_sweep_hands_out_capacity_freed_without_a_trigger(
     http: httpx.AsyncClient, stack: TestStack, conversations_db: Database[Any]
 ) -> None:
-    admin, agent, *customers = await _users(
+    admin, agent, *customers = await make_users(
         http, stack, "admin", "agent", "customer", "customer", "customer"
     )
-    team = await _team(http, admin, [agent], capacity=1)
+    team = await make_team(http, admin, [agent], capacity=1)
     listener = await Listener(agent).connect(stack)
     try:
         await http.put(

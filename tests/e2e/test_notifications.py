@@ -7,11 +7,12 @@ import asyncio
 
 import httpx
 import pytest
-import socketio
 
+from tests.e2e.conftest import Connect
+from tests.support.api import Chat
 from tests.support.mail import MailCatcher
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, new_user
+from tests.support.users import TestUser
 
 DELAY_S = 2.0
 
@@ -24,14 +25,6 @@ def catcher(stack: TestStack) -> MailCatcher:
     return stack.mail
 
 
-async def conversation(http: httpx.AsyncClient, customer: TestUser, agent: TestUser) -> str:
-    created = await http.post(
-        "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["_id"])
-
-
 async def send(http: httpx.AsyncClient, user: TestUser, conversation_id: str, text: str) -> int:
     response = await http.post(
         f"/api/conversations/{conversation_id}/messages", json={"text": text}, headers=user.headers
@@ -41,12 +34,10 @@ async def send(http: httpx.AsyncClient, user: TestUser, conversation_id: str, te
 
 
 async def test_offline_agent_gets_one_email_for_three_messages(
-    http: httpx.AsyncClient, stack: TestStack
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat
 ) -> None:
     mail = catcher(stack)
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    conv = await conversation(http, customer, agent)
+    customer, agent, conv = chat.customer, chat.agent, chat.conversation_id
     texts = ["Where is my order?", "It was due <today> & I'm waiting", "Order #1234"]
     for text in texts:
         await send(http, customer, conv, text)
@@ -63,11 +54,11 @@ async def test_offline_agent_gets_one_email_for_three_messages(
     assert mail.to(customer.email) == []
 
 
-async def test_agent_who_reads_in_time_gets_none(http: httpx.AsyncClient, stack: TestStack) -> None:
+async def test_agent_who_reads_in_time_gets_none(
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat
+) -> None:
     mail = catcher(stack)
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    conv = await conversation(http, customer, agent)
+    customer, agent, conv = chat.customer, chat.agent, chat.conversation_id
     seq = await send(http, customer, conv, "quick question")
     read = await http.post(
         f"/api/conversations/{conv}/read", json={"seq": seq}, headers=agent.headers
@@ -78,33 +69,22 @@ async def test_agent_who_reads_in_time_gets_none(http: httpx.AsyncClient, stack:
 
 
 async def test_agent_with_a_socket_open_gets_none(
-    http: httpx.AsyncClient, stack: TestStack
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
     mail = catcher(stack)
-    stack.require_service("realtime")
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    conv = await conversation(http, customer, agent)
-    sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(
-        stack.gateway_url, auth={"token": agent.token}, transports=["websocket"], wait_timeout=10
-    )
-    try:
-        await asyncio.sleep(0.5)  # presence.changed reaches the notifications service
-        await send(http, customer, conv, "are you there?")
-        await asyncio.sleep(DELAY_S + 3)
-        assert mail.to(agent.email) == []
-    finally:
-        await sio.disconnect()
+    customer, agent, conv = chat.customer, chat.agent, chat.conversation_id
+    await connect(agent)
+    await asyncio.sleep(0.5)  # presence.changed reaches the notifications service
+    await send(http, customer, conv, "are you there?")
+    await asyncio.sleep(DELAY_S + 3)
+    assert mail.to(agent.email) == []
 
 
 async def test_a_restart_of_the_notifications_service_still_sends_once(
-    http: httpx.AsyncClient, stack: TestStack
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat
 ) -> None:
     mail = catcher(stack)
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    conv = await conversation(http, customer, agent)
+    customer, agent, conv = chat.customer, chat.agent, chat.conversation_id
     await send(http, customer, conv, "sent just before a restart")
     with stack.service_stopped("notifications"):
         await asyncio.sleep(DELAY_S + 1)  # the delay runs out while it is down

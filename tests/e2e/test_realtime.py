@@ -9,158 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import socketio
 
+from tests.e2e.conftest import Connect
+from tests.support.api import Chat, open_conversation
 from tests.support.rabbit import broker_stopped
+from tests.support.sockets import QUIET_S, Peer, client_message_id, replica_url
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, admin_token, new_user
-
-# Quiet periods: how long a test waits to be sure something did NOT arrive, after an event sent
-# later to someone else already has.
-QUIET_S = 0.7
-
-
-@dataclass
-class Received:
-    event: str
-    data: Any
-
-
-class Peer:
-    """One Socket.IO client that records every event it receives."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.received: list[Received] = []
-        self.connect_errors: list[Any] = []
-        self._changed = asyncio.Condition()
-        self.sio.on("*", self._on_any)
-        self.sio.on("connect_error", self._on_connect_error)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.gone = asyncio.Event()
-
-    async def _on_any(self, event: str, *args: Any) -> None:
-        async with self._changed:
-            self.received.append(Received(event, args[0] if len(args) == 1 else list(args)))
-            self._changed.notify_all()
-
-    async def _on_connect_error(self, data: Any) -> None:
-        self.connect_errors.append(data)
-
-    async def _on_disconnect(self, *reason: Any) -> None:
-        self.gone.set()
-
-    async def wait_disconnected(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self.gone.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"{self.name} still connected after {timeout}s") from None
-
-    async def connect(
-        self, url: str, token: str | None, transports: tuple[str, ...] = ("websocket",)
-    ) -> None:
-        await self.sio.connect(
-            url,
-            auth={"token": token} if token is not None else None,
-            transports=list(transports),
-            wait_timeout=10,
-        )
-
-    async def call(self, event: str, *args: Any, timeout: float = 10) -> Any:
-        """Emit with an ack and return the ack; several arguments go as several arguments."""
-        if not args:
-            return await self.sio.call(event, timeout=timeout)
-        return await self.sio.call(event, args[0] if len(args) == 1 else args, timeout=timeout)
-
-    def events(self, event: str, where: Callable[[Any], bool] = lambda _: True) -> list[Any]:
-        return [r.data for r in self.received if r.event == event and where(r.data)]
-
-    async def wait_for(
-        self,
-        event: str,
-        where: Callable[[Any], bool] = lambda _: True,
-        *,
-        count: int = 1,
-        timeout: float = 10,
-    ) -> list[Any]:
-        async def enough() -> list[Any]:
-            async with self._changed:
-                await self._changed.wait_for(lambda: len(self.events(event, where)) >= count)
-            return self.events(event, where)
-
-        try:
-            return await asyncio.wait_for(enough(), timeout)
-        except TimeoutError:
-            seen = [(r.event, str(r.data)[:200]) for r in self.received[-10:]]
-            raise AssertionError(
-                f"{self.name}: no {count}x {event!r} within {timeout}s; last events: {seen}"
-            ) from None
-
-    async def disconnect(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[Callable[[str], Peer]]:
-    made: list[Peer] = []
-
-    def make(name: str) -> Peer:
-        peer = Peer(name)
-        made.append(peer)
-        return peer
-
-    yield make
-    await asyncio.gather(*(p.disconnect() for p in made), return_exceptions=True)
-
-
-def replica_url(stack: TestStack, n: int) -> str:
-    """A replica's own port: pins a client to replica `n` (the gateway pins by address, and all
-    test clients share 127.0.0.1)."""
-    return f"http://127.0.0.1:{stack.port(f'realtime-{n}')}"
-
-
-async def open_conversation(http: httpx.AsyncClient, customer: TestUser, agent: TestUser) -> str:
-    # The conversations service learns of new users from auth's events: give it a moment.
-    deadline = time.monotonic() + 15
-    while True:
-        response = await http.post(
-            "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
-        )
-        if response.status_code in (200, 201):
-            return str(response.json()["_id"])
-        assert response.status_code == 404, response.text
-        assert time.monotonic() < deadline, f"recipient never appeared: {response.text}"
-        await asyncio.sleep(0.2)
-
-
-@dataclass
-class Chat:
-    customer: TestUser
-    agent: TestUser
-    conversation_id: str
-
-
-@pytest.fixture
-async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
-    stack.require_service("realtime")
-    stack.require_service("conversations")
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    return Chat(customer, agent, await open_conversation(http, customer, agent))
-
-
-def client_message_id() -> str:
-    return f"e2e-{uuid.uuid4().hex}"
-
+from tests.support.users import admin_token, new_user
 
 # --- connecting ------------------------------------------------------------------------------
 
@@ -198,17 +59,10 @@ async def test_long_polling_works_through_the_gateway(
 
 
 async def test_send_with_ack_reaches_every_socket_in_the_room_on_both_replicas(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, pair: tuple[Peer, Peer], connect: Connect
 ) -> None:
-    customer_1 = peers("customer@1")
-    agent_2 = peers("agent@2")
-    customer_gw = peers("customer@gateway")
-    await customer_1.connect(replica_url(stack, 1), chat.customer.token)
-    await agent_2.connect(replica_url(stack, 2), chat.agent.token)
-    await customer_gw.connect(stack.gateway_url, chat.customer.token)
-    for peer in (customer_1, agent_2, customer_gw):
-        joined = await peer.call("joinConversation", {"conversationId": chat.conversation_id})
-        assert joined == {"ok": True, "conversationId": chat.conversation_id}
+    customer_1, agent_2 = pair
+    customer_gw = await connect(chat.customer, join=chat.conversation_id)
 
     cmid = client_message_id()
     ack = await customer_1.call(
@@ -248,11 +102,9 @@ async def test_send_with_ack_reaches_every_socket_in_the_room_on_both_replicas(
 
 
 async def test_a_message_sent_over_rest_fans_out_like_a_socket_send(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, chat: Chat, connect: Connect
 ) -> None:
-    agent = peers("agent@2")
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    await agent.call("joinConversation", chat.conversation_id)
+    agent = await connect(chat.agent, 2, join=chat.conversation_id)
     response = await http.post(
         f"/api/conversations/{chat.conversation_id}/messages",
         json={"text": "over REST"},
@@ -264,14 +116,11 @@ async def test_a_message_sent_over_rest_fans_out_like_a_socket_send(
 
 
 async def test_a_refused_join_is_answered_and_gets_nothing_from_the_room(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
     stranger_user = await new_user(http, stack, "customer")
-    stranger = peers("stranger")
-    member = peers("agent")
-    await stranger.connect(stack.gateway_url, stranger_user.token)
-    await member.connect(replica_url(stack, 2), chat.agent.token)
-    await member.call("joinConversation", chat.conversation_id)
+    stranger = await connect(stranger_user, name="stranger")
+    member = await connect(chat.agent, 2, join=chat.conversation_id)
 
     refused = await stranger.call("joinConversation", chat.conversation_id)
     assert refused["code"] == "forbidden" and refused["error"]
@@ -287,9 +136,8 @@ async def test_a_refused_join_is_answered_and_gets_nothing_from_the_room(
         "forbidden"
     )
 
-    sender = peers("customer")
-    await sender.connect(replica_url(stack, 1), chat.customer.token)
-    ack = await sender.call("sendMessage", {"conversationId": chat.conversation_id, "text": "hi"})
+    sender = await connect(chat.customer, 1)
+    ack = await sender.send(chat.conversation_id, "hi")
     await member.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
     await asyncio.sleep(QUIET_S)
     assert stranger.events("newMessage") == []
@@ -297,15 +145,9 @@ async def test_a_refused_join_is_answered_and_gets_nothing_from_the_room(
     assert stranger.sio.connected
 
 
-async def test_leaving_a_room_stops_its_messages(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
-) -> None:
-    agent = peers("agent")
-    customer = peers("customer")
-    await agent.connect(replica_url(stack, 1), chat.agent.token)
-    await customer.connect(replica_url(stack, 2), chat.customer.token)
-    for peer in (agent, customer):
-        await peer.call("joinConversation", chat.conversation_id)
+async def test_leaving_a_room_stops_its_messages(chat: Chat, connect: Connect) -> None:
+    agent = await connect(chat.agent, 1, join=chat.conversation_id)
+    customer = await connect(chat.customer, 2, join=chat.conversation_id)
     assert (await agent.call("leaveConversation", chat.conversation_id))["ok"] is True
     ack = await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": "x"})
     await customer.wait_for("newMessage", lambda m: m["_id"] == ack["_id"])
@@ -315,13 +157,10 @@ async def test_leaving_a_room_stops_its_messages(
 
 
 async def test_one_sockets_sends_are_stored_in_the_order_it_sent_them(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, connect: Connect
 ) -> None:
-    sender = peers("customer")
-    receiver = peers("agent")
-    await sender.connect(stack.gateway_url, chat.customer.token)
-    await receiver.connect(replica_url(stack, 2), chat.agent.token)
-    await receiver.call("joinConversation", chat.conversation_id)
+    sender = await connect(chat.customer)
+    receiver = await connect(chat.agent, 2, join=chat.conversation_id)
     count = 25
     # Emitted back to back without waiting for acks: the server handles them concurrently.
     acks = await asyncio.gather(
@@ -339,17 +178,10 @@ async def test_one_sockets_sends_are_stored_in_the_order_it_sent_them(
 
 
 async def test_edits_and_deletes_reach_the_room(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, chat: Chat, pair: tuple[Peer, Peer]
 ) -> None:
-    customer = peers("customer")
-    agent = peers("agent")
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    for peer in (customer, agent):
-        await peer.call("joinConversation", chat.conversation_id)
-    ack = await customer.call(
-        "sendMessage", {"conversationId": chat.conversation_id, "text": "typo"}
-    )
+    customer, agent = pair
+    ack = await customer.send(chat.conversation_id, "typo")
     edited = await http.patch(
         f"/api/messages/{ack['_id']}", json={"text": "fixed"}, headers=chat.customer.headers
     )
@@ -368,16 +200,10 @@ async def test_edits_and_deletes_reach_the_room(
 
 
 async def test_typing_reaches_the_others_in_the_room_across_replicas(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, pair: tuple[Peer, Peer], connect: Connect
 ) -> None:
-    customer = peers("customer@1")
-    customer_other_tab = peers("customer@gateway")
-    agent = peers("agent@2")
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    await customer_other_tab.connect(stack.gateway_url, chat.customer.token)
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    for peer in (customer, customer_other_tab, agent):
-        await peer.call("joinConversation", chat.conversation_id)
+    customer, agent = pair
+    customer_other_tab = await connect(chat.customer, join=chat.conversation_id)
 
     assert await customer.call("typing", {"conversationId": chat.conversation_id}) == {"ok": True}
     expected = {
@@ -397,15 +223,12 @@ async def test_typing_reaches_the_others_in_the_room_across_replicas(
 
 
 async def test_join_then_typing_and_send_at_once_as_the_original_frontend_does(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, connect: Connect
 ) -> None:
     """The original's frontend emits `joinConversation` and then, without waiting for an ack,
     `typing` and `sendMessage`: each must behave as if the join had been acknowledged first."""
-    agent = peers("agent@gateway")
-    customer = peers("customer@gateway")
-    await agent.connect(stack.gateway_url, chat.agent.token)
-    await agent.call("joinConversation", chat.conversation_id)
-    await customer.connect(stack.gateway_url, chat.customer.token)
+    agent = await connect(chat.agent, join=chat.conversation_id)
+    customer = await connect(chat.customer)
     room = {"conversationId": chat.conversation_id}
     await customer.sio.emit("joinConversation", chat.conversation_id)
     await customer.sio.emit("typing", room)
@@ -422,16 +245,12 @@ async def test_join_then_typing_and_send_at_once_as_the_original_frontend_does(
 
 
 async def test_a_participant_types_without_joining_a_stranger_reaches_no_one(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
-    agent = peers("agent@1")
-    customer = peers("customer@2")
-    stranger = peers("stranger@1")
-    await agent.connect(replica_url(stack, 1), chat.agent.token)
-    await agent.call("joinConversation", chat.conversation_id)
-    await customer.connect(replica_url(stack, 2), chat.customer.token)
+    agent = await connect(chat.agent, 1, join=chat.conversation_id)
+    customer = await connect(chat.customer, 2)
     stranger_user = await new_user(http, stack, "customer")
-    await stranger.connect(replica_url(stack, 1), stranger_user.token)
+    stranger = await connect(stranger_user, 1, name="stranger@1")
     room = {"conversationId": chat.conversation_id}
     refused = await stranger.call("typing", room)
     assert refused["code"] == "forbidden"
@@ -442,17 +261,10 @@ async def test_a_participant_types_without_joining_a_stranger_reaches_no_one(
     assert len(agent.events("typing")) == 1
 
 
-async def test_read_receipts_reach_the_room(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
-) -> None:
-    customer = peers("customer@1")
-    agent = peers("agent@2")
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    for peer in (customer, agent):
-        await peer.call("joinConversation", chat.conversation_id)
+async def test_read_receipts_reach_the_room(chat: Chat, pair: tuple[Peer, Peer]) -> None:
+    customer, agent = pair
     for text in ("one", "two", "three"):
-        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": text})
+        await customer.send(chat.conversation_id, text)
 
     ack = await agent.call("markRead", {"conversationId": chat.conversation_id, "seq": 2})
     assert ack["seq"] == 2 and ack["userId"] == chat.agent.id
@@ -468,26 +280,21 @@ async def test_read_receipts_reach_the_room(
 
 
 async def test_a_reply_reports_the_read_it_implies_with_one_event(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, pair: tuple[Peer, Peer]
 ) -> None:
     # message.created carries the sender's read position (version 2): the room gets the reply
     # and then the receipt, as when a separate message.read followed it.
-    customer = peers("customer@1")
-    agent = peers("agent@2")
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    for peer in (customer, agent):
-        await peer.call("joinConversation", chat.conversation_id)
+    customer, agent = pair
     for text in ("one", "two"):
-        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": text})
-    reply = await agent.call("sendMessage", {"conversationId": chat.conversation_id, "text": "hi"})
+        await customer.send(chat.conversation_id, text)
+    reply = await agent.send(chat.conversation_id, "hi")
     [receipt] = await customer.wait_for("messageRead", lambda r: r["userId"] == chat.agent.id)
     assert (receipt["conversationId"], receipt["seq"]) == (chat.conversation_id, 3)
     assert receipt["readAt"] == reply["createdAt"]
     names = [r.event for r in customer.received if r.event in ("newMessage", "messageRead")]
     assert names[-2:] == ["newMessage", "messageRead"]
     # The agent's next message reads nothing new: no second receipt.
-    await agent.call("sendMessage", {"conversationId": chat.conversation_id, "text": "more"})
+    await agent.send(chat.conversation_id, "more")
     await customer.wait_for("newMessage", lambda m: m["text"] == "more")
     await asyncio.sleep(QUIET_S)
     assert len(customer.events("messageRead")) == 1
@@ -497,29 +304,17 @@ async def test_a_reply_reports_the_read_it_implies_with_one_event(
 
 
 async def test_a_client_that_was_away_catches_up_in_order(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, chat: Chat, pair: tuple[Peer, Peer], connect: Connect
 ) -> None:
-    agent = peers("agent")
-    customer = peers("customer")
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    for peer in (agent, customer):
-        await peer.call("joinConversation", chat.conversation_id)
-    first = await customer.call(
-        "sendMessage", {"conversationId": chat.conversation_id, "text": "0"}
-    )
+    customer, agent = pair
+    first = await customer.send(chat.conversation_id, "0")
     await agent.wait_for("newMessage")
     last_seen = first["seq"]
 
     await agent.disconnect()
-    missed = [
-        await customer.call("sendMessage", {"conversationId": chat.conversation_id, "text": str(i)})
-        for i in range(1, 8)
-    ]
+    missed = [await customer.send(chat.conversation_id, str(i)) for i in range(1, 8)]
 
-    back = peers("agent again")
-    await back.connect(stack.gateway_url, chat.agent.token)
-    await back.call("joinConversation", chat.conversation_id)
+    back = await connect(chat.agent, join=chat.conversation_id, name="agent again")
     page = await back.call(
         "sync", {"conversationId": chat.conversation_id, "afterSeq": last_seen, "limit": 5}
     )
@@ -615,14 +410,12 @@ async def test_malformed_payloads_get_an_error_ack_and_the_socket_stays(
 
 
 async def test_an_oversized_packet_closes_only_that_connection(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    chat: Chat, connect: Connect
 ) -> None:
     # Beyond SOCKET_MAX_PAYLOAD_BYTES (1 MB) Engine.IO closes the connection: a protocol rule,
     # not a handler error. Other clients are unaffected.
-    bystander = peers("bystander")
-    await bystander.connect(stack.gateway_url, chat.agent.token)
-    big = peers("big")
-    await big.connect(stack.gateway_url, chat.customer.token)
+    bystander = await connect(chat.agent, name="bystander")
+    big = await connect(chat.customer, name="big")
     await big.sio.emit(
         "sendMessage", {"conversationId": chat.conversation_id, "text": "x" * 1_100_000}
     )
@@ -635,13 +428,11 @@ async def test_an_oversized_packet_closes_only_that_connection(
 
 
 async def test_a_new_conversation_reaches_the_other_participant_without_a_join(
-    http: httpx.AsyncClient, stack: TestStack, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, stack: TestStack, connect: Connect
 ) -> None:
-    stack.require_service("realtime")
     customer = await new_user(http, stack, "customer")
     agent = await new_user(http, stack, "agent")
-    agent_socket = peers("agent")
-    await agent_socket.connect(replica_url(stack, 2), agent.token)
+    agent_socket = await connect(agent, 2)
     conversation_id = await open_conversation(http, customer, agent)
     [created] = await agent_socket.wait_for("conversationCreated")
     assert created["_id"] == conversation_id
@@ -649,17 +440,14 @@ async def test_a_new_conversation_reaches_the_other_participant_without_a_join(
 
 
 async def test_presence_goes_to_contacts_only(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
     stranger_user = await new_user(http, stack, "agent")
-    agent = peers("agent@1")
-    stranger = peers("stranger@2")
-    await agent.connect(replica_url(stack, 1), chat.agent.token)
-    await stranger.connect(replica_url(stack, 2), stranger_user.token)
+    agent = await connect(chat.agent, 1)
+    stranger = await connect(stranger_user, 2, name="stranger@2")
     await agent.wait_for("onlineUsers")  # the agent's contact list has been loaded
 
-    customer = peers("customer@2")
-    await customer.connect(replica_url(stack, 2), chat.customer.token)
+    customer = await connect(chat.customer, 2)
     [online] = await agent.wait_for("presence", lambda p: p["userId"] == chat.customer.id)
     assert online == {"userId": chat.customer.id, "online": True, "lastSeen": None}
     listed = await agent.wait_for(
@@ -685,13 +473,11 @@ async def test_presence_goes_to_contacts_only(
 
 
 async def test_users_of_a_crashed_replica_go_offline(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
-    watcher = peers("agent@1")
-    await watcher.connect(replica_url(stack, 1), chat.agent.token)
+    watcher = await connect(chat.agent, 1)
     await watcher.wait_for("onlineUsers")
-    doomed = peers("customer@2")
-    await doomed.connect(replica_url(stack, 2), chat.customer.token)
+    await connect(chat.customer, 2)  # its socket dies with the replica
     await watcher.wait_for("presence", lambda p: p["userId"] == chat.customer.id and p["online"])
 
     started = time.monotonic()
@@ -708,12 +494,14 @@ async def test_users_of_a_crashed_replica_go_offline(
 
 
 async def test_a_disabled_users_sockets_are_disconnected(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient,
+    stack: TestStack,
+    chat: Chat,
+    connect: Connect,
+    peers: Callable[[str], Peer],
 ) -> None:
-    on_1 = peers("customer@1")
-    on_2 = peers("customer@2")
-    await on_1.connect(replica_url(stack, 1), chat.customer.token)
-    await on_2.connect(replica_url(stack, 2), chat.customer.token)
+    on_1 = await connect(chat.customer, 1)
+    on_2 = await connect(chat.customer, 2)
     response = await http.patch(
         f"/api/auth/users/{chat.customer.id}",
         json={"disabled": True},
@@ -731,10 +519,9 @@ async def test_a_disabled_users_sockets_are_disconnected(
 
 
 async def test_a_fresh_token_can_be_swapped_in(
-    http: httpx.AsyncClient, stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    http: httpx.AsyncClient, stack: TestStack, chat: Chat, connect: Connect
 ) -> None:
-    peer = peers("customer")
-    await peer.connect(stack.gateway_url, chat.customer.token)
+    peer = await connect(chat.customer)
     refreshed = await http.post(
         "/api/auth/refresh", json={"refreshToken": chat.customer.refresh_token}
     )
@@ -750,23 +537,16 @@ async def test_a_fresh_token_can_be_swapped_in(
 
 @pytest.mark.broker_fault
 async def test_after_rabbitmq_comes_back_the_replicas_deliver_again(
-    stack: TestStack, chat: Chat, peers: Callable[[str], Peer]
+    stack: TestStack, chat: Chat, pair: tuple[Peer, Peer]
 ) -> None:
     # Services log their lost broker connection (with the driver's traceback) while it is down.
     for expected in ("CONNECTION_FORCED", "AMQPConnectionError", "ConnectionClosed", "rabbitmq"):
         stack.forgive_tracebacks(expected)
-    customer = peers("customer@1")
-    agent = peers("agent@2")
-    await customer.connect(replica_url(stack, 1), chat.customer.token)
-    await agent.connect(replica_url(stack, 2), chat.agent.token)
-    for peer in (customer, agent):
-        await peer.call("joinConversation", chat.conversation_id)
+    customer, agent = pair
 
     with broker_stopped():
         # Sockets do not depend on RabbitMQ, nor does storing a message: the send is acked.
-        down = await customer.call(
-            "sendMessage", {"conversationId": chat.conversation_id, "text": "while it is down"}
-        )
+        down = await customer.send(chat.conversation_id, "while it is down")
         assert down["seq"] == 1
         assert customer.sio.connected and agent.sio.connected
 
@@ -774,9 +554,7 @@ async def test_after_rabbitmq_comes_back_the_replicas_deliver_again(
     [message] = await agent.wait_for("newMessage", lambda m: m["_id"] == down["_id"], timeout=60)
     assert message == down
     # ...and new traffic flows both ways, typing included (the replicas' cluster bus).
-    up = await agent.call(
-        "sendMessage", {"conversationId": chat.conversation_id, "text": "and after"}
-    )
+    up = await agent.send(chat.conversation_id, "and after")
     assert up["seq"] == 2
     await customer.wait_for("newMessage", lambda m: m["_id"] == up["_id"], timeout=30)
     await agent.call("typing", {"conversationId": chat.conversation_id})

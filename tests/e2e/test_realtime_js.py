@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_realtime import open_conversation, replica_url
+from tests.support.api import open_conversation
+from tests.support.sockets import replica_url
 from tests.support.stack import TestStack
 from tests.support.users import new_user
 

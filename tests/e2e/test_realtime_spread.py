@@ -17,15 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e import test_realtime
 from tests.e2e.test_gateway import service_of
-from tests.e2e.test_realtime import Chat, Peer, client_message_id, open_conversation
+from tests.support.api import Chat, open_conversation
+from tests.support.sockets import Peer, client_message_id
 from tests.support.stack import TestStack
 from tests.support.users import new_user
-
-# test_realtime's fixtures, used here as they are there.
-chat = test_realtime.chat
-peers = test_realtime.peers
 
 REPLICAS = {"realtime-1", "realtime-2"}
 

@@ -4,9 +4,10 @@ case from the agent's side, with a buyer in a second browser context.
 The agent becomes available; a buyer (at phone width) contacts support and is auto-assigned to
 them (an activity line says so); messages go both ways with typing and read ticks; the agent
 writes a private note (the buyer's typing indicator stays quiet, the note is on no page or API
-answer of the buyer's); a canned response is picked by typing its `/shortcode` and keys only; a
-priority and a label are set (a refused label is shown in words); the conversation is transferred
-to another team and resolved, and the buyer sees the status. No console errors on either side.
+answer of the buyer's); writes a canned response and picks it by typing its `/shortcode`, with
+keys only; a priority and a label are set (a refused label is shown in words); the conversation
+is transferred to another team, snoozed and resolved, and the buyer sees each status. No console
+errors on either side; the console at phone width.
 Screenshots of the agent's screens are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots);
 docs/screenshots/ holds copies."""
 
@@ -49,12 +50,6 @@ async def test_an_agent_works_a_support_case_from_the_console(
     other = await team_of(http, admin, agent, autoAssign=False)
     code = f"late-{uuid.uuid4().hex[:6]}"
     canned_text = "Parcels held at the depot are delivered within two working days."
-    created = await http.post(
-        "/api/canned-responses",
-        json={"shortCode": code, "text": canned_text, "scope": "personal"},
-        headers=agent.headers,
-    )
-    assert created.status_code == 201, created.text
     customer = await new_user(http, stack, "customer")
     note_text = f"Courier confirms a failed delivery {uuid.uuid4().hex[:6]}; do not refund yet."
 
@@ -81,7 +76,9 @@ async def test_an_agent_works_a_support_case_from_the_console(
 
             # Auto-assigned: in the agent's own inbox, live, with the assignment in the thread.
             await expect(agent_page.get_by_test_id("count-mine")).to_have_text("1")
-            await agent_page.get_by_test_id("inbox-item").first.click()
+            # Opened with the keyboard.
+            await agent_page.get_by_test_id("inbox-item").first.focus()
+            await agent_page.keyboard.press("Enter")
             thread = agent_page.get_by_test_id("thread")
             await expect(thread.get_by_text("Where is my parcel?")).to_be_visible()
             await expect(thread.get_by_test_id("activity").first).to_contain_text(
@@ -136,7 +133,32 @@ async def test_an_agent_works_a_support_case_from_the_console(
             assert notes.status_code == 403, notes.text
             await shot(agent_page, "agent-note")
 
-            # A canned response by its short code, with the keyboard only.
+            # The agent's network drops; an admin writes a note meanwhile; back online, the
+            # thread shows it (notes and activity are fetched again on reconnect).
+            await agent_context.set_offline(True)
+            await expect(agent_page.get_by_test_id("connection")).to_have_text("reconnecting…")
+            meanwhile = await http.post(
+                f"/api/conversations/{cid}/notes",
+                json={"text": "Admin: the courier called back."},
+                headers=admin.headers,
+            )
+            assert meanwhile.status_code == 201, meanwhile.text
+            await agent_context.set_offline(False)
+            await expect(agent_page.get_by_test_id("connection")).to_have_text("online")
+            await expect(note.filter(has_text="the courier called back")).to_have_count(1)
+            await expect(note).to_have_count(2)
+
+            # The agent writes a canned response of their own, then uses it by its short code
+            # with the keyboard only.
+            await agent_page.get_by_role("button", name="Canned responses…").click()
+            dialog = agent_page.get_by_role("dialog", name="Canned responses")
+            await dialog.get_by_label("Short code").fill(code)
+            await dialog.get_by_label("Text").fill(canned_text)
+            await dialog.get_by_role("button", name="Add canned response").click()
+            await expect(dialog.get_by_test_id("canned-item")).to_contain_text(f"/{code}")
+            await shot(agent_page, "agent-canned-responses")
+            await agent_page.keyboard.press("Escape")
+            await expect(dialog).to_have_count(0)
             await agent_page.get_by_text("Reply", exact=True).click()
             await composer.focus()
             await composer.press_sequentially(f"/{code[:6]}")
@@ -184,11 +206,23 @@ async def test_an_agent_works_a_support_case_from_the_console(
             moved = thread.get_by_test_id("activity").filter(has_text=f"from {team} to {other}")
             await expect(moved).to_have_count(1)
 
-            # Resolved (a member of its new team may): the buyer sees it live.
+            # Snoozed until the time in the form (an hour from now), then resolved (a member of
+            # its new team may): the buyer sees each status live.
+            agent_header = agent_page.get_by_test_id("conversation-header")
+            await agent_page.get_by_role("button", name="Snooze").click()
+            await expect(agent_header.get_by_test_id("status")).to_have_text("snoozed")
+            await expect(agent_header.get_by_test_id("snoozed-until")).to_contain_text("until")
+            await expect(buyer_header.get_by_test_id("status")).to_have_text("snoozed")
+            # The inbox lists it under its status: in the new team's queue, with its label.
+            await agent_page.get_by_role("textbox", name="Inbox shows").click()
+            await agent_page.get_by_role("option", name="Snoozed").click()
+            await expect(agent_page.get_by_test_id("count-unassigned")).to_have_text("1")
+            await agent_page.get_by_test_id("tab-unassigned").click()
+            await expect(agent_page.get_by_test_id("inbox-item")).to_contain_text("delivery")
             await agent_page.get_by_role("textbox", name="Status").click()
             await agent_page.get_by_role("option", name="resolved").click()
             await expect(buyer_header.get_by_test_id("status")).to_have_text("resolved")
-            resolved = thread.get_by_test_id("activity").filter(has_text="from open to resolved")
+            resolved = thread.get_by_test_id("activity").filter(has_text="from snoozed to resolved")
             await expect(resolved).to_have_count(1)
             await expect(buyer.get_by_text(note_text)).to_have_count(0)
 
@@ -203,8 +237,13 @@ async def test_an_agent_works_a_support_case_from_the_console(
                 raise AssertionError("the agent's availability never became busy")
 
             assert buyer_view.problems == []
-            unexpected = [p for p in agent_view.problems if REFUSED_LABEL not in p]
-            assert unexpected == [] and len(agent_view.problems) <= 1, agent_view.problems
+            # Only the provoked refusal and the dropped network's own failures were reported.
+            unexpected = [
+                p
+                for p in agent_view.problems
+                if REFUSED_LABEL not in p and "ERR_INTERNET_DISCONNECTED" not in p
+            ]
+            assert unexpected == [], agent_view.problems
 
         # The console at phone width: the conversation (from a link), then back to the inbox.
         phone = await browser.new_context(**PHONE)
@@ -212,7 +251,9 @@ async def test_an_agent_works_a_support_case_from_the_console(
             phone_view = await open_page(phone, f"{gateway}/chat/{cid}")
             await sign_in(phone_view.page, agent.email, agent.password)
             phone_thread = phone_view.page.get_by_test_id("thread")
-            await expect(phone_thread.get_by_test_id("note")).to_contain_text(note_text)
+            await expect(
+                phone_thread.get_by_test_id("note").filter(has_text=note_text)
+            ).to_have_count(1)
             width = await phone_view.page.evaluate("() => document.documentElement.scrollWidth")
             assert width <= 390, f"the console scrolls sideways at phone width: {width}px"
             # (The screen as a phone shows it: a full-page shot repeats the fixed header.)

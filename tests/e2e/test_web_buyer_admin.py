@@ -9,6 +9,7 @@ chat and the admin page are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screens
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 import uuid
 import zlib
@@ -24,6 +25,9 @@ from tests.support.users import TestUser, new_user
 from tests.support.web_app import Watched, open_page, shot, sign_in, team_of
 
 PRODUCTION = {"ENVIRONMENT": "production"}
+# A Windows program's first bytes: refused whatever its name says.
+EXE = b"MZ\x90\x00" + bytes(60)
+REFUSED_UPLOAD = "the server responded with a status of 415"
 
 
 def png(width: int, height: int) -> bytes:
@@ -154,7 +158,31 @@ async def test_an_image_from_the_buyer_is_previewed_and_downloaded_by_the_agent(
             ("broken mug.png", len(photo))
         ]
         await shot(buyer, "buyer-attachment")
-        assert buyer_view.problems == []
+
+        # A program is refused (415): the buyer is told why in words, nothing waits to be sent.
+        async with buyer.expect_file_chooser() as chosen:
+            await buyer.get_by_role("button", name="Attach files").click()
+        chooser = await chosen.value
+        await chooser.set_files(
+            files=[{"name": "setup.exe", "mimeType": "application/octet-stream", "buffer": EXE}]
+        )
+        await expect(pending.get_by_role("alert")).to_have_text(
+            re.compile(r"^setup\.exe: Executable files are not allowed")
+        )
+        await expect(pending.locator(".mantine-Badge-root")).to_have_count(0)
+        # (Chromium logs the refused upload itself as a console error: the one expected.)
+        # A screenshot pasted into the composer is attached too.
+        await buyer.get_by_label("Message").evaluate(
+            """(box, bytes) => {
+                const data = new DataTransfer();
+                data.items.add(new File([new Uint8Array(bytes)], "pasted.png", {type: "image/png"}));
+                box.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            list(photo),
+        )
+        await expect(pending.locator(".mantine-Badge-root")).to_contain_text("pasted.png")
+        unexpected = [p for p in buyer_view.problems if REFUSED_UPLOAD not in p]
+        assert unexpected == [] and len(buyer_view.problems) <= 1, buyer_view.problems
         assert agent_view.problems == []
 
 
@@ -205,14 +233,25 @@ async def test_a_network_drop_loses_nothing_and_says_why_a_send_failed(
         assert buyer_view.problems == []
 
 
-async def test_after_a_resolve_the_buyer_rates_it_and_the_rating_is_stored(
+async def test_unread_badge_then_after_a_resolve_the_buyer_rates_it(
     http: httpx.AsyncClient, stack: TestStack, browser: Browser, web_dist: Path
 ) -> None:
     case = await support_case(http, stack, "Can I change my address?")
     async with both_sides(stack, browser, web_dist, case) as (buyer_view, agent_view):
         buyer, agent = buyer_view.page, agent_view.page
+        # The buyer looks elsewhere (Contact support) when the agent answers: the conversation's
+        # unread badge and the tab's title count it, live; opening it reads it.
+        await buyer.get_by_role("button", name="Contact support").click()
         await send(agent, "Done: the new address is on the order.")
+        item = buyer.get_by_test_id("conversation-item")
+        await expect(item.get_by_test_id("unread")).to_have_text("1")
+        await expect(buyer).to_have_title("(1) Workcity Chat")
+        await item.click()
         await expect(buyer.get_by_test_id("message")).to_have_count(2)
+        await expect(item.get_by_test_id("unread")).to_have_count(0)
+        await expect(buyer).to_have_title("Workcity Chat")
+        answer = agent.get_by_test_id("message").filter(has_text="Done: the new address")
+        await expect(answer).to_have_attribute("data-read", "true")
         await expect(buyer.get_by_test_id("rating-prompt")).to_have_count(0)
 
         # The agent resolves it; the buyer is asked at once (csatRequested) and answers.
@@ -227,7 +266,10 @@ async def test_after_a_resolve_the_buyer_rates_it_and_the_rating_is_stored(
         await expect(
             buyer.get_by_test_id("past-conversations").get_by_test_id("conversation-item")
         ).to_have_count(1)
-        await prompt.get_by_role("radio", name="4 of 5").click()
+        await prompt.get_by_role("button", name="4 of 5").click()
+        await expect(prompt.get_by_role("button", name="4 of 5")).to_have_attribute(
+            "aria-pressed", "true"
+        )
         await prompt.get_by_label("Comment (optional)").fill("Quick and friendly.")
         await shot(buyer, "buyer-rating")
         await prompt.get_by_role("button", name="Send rating").click()
@@ -294,6 +336,17 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
             ).to_be_disabled()
             await page.evaluate("() => window.scrollTo(0, 0)")
             await shot(page, "admin-page", full_page=False)
+
+            # At phone width the page still fits: nothing wider than the screen but the staff
+            # table, which scrolls inside its own box.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await expect(summary).to_be_visible()
+            overflow = await page.evaluate(
+                """() => [document.documentElement, document.querySelector("header")].map(
+                    (e) => e.scrollWidth - window.innerWidth)"""
+            )
+            assert overflow[0] <= 0 and overflow[1] <= 0, f"px wider than a phone: {overflow}"
+            await shot(page, "admin-page-phone")
             assert view.problems == []
         finally:
             await context.close()

@@ -33,7 +33,8 @@ function SignedIn({ session }: { session: Session }) {
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="xs" wrap="nowrap">
-            <Title order={4} style={{ whiteSpace: "nowrap" }}>
+            {/* An admin's phone needs the room for the Inbox / Admin switch. */}
+            <Title order={4} style={{ whiteSpace: "nowrap" }} visibleFrom={admin ? "xs" : undefined}>
               Workcity Chat
             </Title>
             <Badge variant="light" visibleFrom="sm">

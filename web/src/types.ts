@@ -133,4 +133,5 @@ export interface CannedResponse {
   text: string;
   scope: "personal" | "team" | "global";
   teamId: string | null;
+  authorId: string;
 }

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from workcity_auth.adapters.signing_keys import TokenSigner
-from workcity_common.tokens import InvalidToken, KeySet, TokenVerifier, bearer_token
+from workcity_common.tokens import InvalidToken, KeySet, TokenVerifier
 
 ISSUER, AUDIENCE = "workcity-auth", "workcity"
 
@@ -194,11 +194,3 @@ async def test_retired_keys_stay_published() -> None:
     assert len(current.jwks["keys"]) == 2
     verifier, _ = verifier_for(current)
     assert (await verifier.verify(old.sign(user_id="u1", email="a@b.io", role="agent"))).user_id
-
-
-def test_bearer_header_parsing() -> None:
-    assert bearer_token("Bearer abc") == "abc"
-    assert bearer_token("bearer  abc ") == "abc"
-    assert bearer_token("Basic abc") is None
-    assert bearer_token("Bearer ") is None
-    assert bearer_token(None) is None

@@ -278,12 +278,16 @@ class FakeDirectory:
 
     def __init__(self, *people: Person) -> None:
         self.people = {p.id: p for p in people}
+        # Known to auth but not yet copied here: `get` looks them up, `get_many` misses them.
+        self.only_in_auth: dict[str, Person] = {}
 
     def add(self, person: Person) -> Person:
         self.people[person.id] = person
         return person
 
     async def get(self, user_id: str) -> Person | None:
+        if user_id in self.only_in_auth:
+            self.add(self.only_in_auth.pop(user_id))
         return self.people.get(user_id)
 
     async def get_many(self, user_ids: Iterable[str]) -> dict[str, Person]:

@@ -462,13 +462,13 @@ async def test_disabled_user_is_disconnected_and_refused(parts: Any) -> None:
     await hub.connect("s2", claims("a"), "tok-a")
     await hub.user_access_changed("a", disabled=True)
     assert sorted(emitter.disconnected) == ["s1", "s2"]
-    assert hub.socket_count() == 0
+    assert hub.user_of("s1") is hub.user_of("s2") is None
     with pytest.raises(Refused) as refused:
         await hub.connect("s3", claims("a"), "tok-a")
     assert refused.value.msg.startswith("Authentication error")
     await hub.user_access_changed("a", disabled=False)
     await hub.connect("s3", claims("a"), "tok-a")
-    assert hub.socket_count() == 1
+    assert hub.user_of("s3") is not None
 
 
 async def test_refresh_token_must_keep_the_user(parts: Any) -> None:
@@ -506,7 +506,7 @@ async def test_a_role_change_drops_the_sockets_authorized_under_the_old_role(par
     assert emitter.disconnected == []
     await hub.user_access_changed("a", disabled=False, role="agent")  # demoted
     assert sorted(emitter.disconnected) == ["s1", "s2"]
-    assert hub.socket_count() == 1
+    assert [hub.user_of(sid) is not None for sid in ("s1", "s2", "s3")] == [False, False, True]
     # Reconnecting is allowed (joins are checked again by conversations).
     await hub.connect("s4", admin, "tok-a")
-    assert hub.socket_count() == 2
+    assert hub.user_of("s4") is not None

@@ -1,14 +1,15 @@
 // The agent's face: availability, the inbox (mine / unassigned / team, live counts), and the
 // open conversation with claim, reply, notes, status, transfer, priority and labels.
-import { Badge, Button, Grid, Group, NavLink, Paper, ScrollArea, SegmentedControl, Stack, Tabs, Text } from "@mantine/core";
+import { Badge, Button, Grid, Group, NavLink, Paper, ScrollArea, SegmentedControl, Select, Stack, Tabs, Text } from "@mantine/core";
 import { useMediaQuery } from "@mantine/hooks";
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
 import { describe } from "../components/Thread";
 import { useOnline, useSocketEvent } from "../realtime";
-import type { Agent, Availability, Conversation, Inbox, InboxView, User } from "../types";
+import type { Agent, Availability, Conversation, Inbox, InboxView, Status, User } from "../types";
 import { conversationInUrl, showConversationInUrl } from "../route";
 import { AgentThread } from "./AgentThread";
 import { ConversationActions } from "./ConversationActions";
@@ -19,16 +20,33 @@ const VIEWS: { value: InboxView; label: string }[] = [
   { value: "unassigned", label: "Unassigned" },
   { value: "team", label: "Team" },
 ];
-const INBOX_EVENTS = ["conversationQueued", "conversationAssigned", "conversationUpdated", "newMessage", "connect"];
+const STATUSES: { value: Status; label: string }[] = [
+  { value: "open", label: "Open" },
+  { value: "pending", label: "Pending" },
+  { value: "snoozed", label: "Snoozed" },
+  { value: "resolved", label: "Resolved" },
+];
+// (`messageNotification`: a message in a conversation not open here, to its participants.)
+const INBOX_EVENTS = [
+  "conversationQueued",
+  "conversationAssigned",
+  "conversationUpdated",
+  "newMessage",
+  "messageNotification",
+  "connect",
+];
 
 export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const [view, setView] = useState<InboxView>("mine");
+  // The inbox lists one status at a time (the counts are for it too): open by default.
+  const [status, setStatus] = useState<Status>("open");
   const [inbox, setInbox] = useState<Inbox | null>(null);
   const [selected, setSelected] = useState<Conversation | null>(null);
   const [availability, setAvailability] = useState<Availability | null>(null);
   const [error, setError] = useState<string | null>(null);
   const reloadTimer = useRef<number | undefined>(undefined);
   const online = useOnline(socket);
+  useUnreadTitle(unreadOutside(inbox?.items ?? [], selected?._id));
   // Below the md breakpoint the inbox and the conversation take turns on the screen.
   const narrow = useMediaQuery("(max-width: 62em)");
   const showError = useCallback((e: unknown) => setError(describe(e)), []);
@@ -36,14 +54,14 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
   const reload = useCallback(() => {
     window.clearTimeout(reloadTimer.current);
     reloadTimer.current = window.setTimeout(() => {
-      api<Inbox>("GET", `/inbox?view=${view}`)
+      api<Inbox>("GET", `/inbox?view=${view}&status=${status}`)
         .then((answer) => {
           setInbox(answer);
           setSelected((current) => (current && answer.items.find((c) => c._id === current._id)) || current);
         })
         .catch((e: unknown) => setError(describe(e)));
     }, 150);
-  }, [view]);
+  }, [view, status]);
 
   useEffect(reload, [reload]);
   useEffect(() => {
@@ -132,6 +150,16 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
                 ))}
               </Tabs.List>
             </Tabs>
+            <Select
+              size="xs"
+              mt="xs"
+              w={150}
+              aria-label="Inbox shows"
+              allowDeselect={false}
+              value={status}
+              onChange={(value) => value && setStatus(value as Status)}
+              data={STATUSES}
+            />
             <ScrollArea.Autosize mah="65vh" mt="xs">
               {inbox?.items.length === 0 && (
                 <Text size="sm" c="dimmed" p="xs">
@@ -141,11 +169,27 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
               {inbox?.items.map((c) => (
                 <NavLink
                   key={c._id}
+                  // A button, so the inbox is reached and opened with the keyboard.
+                  component="button"
+                  w="100%"
                   data-testid="inbox-item"
                   active={c._id === selected?._id}
                   onClick={() => setSelected(c)}
                   label={customerOf(c, me)}
-                  description={c.lastMessage?.text ?? c.subject ?? "No messages yet"}
+                  description={
+                    <>
+                      {c.lastMessage?.text ?? c.subject ?? "No messages yet"}
+                      {(c.labels ?? []).length > 0 && (
+                        <Group gap={4} mt={2} component="span">
+                          {c.labels?.map((label) => (
+                            <Badge key={label} size="xs" variant="default" component="span">
+                              {label}
+                            </Badge>
+                          ))}
+                        </Group>
+                      )}
+                    </>
+                  }
                   rightSection={
                     <Group gap={4} wrap="nowrap">
                       {(c.unreadCount ?? 0) > 0 && c._id !== selected?._id && (

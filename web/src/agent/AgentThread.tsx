@@ -1,11 +1,12 @@
 // The agent's thread: the conversation's messages with its private notes and activity among
 // them, and a composer that writes either a reply or a private note, with canned responses.
-import { SegmentedControl, Stack } from "@mantine/core";
+import { Button, Group, SegmentedControl, Stack } from "@mantine/core";
 import { useCallback, useMemo, useState, type ReactNode } from "react";
 import type { Socket } from "socket.io-client";
 import { Thread } from "../components/Thread";
 import type { ComposeOptions } from "../components/threadSlots";
 import type { User } from "../types";
+import { CannedManager } from "./CannedManager";
 import { CannedPicker } from "./CannedPicker";
 import { useDeskTimeline } from "./useDeskTimeline";
 
@@ -22,6 +23,7 @@ interface Props {
 
 export function AgentThread({ conversationId, me, socket, header, readOnlyReason, onError }: Props) {
   const [mode, setMode] = useState<Mode>("reply");
+  const [managing, setManaging] = useState(false);
   const report = useCallback((e: unknown) => onError(e), [onError]);
   const { items, addNote } = useDeskTimeline(conversationId, socket, report);
 
@@ -29,18 +31,22 @@ export function AgentThread({ conversationId, me, socket, header, readOnlyReason
     () => ({
       extras: (draft) => (
         <Stack gap={4}>
-          <SegmentedControl
-            size="xs"
-            aria-label="Write"
-            data-testid="compose-mode"
-            value={mode}
-            onChange={(value) => setMode(value as Mode)}
-            data={[
-              { value: "reply", label: "Reply" },
-              { value: "note", label: "Private note" },
-            ]}
-            style={{ alignSelf: "flex-start" }}
-          />
+          <Group gap="xs" justify="space-between">
+            <SegmentedControl
+              size="xs"
+              aria-label="Write"
+              data-testid="compose-mode"
+              value={mode}
+              onChange={(value) => setMode(value as Mode)}
+              data={[
+                { value: "reply", label: "Reply" },
+                { value: "note", label: "Private note" },
+              ]}
+            />
+            <Button size="compact-xs" variant="subtle" onClick={() => setManaging(true)}>
+              Canned responses…
+            </Button>
+          </Group>
           <CannedPicker draft={draft} />
         </Stack>
       ),
@@ -56,14 +62,17 @@ export function AgentThread({ conversationId, me, socket, header, readOnlyReason
   );
 
   return (
-    <Thread
-      conversationId={conversationId}
-      me={me}
-      socket={socket}
-      header={header}
-      readOnlyReason={readOnlyReason}
-      timeline={items}
-      compose={compose}
-    />
+    <>
+      <CannedManager me={me} opened={managing} onClose={() => setManaging(false)} />
+      <Thread
+        conversationId={conversationId}
+        me={me}
+        socket={socket}
+        header={header}
+        readOnlyReason={readOnlyReason}
+        timeline={items}
+        compose={compose}
+      />
+    </>
   );
 }

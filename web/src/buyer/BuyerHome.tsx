@@ -5,6 +5,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { unreadOutside, useUnreadTitle } from "../components/unreadTitle";
 import { describe, Thread } from "../components/Thread";
 import { useSocketEvent } from "../realtime";
 import type { Conversation, User } from "../types";
@@ -37,16 +38,23 @@ export function BuyerHome({ me, socket }: Props) {
   useSocketEvent(socket, "conversationUpdated", reload);
   useSocketEvent(socket, "conversationCreated", reload);
   useSocketEvent(socket, "newMessage", reload);
+  // A message in a conversation not open here comes to one's user room only, as this.
+  useSocketEvent(socket, "messageNotification", reload);
+  useSocketEvent(socket, "messageDeleted", reload);
   useSocketEvent(socket, "messageRead", reload);
   useSocketEvent(socket, "connect", reload);
   useSocketEvent(socket, "csatRequested", reload);
 
   const current = conversations.find((c) => c._id === selected) ?? null;
+  useUnreadTitle(unreadOutside(conversations, selected));
   const ongoing = conversations.filter((c) => c.status !== "resolved");
   const past = conversations.filter((c) => c.status === "resolved");
   const item = (c: Conversation) => (
     <NavLink
       key={c._id}
+      // A button, so past conversations are reached and opened with the keyboard.
+      component="button"
+      w="100%"
       data-testid="conversation-item"
       active={c._id === selected}
       onClick={() => setSelected(c._id)}

@@ -29,6 +29,7 @@ export function RatingPrompt({ conversation, onRated }: Props) {
   }, [conversation._id, requestedAt, setError]);
 
   if (!csat?.requestedAt) return null;
+  if (csat.rating == null && conversation.status !== "resolved") return null; // reopened since
   if (csat.rating != null)
     return (
       <Text size="sm" c="dimmed" data-testid="rating-given">
@@ -57,15 +58,15 @@ export function RatingPrompt({ conversation, onRated }: Props) {
           <Text fw={600} id="rating-question">
             How did we do? Rate this conversation.
           </Text>
-          <Group gap={4} role="radiogroup" aria-labelledby="rating-question">
+          {/* Toggle buttons (Tab, then Enter or Space): each says what it means. */}
+          <Group gap={4} role="group" aria-labelledby="rating-question">
             {SCORES.map((n) => (
               <Button
                 key={n}
                 size="compact-md"
                 variant={score !== null && n <= score ? "filled" : "default"}
                 color="yellow"
-                role="radio"
-                aria-checked={score === n}
+                aria-pressed={score === n}
                 aria-label={`${n} of 5: ${WORDS[n]}`}
                 onClick={() => setScore(n)}
               >

@@ -3,8 +3,8 @@ and a relay publishes stored events to RabbitMQ and deletes them (published: don
 
 One outbox document per transaction holds all its events, in order (`{_id, events: [...],
 published, created_at}`): a transaction that reports fifty messages costs one insert and, once
-published, one delete, not fifty of each. (On SecantusDB every document written costs about a
-millisecond of its CPU: per-event documents were most of its work per message.)
+published, one delete, not fifty of each (docs/decisions/0001: the database's cost is per
+document written).
 
 RabbitMQ being down, or the process dying between the write and the publish, delays events;
 it never drops them. Events of one writer go out in the order they were committed. Several
@@ -175,7 +175,7 @@ class Outbox:
         if not ids:
             return
         # One request of single-document deletes by `_id` rather than one delete with `$in`:
-        # each is a point lookup on every server (SecantusDB scans the collection for `$in`).
+        # each is a point lookup on every server (docs/decisions/0001).
         await self.collection.bulk_write(
             [DeleteOne({"_id": entry_id}) for entry_id in ids], ordered=False
         )

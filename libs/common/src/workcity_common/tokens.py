@@ -205,11 +205,3 @@ class TokenVerifier:
             return verified, header["kid"]
         except (jwt.PyJWTError, KeyError) as exc:
             raise InvalidToken(str(exc) or "invalid token") from exc
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, or None."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -79,7 +79,9 @@ class TeamsService:
             raise InvalidInput("invalid_body", f"At most {self.limits.max_team_members} members")
         people = await self._directory.get_many(ids)
         for user_id in ids:
-            person = people.get(user_id)
+            # An account the admin has just created may not have reached this service's copy
+            # yet (its event is on the way): `get` asks auth for it.
+            person = people.get(user_id) or await self._directory.get(user_id)
             if person is None:
                 raise InvalidInput("unknown_user", f"Unknown user {user_id}")
             if not person.is_support:

@@ -133,9 +133,6 @@ class Hub:
 
     # --- connections --------------------------------------------------------------------------
 
-    def socket_count(self) -> int:
-        return len(self._sockets)
-
     def user_of(self, sid: str) -> SocketUser | None:
         return self._sockets.get(sid)
 

@@ -203,7 +203,7 @@ class Broker:
 
     async def publish_many(self, events: Sequence[Event]) -> int:
         """Publish `events` in order, waiting for their confirms together rather than one by one
-        (a round trip per event would cap a relay at a few hundred events per second).
+        (a round trip per event would cap a relay at one event per round trip).
 
         Returns how many leading events were confirmed; raises `BrokerUnavailable` when not even
         the first was. The frames leave in call order (aiormq writes them under a FIFO lock), so

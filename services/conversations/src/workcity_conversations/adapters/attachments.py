@@ -153,8 +153,7 @@ class AttachmentStore:
         self, conversation_id: str, attachment_ids: Iterable[str]
     ) -> dict[str, StoredFile]:
         """Those of the ids that are files of this conversation (the others are simply absent).
-        Looked up by `_id` alone and filtered here: a handful of ids, and SecantusDB's planner
-        uses no index for an `_id` + `metadata.conversation` conjunction."""
+        Looked up by `_id` alone and filtered here: a handful of ids (docs/decisions/0001)."""
         ids = sorted({ObjectId(a) for a in attachment_ids})
         if not ids:
             return {}

@@ -171,10 +171,9 @@ class ConversationStore(ConversationWrites):
         """Oldest first, whichever end the page is taken from.
 
         With the conversation's `last_seq`, the page's seqs are known in advance (seqs are
-        gapless until messages are deleted): one bounded range is read, never more than the page.
-        (Without it, "the latest 50" is an index walk from the end, which SecantusDB does by
-        reading the whole conversation.) A range with deleted messages in it comes back short;
-        then the general query finds the page."""
+        gapless until messages are deleted): one bounded range is read, never more than the page
+        (docs/decisions/0001). A range with deleted messages in it comes back short; then the
+        general query finds the page."""
         if last_seq is not None:
             span = page_span(page, last_seq)
             if span is None:
@@ -208,7 +207,7 @@ class ConversationStore(ConversationWrites):
         """Those of the ids that a message of the conversation still carries. Reads the
         conversation's attachment ids by the history index and filters here (only when a message
         with files is deleted): a filter on `attachments._id` would need an index every send
-        pays for, and SecantusDB's planner scans the collection for such a conjunction."""
+        pays for (docs/decisions/0001)."""
         cursor = self.messages.find(
             {"conversation": oid(conversation_id)}, {"_id": 0, "attachments._id": 1}
         )

@@ -1,9 +1,8 @@
 """The conversations service's REST API, called with the user's own token (so the rules of who may
 post or read live in one place), over one pooled keep-alive aiohttp session per replica.
 
-aiohttp rather than httpx: every `sendMessage` is one of these calls, and httpx spent more CPU per
-call in its connection pool than the rest of the replica's work on the message (measured with
-py-spy under the benchmark's load).
+aiohttp rather than httpx: every `sendMessage` is one of these calls, and it is the cheaper
+client per call (docs/decisions/0002).
 """
 
 from __future__ import annotations
