@@ -53,6 +53,9 @@ class EmailSeen:
     to: str
     conversation_id: str | None
     client_ids: set[str]
+    # Copies with one Message-ID are one message to a receiver that de-duplicates by it (RFC
+    # 5322 3.6.4); the service re-sends an email it may have sent with the same one.
+    message_id: str = ""
 
 
 def read_mail(directory: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[EmailSeen]:
@@ -70,6 +73,7 @@ def read_mail(directory: Path, skip: set[str] | frozenset[str] = frozenset()) ->
                 to=str(message["To"]),
                 conversation_id=link.group(1) if link else None,
                 client_ids=set(_ID_IN_TEXT.findall(text)),
+                message_id=str(message["Message-ID"] or path.name),
             )
         )
     return seen
@@ -197,12 +201,19 @@ def account(
     received: list[EmailSeen],
     pairs: list[Pair],
 ) -> Figures:
-    """Every stored message must be in exactly one email, to its conversation's agent."""
+    """Every stored message must be in exactly one email, to its conversation's agent. Copies of
+    one Message-ID count once, as the first (what a de-duplicating receiver keeps)."""
     agent_of = {p.conversation_id: p.agent.email for p in pairs}
     in_emails: Counter[str] = Counter()
     per_conversation: dict[str, int] = defaultdict(int)
     wrong = 0
+    message_ids: set[str] = set()
+    resent = 0
     for seen in received:
+        if seen.message_id and seen.message_id in message_ids:
+            resent += 1
+            continue
+        message_ids.add(seen.message_id)
         if (
             seen.conversation_id not in agent_of
             or seen.to.lower() != agent_of[seen.conversation_id].lower()
@@ -239,6 +250,7 @@ def account(
         errors={
             "emails_to_someone_else": wrong,
             "conversations_emailed_twice": sum(1 for n in per_conversation.values() if n > 1),
+            "resent_same_message_id": resent,
         },
         lost_examples=[f"{m.conversation_id}#{m.seq} in no email" for m in missing[:5]]
         + [f"{m.conversation_id}#{m.seq} in {in_emails[m.client_id]} emails" for m in twice[:5]],

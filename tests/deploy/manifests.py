@@ -4,7 +4,8 @@
   `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`,
   `${VAR+alt}`, `$VAR`, `$$`, defaults nested inside defaults).
 - `render_overlay` runs `kubectl kustomize`, which builds offline.
-- `parse_dockerfile` splits a Dockerfile into stages of (instruction, arguments).
+- `parse_dockerfile` splits a Dockerfile into stages of (instruction, arguments), its build
+  arguments substituted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ GATEWAY_CORS_SCRIPT = ROOT / "gateway" / "entrypoint" / "15-workcity-cors.envsh"
 # Sourced by the nginx image's entrypoint in this order, before it renders the templates.
 GATEWAY_ENTRYPOINT_SCRIPTS = tuple(sorted((ROOT / "gateway" / "entrypoint").glob("*.envsh")))
 SERVICES = ("auth", "conversations", "realtime", "notifications")
+# The one Dockerfile every service image is built from (`--build-arg SERVICE=<name>`).
+SERVICE_DOCKERFILE = ROOT / "services" / "Dockerfile"
 # The port every service listens on inside its container (and the gateway's).
 SERVICE_PORT = 8000
 GATEWAY_PORT = 8080
@@ -259,8 +262,12 @@ def _logical_lines(text: str) -> Iterator[str]:
         yield buffer
 
 
-def parse_dockerfile(path: Path) -> list[Stage]:
+def parse_dockerfile(path: Path, build_args: Mapping[str, str] | None = None) -> list[Stage]:
+    """The stages, with each stage's declared `ARG`s replaced by `build_args` (else the ARG's
+    default, else empty, as `docker build` does) in the instructions after the declaration."""
+    given = dict(build_args or {})
     stages: list[Stage] = []
+    scope: dict[str, str] = {}
     for line in _logical_lines(path.read_text()):
         instruction, _, args = line.partition(" ")
         instruction = instruction.upper()
@@ -269,9 +276,23 @@ def parse_dockerfile(path: Path) -> list[Stage]:
             words = args.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
             stages.append(Stage(base=words[0], name=name))
+            scope = {}
         elif stages:
+            if instruction == "ARG":
+                key, _, default = args.partition("=")
+                scope[key] = given.get(key, default)
+            else:
+                args = _substitute(args, scope)
             stages[-1].instructions.append((instruction, args))
     return stages
+
+
+def _substitute(text: str, scope: Mapping[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return scope[name] if name in scope else match.group(0)
+
+    return re.sub(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)", value, text)
 
 
 def exec_form(args: str) -> list[str]:

@@ -145,12 +145,17 @@ def test_every_dependency_waits_for_a_healthy_service(compose: dict[str, Any]) -
 def test_app_services_are_built_from_their_dockerfiles_and_checked_for_readiness(
     compose: dict[str, Any],
 ) -> None:
-    for name in (*APP_SERVICES, "gateway"):
+    for name in (*APP_SERVICES, "notifications", "gateway"):
         service = compose["services"][name]
         build = service["build"]
         assert build["context"] == "."
         assert (ROOT / build["dockerfile"]).is_file()
         assert service["restart"] == "unless-stopped"
+        if name != "gateway":
+            # One Dockerfile for every service, the service named by its build argument.
+            assert build["dockerfile"] == "services/Dockerfile"
+            assert build["args"] == {"SERVICE": name.removesuffix("-1").removesuffix("-2")}
+            assert service["image"] == f"workcity/{build['args']['SERVICE']}:local"
     for name in APP_SERVICES:
         test = " ".join(compose["services"][name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{SERVICE_PORT}/readyz" in test

@@ -1,5 +1,6 @@
-"""The Dockerfiles: hadolint-clean, built the way the style guide asks, and their build stage
-actually works. There is no Docker engine here, so the build stage's COPY/RUN steps are replayed
+"""The Dockerfiles: one for every service (`services/Dockerfile`, `ARG SERVICE`) and the
+gateway's; hadolint-clean, built the way the style guide asks, and their build stage actually
+works for each service. There is no Docker engine here, so the build stage's COPY/RUN steps are replayed
 in a temporary directory with the same uv commands (the dependency layer first, from the
 pyprojects and the lock only, then the source)."""
 
@@ -19,6 +20,7 @@ import pytest
 from tests.deploy.manifests import (
     GATEWAY_PORT,
     ROOT,
+    SERVICE_DOCKERFILE,
     SERVICE_PORT,
     SERVICES,
     Stage,
@@ -32,20 +34,22 @@ from tests.deploy.manifests import (
 pytestmark = pytest.mark.deploy
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
-DOCKERFILES = [ROOT / "services" / name / "Dockerfile" for name in SERVICES] + [
-    ROOT / "gateway" / "Dockerfile"
-]
+DOCKERFILES = [SERVICE_DOCKERFILE, ROOT / "gateway" / "Dockerfile"]
 
 
 def rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def test_every_service_package_has_a_dockerfile() -> None:
+def test_one_dockerfile_builds_every_service_package() -> None:
     packages = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
-    assert packages == set(SERVICES), "a new service needs a Dockerfile and a place in SERVICES"
-    for name in packages:
-        assert (ROOT / "services" / name / "Dockerfile").is_file()
+    assert packages == set(SERVICES), "a new service needs a place in SERVICES"
+    assert SERVICE_DOCKERFILE.is_file()
+    copies = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "services").glob("*/Dockerfile"))
+    assert copies == [], "services build from services/Dockerfile (ARG SERVICE), not copies"
+    # The service is a build argument of both stages, with no default: a build must name it.
+    for stage in parse_dockerfile(SERVICE_DOCKERFILE):
+        assert stage.all("ARG") == ["SERVICE"], stage.name
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=rel)
@@ -73,7 +77,7 @@ def test_hadolint_is_not_vacuous(tmp_path: Path) -> None:
 
 
 def service_stages(name: str) -> tuple[Stage, Stage]:
-    stages = parse_dockerfile(ROOT / "services" / name / "Dockerfile")
+    stages = parse_dockerfile(SERVICE_DOCKERFILE, {"SERVICE": name})
     assert [s.name for s in stages] == ["build", "runtime"], "two stages: build, runtime"
     return stages[0], stages[1]
 
@@ -107,8 +111,14 @@ def test_service_image_shape(name: str) -> None:
     user = runtime.last("USER")
     assert user is not None and re.fullmatch(r"[1-9]\d*(:\d+)?", user), user
     assert runtime.last("EXPOSE") == str(SERVICE_PORT)
+    # The application comes from the environment (uvicorn reads UVICORN_APP), so one CMD fits.
+    env: dict[str, str] = {}
+    for args in runtime.all("ENV"):
+        env.update(env_pairs(args))
+    assert env["UVICORN_APP"] == f"{module}.main:create_app"
     cmd = exec_form(runtime.last("CMD") or "[]")
-    assert cmd[:3] == ["uvicorn", f"{module}.main:create_app", "--factory"]
+    assert cmd[:2] == ["uvicorn", "--factory"]
+    assert not any(":create_app" in word for word in cmd)
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert cmd[cmd.index("--port") + 1] == str(SERVICE_PORT)
 
@@ -262,14 +272,16 @@ def replay_build_stage(stage: Stage, root: Path) -> list[Path]:
     return venvs
 
 
-def venv_python(venv: Path, code: str) -> subprocess.CompletedProcess[str]:
+def venv_python(
+    venv: Path, code: str, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code],
+        [str(venv / "bin" / "python"), "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": os.environ["PATH"]},
+        env={"PATH": os.environ["PATH"], **(extra_env or {})},
     )
 
 
@@ -288,8 +300,10 @@ def test_build_stage_installs_the_locked_dependencies_then_the_service(
     (venv,) = replay_build_stage(dependency_layer, tmp_path / "deps")
     deps_only = venv_python(
         venv,
-        "import importlib.util as u, fastapi, pymongo, aio_pika, uvicorn;"
-        f"assert u.find_spec('workcity_common') is None; assert u.find_spec('{module}') is None",
+        "import importlib.util as u, fastapi, aio_pika, uvicorn;"
+        f"assert u.find_spec('workcity_common') is None; assert u.find_spec('{module}') is None;"
+        # Realtime has no database: no MongoDB driver in its image.
+        f"assert (u.find_spec('pymongo') is None) == {name == 'realtime'}",
     )
     assert deps_only.returncode == 0, deps_only.stderr
 
@@ -307,6 +321,18 @@ def test_build_stage_installs_the_locked_dependencies_then_the_service(
     assert installed.returncode == 0, installed.stderr
     cmd = exec_form(runtime.last("CMD") or "[]")
     assert (venv / "bin" / cmd[0]).is_file(), f"{cmd[0]} is not in the image's venv"
+    # The locked uvicorn takes the image's CMD with the application from UVICORN_APP.
+    env = {k: v for args in runtime.all("ENV") for k, v in env_pairs(args).items()}
+    parsed = venv_python(
+        venv,
+        "import sys, uvicorn;"
+        "p = uvicorn.main.make_context('uvicorn', sys.argv[1:]).params;"
+        f"assert p['app'] == {env['UVICORN_APP']!r}, p['app'];"
+        "assert p['factory'] and p['ws'] == 'websockets-sansio', p",
+        *cmd[1:],
+        extra_env={"UVICORN_APP": env["UVICORN_APP"]},
+    )
+    assert parsed.returncode == 0, parsed.stderr
 
 
 def test_gateway_web_stage_builds_the_app_from_its_lock_file(tmp_path: Path) -> None:

@@ -178,3 +178,16 @@ async def test_probe_paths_are_served(service: str, tmp_path: Path) -> None:
     assert health.json() == {"status": "ok"}
     assert metrics.status_code == 200
     assert "# TYPE" in metrics.text
+
+
+def test_one_attribute_name_per_setting() -> None:
+    """A variable read by several services has the same attribute name in each (it was
+    `message_max_chars` in conversations and `max_message_length` in realtime)."""
+    names: dict[str, set[str]] = {}
+    for paths in SETTINGS_CLASSES.values():
+        for path in paths:
+            for field_name, info in load(path).model_fields.items():
+                if isinstance(info.validation_alias, str):
+                    names.setdefault(info.validation_alias, set()).add(field_name)
+    assert {env: attrs for env, attrs in names.items() if len(attrs) > 1} == {}
+    assert names["MESSAGE_MAX_CHARS"] == {"message_max_chars"}

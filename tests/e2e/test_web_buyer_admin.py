@@ -171,6 +171,16 @@ async def test_an_image_from_the_buyer_is_previewed_and_downloaded_by_the_agent(
         )
         await expect(pending.locator(".mantine-Badge-root")).to_have_count(0)
         # (Chromium logs the refused upload itself as a console error: the one expected.)
+        # A screenshot pasted into the composer is attached too.
+        await buyer.get_by_label("Message").evaluate(
+            """(box, bytes) => {
+                const data = new DataTransfer();
+                data.items.add(new File([new Uint8Array(bytes)], "pasted.png", {type: "image/png"}));
+                box.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            list(photo),
+        )
+        await expect(pending.locator(".mantine-Badge-root")).to_contain_text("pasted.png")
         unexpected = [p for p in buyer_view.problems if REFUSED_UPLOAD not in p]
         assert unexpected == [] and len(buyer_view.problems) <= 1, buyer_view.problems
         assert agent_view.problems == []

@@ -278,3 +278,22 @@ async def test_a_conversation_locked_by_a_dead_process_transaction_does_not_stal
     await asyncio.sleep(1.1)
     sent = await service.send(customer, locked, "after")
     assert sent.message["seq"] == 2
+
+
+async def test_a_send_claims_from_the_stored_wait_when_another_writer_changed_it(
+    service: ConversationService, make_user: Callable[..., Any], mongo_db: AsyncDatabase
+) -> None:
+    # Sends are planned from what this process remembers, but the desk's wait comes from the
+    # stored document: one that another writer ended must not come back from memory (a claim
+    # rewritten as a plain update has to check it; bench/RESULTS.md, issue 12 "perf").
+    customer, agent = await make_user("customer"), await make_user("agent")
+    conv_id = str((await service.open_conversation(customer, agent.id)).conversation["_id"])
+    await service.send(customer, conv_id, "first")
+    conversations, key = mongo_db["conversations"], {"_id": ObjectId(conv_id)}
+    first = await conversations.find_one(key)
+    assert first is not None and first["waiting_since"] is not None
+    await conversations.update_one(key, {"$set": {"waiting_since": None}})
+    second = await service.send(customer, conv_id, "second")
+    stored = await conversations.find_one(key)
+    assert stored is not None and stored["last_seq"] == second.message["seq"] == 2
+    assert stored["waiting_since"] is not None and stored["waiting_since"] > first["waiting_since"]

@@ -25,6 +25,7 @@ class Desk:
     teams: TeamsService
     store: FakeTeamStore
     drained: list[str]
+    directory: FakeDirectory
 
 
 ADMIN, AGENT, CUSTOMER = person("admin"), person("agent"), person()
@@ -39,7 +40,8 @@ def desk(limits: DeskLimits | None = None) -> Desk:
         drained.extend(team_ids)
 
     directory = FakeDirectory(ADMIN, AGENT, CUSTOMER, GONE)
-    return Desk(TeamsService(store, directory, limits or DeskLimits(), drain_soon), store, drained)
+    teams = TeamsService(store, directory, limits or DeskLimits(), drain_soon)
+    return Desk(teams, store, drained, directory)
 
 
 async def refused(code: str, call: Awaitable[object]) -> None:
@@ -94,6 +96,15 @@ async def test_members_are_known_staff_within_the_limit() -> None:
         (["x"], "invalid_id"),
     ]:
         await refused(code, d.teams.set_members(ADMIN, team["_id"], ids))
+
+
+async def test_a_just_created_agent_is_looked_up_before_its_event_arrives() -> None:
+    d = desk()
+    team = await d.teams.create_team(ADMIN, {"name": "Billing"})
+    newcomer = person("agent")
+    d.directory.only_in_auth[newcomer.id] = newcomer
+    changed = await d.teams.set_members(ADMIN, team["_id"], [AGENT.id, newcomer.id])
+    assert changed["members"] == [AGENT.id, newcomer.id]
 
 
 async def test_agents_list_shows_availability_presence_load_and_teams() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from workcity_notifications.adapters.smtp import to_message
 from workcity_notifications.domain import rules
-from workcity_notifications.domain.email import compose
+from workcity_notifications.domain.email import compose, mail_domain, message_id
 from workcity_notifications.domain.rules import PendingMessage, Recipient
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -99,7 +100,7 @@ def test_retry_backoff_doubles_up_to_the_maximum() -> None:
 
 def test_email_has_every_text_the_link_and_escapes_html() -> None:
     batch = [msg(2, "second"), msg(1, "<script>alert(1)</script> & more"), msg(3, "third")]
-    email = compose("agent@x.test", "c0ffee", batch, "https://chat.example/")
+    email = compose("agent@x.test", "c0ffee", batch, "https://chat.example/", message_id="<m@x>")
     assert email.to == "agent@x.test"
     assert email.subject == "3 unread messages from c@x.test on Workcity Chat"
     assert "https://chat.example/chat/c0ffee" in email.text
@@ -107,3 +108,14 @@ def test_email_has_every_text_the_link_and_escapes_html() -> None:
     assert "<script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in email.html
     assert 'href="https://chat.example/chat/c0ffee"' in email.html
+
+
+def test_the_message_id_names_the_conversation_recipient_and_messages_and_is_sent_as_is() -> None:
+    mid = message_id("c0ffee", "a9e47", 4, 7, mail_domain("Workcity <no-reply@mail.example>"))
+    assert mid == "<notify.c0ffee.a9e47.4-7@mail.example>"
+    # The same batch gives the same id (a re-send is the same message); another batch another.
+    assert mid == message_id("c0ffee", "a9e47", 4, 7, "mail.example")
+    assert mid != message_id("c0ffee", "a9e47", 8, 9, "mail.example")
+    assert mail_domain("no address") == "workcity.chat"
+    email = compose("agent@x.test", "c0ffee", [msg(4)], "https://chat.example", message_id=mid)
+    assert to_message(email, "Workcity <no-reply@mail.example>")["Message-ID"] == mid

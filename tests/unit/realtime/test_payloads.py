@@ -7,7 +7,7 @@ from workcity_realtime.domain import payloads
 from workcity_realtime.domain.payloads import InvalidPayload, PayloadLimits
 
 CID = "64b7f0c2a1b2c3d4e5f60718"
-LIMITS = PayloadLimits(max_message_length=20, max_attachments=2, sync_max_limit=50)
+LIMITS = PayloadLimits(message_max_chars=20, max_attachments=2, sync_max_limit=50)
 
 
 def test_send_message_builds_the_api_body() -> None:

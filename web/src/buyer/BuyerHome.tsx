@@ -52,6 +52,9 @@ export function BuyerHome({ me, socket }: Props) {
   const item = (c: Conversation) => (
     <NavLink
       key={c._id}
+      // A button, so past conversations are reached and opened with the keyboard.
+      component="button"
+      w="100%"
       data-testid="conversation-item"
       active={c._id === selected}
       onClick={() => setSelected(c._id)}

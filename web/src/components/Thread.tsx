@@ -357,6 +357,9 @@ export function Thread({ conversationId, me, socket, header, readOnlyReason = nu
               maxRows={5}
               value={text}
               onChange={(event) => typed(event.currentTarget.value)}
+              // A pasted screenshot or a file dropped on the composer is attached (not in a note).
+              onPaste={(event) => !privateSend && uploads.take(event, event.clipboardData)}
+              onDrop={(event) => !privateSend && uploads.take(event, event.dataTransfer)}
               onKeyDown={(event) => {
                 if (keyHook.current?.(event)) return;
                 if (event.key === "Enter" && !event.shiftKey) {

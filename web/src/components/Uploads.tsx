@@ -16,6 +16,8 @@ export interface Uploads {
   remove: (id: string) => void;
   clear: () => void;
   restore: (attachments: Attachment[]) => void;
+  /** Attaches the files of a paste or a drop (and keeps the browser from inserting them). */
+  take: (event: { preventDefault: () => void }, data: DataTransfer | null) => void;
 }
 
 export function useUploads(conversationId: string): Uploads {
@@ -51,6 +53,12 @@ export function useUploads(conversationId: string): Uploads {
     remove: (id) => setPending((current) => current.filter((a) => a._id !== id)),
     clear: () => setPending([]),
     restore: setPending,
+    take: (event, data) => {
+      const files = Array.from(data?.files ?? []);
+      if (files.length === 0) return;
+      event.preventDefault();
+      add(files);
+    },
   };
 }
 

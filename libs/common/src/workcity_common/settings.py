@@ -1,7 +1,8 @@
 """Settings every service shares, read from environment variables (pydantic-settings).
 
-Each service subclasses `ServiceSettings` with its own fields. Settings are built once in the
-service's composition root and passed in; nothing reads the environment at import time.
+Each service subclasses `ServiceSettings` (a service that owns a database: `DatabaseSettings`)
+with its own fields. Settings are built once in the service's composition root and passed in;
+nothing reads the environment at import time.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workcity_common.message_limits import MessageLimits
 
 # Values that are fine on a laptop and must never reach production.
 # The development admin password documented for scripts/dev and docker compose is one of them.
@@ -40,33 +43,24 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     service_name: str = "service"
 
-    mongo_uri: str = Field(
-        default="mongodb://127.0.0.1:27017/?retryWrites=false", validation_alias="MONGO_URI"
-    )
-    mongo_db: str = Field(default="", validation_alias="MONGO_DB")
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", validation_alias="AMQP_URL")
     events_exchange: str = Field(default="chat.events", validation_alias="EVENTS_EXCHANGE")
 
+    # Each shutdown step (closing a consumer, the broker connection, a client) may take this
+    # long; one that hangs is left behind so the process still stops.
+    shutdown_step_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="SHUTDOWN_STEP_TIMEOUT_SECONDS"
+    )
     # Consumers take at most this many unacknowledged events at a time.
     broker_prefetch: int = Field(default=32, ge=1, le=10_000, validation_alias="BROKER_PREFETCH")
     # A handler that runs longer than this is treated as failed (the event is retried once).
     event_handler_timeout_s: float = Field(
         default=30.0, gt=0, validation_alias="EVENT_HANDLER_TIMEOUT_SECONDS"
     )
-    # The outbox relay looks for unpublished events at least this often (a write also wakes it).
-    outbox_poll_interval_s: float = Field(
-        default=1.0, gt=0, validation_alias="OUTBOX_POLL_INTERVAL_SECONDS"
-    )
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
-
-    @model_validator(mode="after")
-    def _default_db_name(self) -> ServiceSettings:
-        if not self.mongo_db:
-            object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
-        return self
 
     @model_validator(mode="after")
     def _production_broker_credentials(self) -> ServiceSettings:
@@ -85,6 +79,51 @@ class ServiceSettings(BaseSettings):
         """Refuse a placeholder secret outside development and tests."""
         if self.is_production and value.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(f"{name} must be set to a real secret in production")
+
+
+class DatabaseSettings(ServiceSettings):
+    """For services that own a MongoDB database (realtime has none)."""
+
+    mongo_uri: str = Field(
+        default="mongodb://127.0.0.1:27017/?retryWrites=false", validation_alias="MONGO_URI"
+    )
+    mongo_db: str = Field(default="", validation_alias="MONGO_DB")
+    # The outbox relay looks for unpublished events at least this often (a write also wakes it).
+    outbox_poll_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="OUTBOX_POLL_INTERVAL_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _default_db_name(self) -> DatabaseSettings:
+        if not self.mongo_db:
+            object.__setattr__(self, "mongo_db", f"workcity_{self.service_name}")
+        return self
+
+
+class MessageLimitSettings(BaseSettings):
+    """What one message may carry: the same variables, names and bounds in conversations (which
+    enforces them) and realtime (which checks them before the call), so both refuse alike."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    # Longest message text, in characters after trimming.
+    message_max_chars: int = Field(
+        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
+    )
+    # Longest `clientMessageId` a client may attach to a send (the idempotency key).
+    client_message_id_max_chars: int = Field(
+        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
+    )
+    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
+
+    def message_limits(self) -> MessageLimits:
+        return MessageLimits(
+            message_max_chars=self.message_max_chars,
+            client_message_id_max_chars=self.client_message_id_max_chars,
+            max_attachments=self.max_attachments,
+        )
 
 
 class TokenVerifierSettings(BaseSettings):
@@ -112,7 +151,7 @@ class TokenVerifierSettings(BaseSettings):
     )
 
 
-class UserDirectorySettings(ServiceSettings):
+class UserDirectorySettings(DatabaseSettings):
     """For services that keep a copy of the user directory (workcity_common.user_directory)."""
 
     # Ids of handled user.* events are remembered this long (redeliveries come within minutes).

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +14,7 @@ from workcity_common.app import create_service_app
 from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
 from workcity_common.database import Document, command_counters, make_mongo_client, ping
+from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.tokens import KeySet, TokenVerifier
@@ -95,23 +94,19 @@ def create_app(
     async def own_jwks() -> dict[str, Any]:
         return signer.jwks
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for repo in (user_repo, refresh_repo, login_failures, outbox):
-            await repo.create_indexes()
-        broker.start()
-        relay.start()
-        try:
-            if settings.admin_email and settings.admin_password:
-                await accounts.ensure_admin(
-                    settings.admin_email, settings.admin_password.get_secret_value()
-                )
-            yield
-        finally:
-            await relay.close()
-            await broker.close()
-            if mongo_client is None:
-                await client.close()
+    async def first_admin() -> None:
+        if settings.admin_email and settings.admin_password:
+            await accounts.ensure_admin(
+                settings.admin_email, settings.admin_password.get_secret_value()
+            )
+
+    lifespan = service_lifespan(
+        prepare=[r.create_indexes for r in (user_repo, refresh_repo, login_failures, outbox)],
+        start=[broker.start, relay.start],
+        ready=[first_admin],
+        close=[relay.close, broker.close, *([client.close] if mongo_client is None else [])],
+        close_timeout_s=settings.shutdown_step_timeout_s,
+    )
 
     app = create_service_app(
         service="auth",

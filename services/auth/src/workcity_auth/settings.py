@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from workcity_common.settings import ServiceSettings
+from workcity_common.settings import DatabaseSettings
 
 # A key derived from a short secret is as guessable as the secret: production asks for at least
 # this many characters (`openssl rand -base64 48` gives 64).
 JWT_SECRET_MIN_LENGTH = 32
 
 
-class AuthSettings(ServiceSettings):
+class AuthSettings(DatabaseSettings):
     service_name: str = "auth"
 
     # The first admin, created once at start-up when no user has this email.

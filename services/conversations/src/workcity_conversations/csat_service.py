@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workcity_conversations.adapters.desk_store import DeskStore, Plan
+from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_events import ChangeEvents
+from workcity_conversations.desk_ports import Plan
 from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person

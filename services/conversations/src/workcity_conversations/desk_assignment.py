@@ -12,16 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
-
-from workcity_conversations.adapters.desk_store import AtCapacity, DeskStore, Plan
-from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_events import ChangeEvents
+from workcity_conversations.desk_ports import AtCapacity, DeskChanges, OpenRequestExists, Plan
 from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain import desk
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.ports import Directory
 from workcity_conversations.service import ConversationService
 from workcity_conversations.views import now_ms
 
@@ -31,8 +28,8 @@ log = logging.getLogger(__name__)
 class Assigner:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: DeskChanges,
+        directory: Directory,
         conversations: ConversationService,
         limits: DeskLimits,
     ) -> None:
@@ -118,7 +115,7 @@ class Assigner:
             except AtCapacity:
                 keep = None  # the agent filled up meanwhile: back to the queue
                 continue
-            except DuplicateKeyError:
+            except OpenRequestExists:
                 if open_key is None:
                     raise
                 open_key = None  # the customer opened another request there meanwhile
@@ -130,12 +127,10 @@ class Assigner:
     async def _reopened_key(self, conversation: Conversation) -> str | None:
         """The `open_key` of a support request being reopened, unless the customer has another
         unresolved request in its team by now."""
-        doc = await self._store.conversations.find_one(
-            {"_id": ObjectId(conversation.id)}, {"customer": 1}
-        )
-        if not doc or not doc.get("customer") or conversation.team_id is None:
+        customer = await self._store.customer_of(conversation.id)
+        if customer is None or conversation.team_id is None:
             return None
-        key = f"{doc['customer']}:{conversation.team_id}"
+        key = f"{customer}:{conversation.team_id}"
         return None if await self._store.open_request(key) is not None else key
 
     async def _eligible_capacity(self, conversation: Conversation) -> tuple[str, int] | None:

@@ -17,11 +17,11 @@ from workcity_common.events import (
     UserRef,
 )
 
-from workcity_conversations.adapters.desk_store import DeskStore, Plan
-from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_ports import Plan, TeamStore
 from workcity_conversations.desk_shared import staff_audience
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.ports import Directory
 from workcity_conversations.service import ConversationService
 from workcity_conversations.views import PRODUCER, conversation_data
 
@@ -29,8 +29,8 @@ from workcity_conversations.views import PRODUCER, conversation_data
 class ChangeEvents:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: TeamStore,
+        directory: Directory,
         conversations: ConversationService,
         actor: Person | None,
         *,

@@ -10,7 +10,6 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError
 from workcity_common.events import (
     ConversationCreated,
     ConversationEventData,
@@ -19,10 +18,11 @@ from workcity_common.events import (
     Event,
 )
 
-from workcity_conversations.adapters.desk_store import DeskStore, Plan
+from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_assignment import Assigner, assign_plan
 from workcity_conversations.desk_events import ChangeEvents, actor_ref
+from workcity_conversations.desk_ports import OpenRequestExists, Plan
 from workcity_conversations.desk_shared import (
     DeskLimits,
     conversation_or_404,
@@ -127,7 +127,7 @@ class DeskService:
 
             try:
                 conversation = await self._store.insert_conversation(doc, events)
-            except DuplicateKeyError:
+            except OpenRequestExists:
                 existing = await self._store.open_request(open_key)
                 if existing is None:
                     raise Conflict("Try again") from None

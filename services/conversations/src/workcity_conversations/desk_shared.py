@@ -8,8 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_ports import DeskChanges, TeamStore
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
@@ -26,7 +25,7 @@ class DeskLimits:
     max_team_members: int = 1000
 
 
-async def conversation_or_404(store: DeskStore, conversation_id: Any) -> Conversation:
+async def conversation_or_404(store: DeskChanges, conversation_id: Any) -> Conversation:
     key = rules.parse_id(conversation_id, "conversation")
     conversation = await store.conversation(key)
     if conversation is None:
@@ -35,8 +34,8 @@ async def conversation_or_404(store: DeskStore, conversation_id: Any) -> Convers
 
 
 async def staff_audience(
-    store: DeskStore,
-    directory: UserDirectory,
+    store: TeamStore,
+    directory: Directory,
     team_id: str | None,
     assignee_id: str | None,
     participants: Iterable[str],

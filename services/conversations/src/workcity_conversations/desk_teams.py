@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from workcity_conversations.desk_ports import TeamStore
 from workcity_conversations.desk_shared import DeskLimits, require_staff_user
 from workcity_conversations.domain import desk, desk_access, rules
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
-from workcity_conversations.ports import Directory, TeamStore
+from workcity_conversations.ports import Directory
 from workcity_conversations.views import now_ms
 
 
@@ -78,7 +79,9 @@ class TeamsService:
             raise InvalidInput("invalid_body", f"At most {self.limits.max_team_members} members")
         people = await self._directory.get_many(ids)
         for user_id in ids:
-            person = people.get(user_id)
+            # An account the admin has just created may not have reached this service's copy
+            # yet (its event is on the way): `get` asks auth for it.
+            person = people.get(user_id) or await self._directory.get(user_id)
             if person is None:
                 raise InvalidInput("unknown_user", f"Unknown user {user_id}")
             if not person.is_support:

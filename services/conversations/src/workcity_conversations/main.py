@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import timedelta
 
 import httpx
@@ -21,6 +21,7 @@ from workcity_common.app import create_service_app
 from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
 from workcity_common.database import Document, command_counters, make_mongo_client, ping
+from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.settings import TokenVerifierSettings
@@ -72,8 +73,7 @@ log = logging.getLogger(__name__)
 
 def limits_from(settings: ConversationsSettings) -> Limits:
     return Limits(
-        message_max_chars=settings.message_max_chars,
-        client_message_id_max_chars=settings.client_message_id_max_chars,
+        **asdict(settings.message_limits()),
         messages_page_default=settings.messages_page_default,
         messages_page_max=settings.messages_page_max,
         conversations_page_default=settings.conversations_page_default,
@@ -81,7 +81,6 @@ def limits_from(settings: ConversationsSettings) -> Limits:
         attachment_max_bytes=settings.attachment_max_bytes,
         attachment_quota_bytes=settings.attachment_quota_bytes,
         attachment_unattached_ttl_s=settings.attachment_unattached_ttl_s,
-        max_attachments=settings.max_attachments,
         message_created_version=settings.message_created_version,
     )
 
@@ -150,35 +149,37 @@ def create_app(
             except Exception:
                 log.exception("attachment sweep failed; trying again later")
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.create_indexes()
-        await files.create_indexes()
-        await directory.create_indexes()
-        await outbox.create_indexes()
-        await processed.create_indexes()
-        await desk_store.create_indexes()
-        await desk_store.ensure_default_team()
-        await notes_store.create_indexes()
-        await canned_store.create_indexes()
-        users.start()
-        presence.start()
-        broker.start()
-        relay.start()
-        scheduler.start()
-        sweeping = asyncio.create_task(sweep_attachments(), name="attachment-sweep")
-        try:
-            yield
-        finally:
-            sweeping.cancel()
-            await asyncio.gather(sweeping, return_exceptions=True)
-            await scheduler.close()
-            await users.close()
-            await relay.close()
-            await broker.close()
-            await http_client.aclose()
-            if mongo_client is None:
-                await client.close()
+    lifespan = service_lifespan(
+        prepare=[
+            store.create_indexes,
+            files.create_indexes,
+            directory.create_indexes,
+            outbox.create_indexes,
+            processed.create_indexes,
+            desk_store.create_indexes,
+            desk_store.ensure_default_team,
+            notes_store.create_indexes,
+            canned_store.create_indexes,
+        ],
+        # presence and scheduler are built below, once the app exists: looked up when run.
+        start=[
+            users.start,
+            lambda: presence.start(),
+            broker.start,
+            relay.start,
+            lambda: scheduler.start(),
+        ],
+        tasks={"attachment-sweep": sweep_attachments},
+        close=[
+            lambda: scheduler.close(),
+            users.close,
+            relay.close,
+            broker.close,
+            http_client.aclose,
+            *([client.close] if mongo_client is None else []),
+        ],
+        close_timeout_s=settings.shutdown_step_timeout_s,
+    )
 
     app = create_service_app(
         service="conversations",

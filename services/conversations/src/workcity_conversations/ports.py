@@ -3,20 +3,19 @@ depends on these, the adapters satisfy them (adapters/store.py, adapters/directo
 adapters/attachments.py), and the unit tests' in-memory fakes do too (tests/unit/conversations/
 fakes.py), so every use case can be tested without a database.
 
-Every write a store port takes an `events` callback for is one transaction with those events
-(the outbox): the callback gets what the write actually did.
+A write that takes an `events` callback commits those events with it (the outbox, one
+transaction); the callback is given what the write actually did.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from workcity_common.events import Event
 from workcity_common.tokens import TokenClaims
 
-from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.model import (
     Attachment,
     Conversation,
@@ -180,35 +179,3 @@ class FileStore(Protocol):
     async def delete_unattached(self, uploaded_before: datetime) -> int: ...
 
     async def delete_of_conversation(self, conversation_id: str) -> int: ...
-
-
-class TeamStore(Protocol):
-    """The desk's teams and agents (adapters/teams_store.py)."""
-
-    async def all_teams(self) -> list[Team]: ...
-
-    async def team_ids_of(self, user_id: str) -> set[str]: ...
-
-    async def create_team(self, name: str, auto_assign: bool, capacity: int) -> Team:
-        """Raises 409 `team_exists` when the name (case aside) is taken."""
-        ...
-
-    async def update_team(self, team_id: str, fields: dict[str, Any]) -> Team:
-        """`fields` by the store's names; raises 404 `team_not_found`, 409 `team_exists`."""
-        ...
-
-    async def staff(self) -> Sequence[Mapping[str, Any]]:
-        """The directory's staff users (`_id`, `email`, `role`, `disabled`), in id order."""
-        ...
-
-    async def agents_by_id(self, user_ids: Iterable[str]) -> dict[str, Agent]:
-        """Every id, as an agent with the defaults when none is stored."""
-        ...
-
-    async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]: ...
-
-    async def set_agent(self, user_id: str, fields: dict[str, Any]) -> None: ...
-
-    async def record_presence(self, user_id: str, online: bool, at: datetime) -> bool:
-        """Applied unless a newer fact is stored; True if applied."""
-        ...

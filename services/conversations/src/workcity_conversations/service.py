@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +26,7 @@ from workcity_common.tokens import TokenClaims
 
 from workcity_conversations.attachment_service import AttachmentService
 from workcity_conversations.domain import desk, desk_access, paging, rules
-from workcity_conversations.domain.errors import InvalidInput, NotFound
+from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Message, Person
 from workcity_conversations.limits import Limits
 from workcity_conversations.ports import (
@@ -39,6 +38,8 @@ from workcity_conversations.ports import (
 )
 from workcity_conversations.views import (
     PRODUCER,
+    Opened,
+    Sent,
     conversation_data,
     list_item,
     message_data,
@@ -48,18 +49,6 @@ from workcity_conversations.views import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    message: dict[str, Any]
-    replayed: bool  # True: a retry answered with the message its first attempt stored
-
-
-@dataclass(frozen=True, slots=True)
-class Opened:
-    conversation: dict[str, Any]
-    created: bool
 
 
 class ConversationService:
@@ -322,10 +311,7 @@ class ConversationService:
 
     async def mark_read(self, caller: Person, conversation_id: Any, seq: Any) -> dict[str, Any]:
         conversation_key = rules.parse_id(conversation_id, "conversation")
-        if seq is not None and (
-            not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or seq > 2**53
-        ):
-            raise InvalidInput("invalid_seq", "seq must be a non-negative integer")
+        requested = rules.read_mark_seq(seq)
         conversation = await self._conversation(conversation_key)
         rules.require_participant(caller, conversation)
 
@@ -335,7 +321,7 @@ class ConversationService:
             ]
 
         position, read_at = await self._store.mark_read(
-            conversation.id, caller.id, seq, now_ms(), events
+            conversation.id, caller.id, requested, now_ms(), events
         )
         return read_data(
             conversation, caller, position, read_at or conversation.created_at

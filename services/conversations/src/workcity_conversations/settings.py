@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from workcity_common.settings import UserDirectorySettings
+from workcity_common.settings import MessageLimitSettings, UserDirectorySettings
 
 
-class ConversationsSettings(UserDirectorySettings):
+class ConversationsSettings(UserDirectorySettings, MessageLimitSettings):
+    """MESSAGE_MAX_CHARS, CLIENT_MESSAGE_ID_MAX_CHARS and MAX_ATTACHMENTS come with
+    `MessageLimitSettings`, shared with realtime."""
+
     service_name: str = "conversations"
 
-    # Longest message text, counted in characters after trimming.
-    message_max_chars: int = Field(
-        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
-    )
-    # Longest `clientMessageId` a client may attach to a send (the idempotency key).
-    client_message_id_max_chars: int = Field(
-        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
-    )
     # Message history pages: `limit` when the client gives none, and the most it may ask for.
     messages_page_default: int = Field(
         default=50, ge=1, le=10_000, validation_alias="MESSAGES_PAGE_DEFAULT"
@@ -87,8 +82,6 @@ class ConversationsSettings(UserDirectorySettings):
     send_set_aside_max_seconds: float = Field(
         default=10.0, gt=0, le=600, validation_alias="SEND_SET_ASIDE_MAX_SECONDS"
     )
-    # Attachment ids one message may carry (same name and default as the realtime service).
-    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
 
     # The support desk: a new team's capacity (open conversations per agent) when none is given.
     desk_default_capacity: int = Field(

@@ -5,6 +5,7 @@ identical), the list item with its unread count, and the events a send publishes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,18 @@ from workcity_conversations.domain.model import Conversation, Message, Person
 from workcity_conversations.domain.reads import unread_count
 
 PRODUCER = "conversations"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: dict[str, Any]
+    replayed: bool  # True: a retry answered with the message its first attempt stored
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    conversation: dict[str, Any]
+    created: bool
 
 
 def now_ms() -> datetime:

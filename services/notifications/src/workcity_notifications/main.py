@@ -7,8 +7,6 @@ broker, mail sender or user source. No public routes: only /healthz, /readyz, /m
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -17,6 +15,7 @@ from pymongo import AsyncMongoClient
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
 from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
@@ -24,6 +23,7 @@ from workcity_notifications.adapters.conversations import ConversationsSource, M
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
+from workcity_notifications.domain.email import mail_domain
 from workcity_notifications.entrypoints.events import (
     SCHEDULE_EVENT_TYPES,
     schedule_handler,
@@ -101,9 +101,12 @@ def create_app(
         mail_sender or SmtpSender(smtp_from(settings)),
         message_source or conversations_source(settings, http_client),
         frontend_url=settings.frontend_url,
+        mail_domain=mail_domain(settings.mail_from),
         timing=timing,
     )
-    scheduler = Scheduler(notifier, settings.notify_poll_interval_s)
+    scheduler = Scheduler(
+        notifier, settings.notify_poll_interval_s, stop_grace_s=settings.notify_stop_grace_s
+    )
     processed = MongoProcessedEvents(
         db["processed_events"], timedelta(seconds=settings.processed_events_ttl_s)
     )
@@ -134,28 +137,25 @@ def create_app(
         source=user_source,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.create_indexes()
+    async def migrate() -> None:
         moved = await store.migrate()
         if moved:
             log.info("pending emails moved to wake-ups", extra={"count": moved})
-        await directory.create_indexes()
-        await processed.create_indexes()
-        schedule_consumer.start()
-        users.start()  # last: its readiness check then covers both queues
-        broker.start()
-        scheduler.start()
-        try:
-            yield
-        finally:
-            await scheduler.close()
-            await schedule_consumer.close()
-            await users.close()
-            await broker.close()
-            await http_client.aclose()
-            if mongo_client is None:
-                await client.close()
+
+    lifespan = service_lifespan(
+        prepare=[store.create_indexes, migrate, directory.create_indexes, processed.create_indexes],
+        # users last: its readiness check then covers both queues
+        start=[schedule_consumer.start, users.start, broker.start, scheduler.start],
+        close=[
+            scheduler.close,
+            schedule_consumer.close,
+            users.close,
+            broker.close,
+            http_client.aclose,
+            *([client.close] if mongo_client is None else []),
+        ],
+        close_timeout_s=settings.shutdown_step_timeout_s,
+    )
 
     app = create_service_app(
         service="notifications",

@@ -13,9 +13,9 @@ from workcity_common.events import Event, utcnow
 from workcity_notifications.adapters.conversations import MessageSource
 from workcity_notifications.adapters.directory import Directory
 from workcity_notifications.adapters.smtp import MailSender
-from workcity_notifications.adapters.store import Claimed, NotificationStore
+from workcity_notifications.adapters.store import Claimed, NotificationStore, Outgoing
 from workcity_notifications.domain import batch, rules
-from workcity_notifications.domain.email import compose
+from workcity_notifications.domain.email import compose, message_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Notifier:
         messages: MessageSource,
         *,
         frontend_url: str,
+        mail_domain: str = "workcity.chat",
         timing: Timing | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -59,6 +60,7 @@ class Notifier:
         self._messages = messages
         self._pending = batch.PendingDue()
         self._frontend_url = frontend_url
+        self._mail_domain = mail_domain
         self._timing = timing or Timing()
         self._now = now
 
@@ -78,11 +80,11 @@ class Notifier:
 
     # --- the scheduler ------------------------------------------------------------------------
 
-    async def run_due(self, limit: int = 100) -> int:
-        """Handle due wake-ups until none is left (at most `limit`); returns how many were
-        claimed."""
+    async def run_due(self, limit: int = 100, stop: Callable[[], bool] = lambda: False) -> int:
+        """Handle due wake-ups until none is left (at most `limit`, none more once `stop()`);
+        returns how many were claimed."""
         handled = 0
-        while handled < limit:
+        while handled < limit and not stop():
             now = self._now()
             claimed = await self._store.claim_due(
                 now, self._timing.claim, due_by=now - self._timing.settle
@@ -99,6 +101,12 @@ class Notifier:
             "conversation_id": claimed.conversation_id,
             "recipient_id": claimed.recipient_id,
         }
+        if claimed.outgoing is not None:
+            # Recorded by a claim that ended before the email was recorded sent (a crash, say):
+            # SMTP may have accepted it, so exactly that email again, with its Message-ID.
+            context.update(resent=claimed.outgoing.email.message_id)
+            await self._send(claimed, claimed.outgoing, context)
+            return
         try:
             unread = await self._messages.unread(
                 claimed.conversation_id,
@@ -149,16 +157,35 @@ class Notifier:
             unread.messages,
             self._frontend_url,
             total=unread.count,
+            message_id=message_id(
+                claimed.conversation_id,
+                claimed.recipient_id,
+                claimed.done_seq + 1,
+                unread.last_seq,
+                self._mail_domain,
+            ),
         )
+        outgoing = Outgoing(email, unread.last_seq)
+        # Written before SMTP sees it: a crash after the server accepted it and before it is
+        # recorded sent leaves it here, to be sent again as the same message (RELIABILITY.md).
+        if not await self._store.intend(claimed, outgoing):
+            log.warning("notification claim lost before sending", extra=context)
+            return
+        await self._send(claimed, outgoing, context)
+
+    async def _send(self, claimed: Claimed, outgoing: Outgoing, context: dict[str, object]) -> None:
         try:
-            await self._sender.send(email)
+            await self._sender.send(outgoing.email)
         except Exception as exc:
-            await self._retry(claimed, now, context, "notification email failed", exc)
+            # The email stays recorded: the retry sends the same one.
+            await self._retry(claimed, self._now(), context, "notification email failed", exc)
             return
         sent_at = self._now()
         await self._store.record_sent(claimed, sent_at)
         # Messages that arrived while this one was sent wait for the window.
-        await self._store.finish(claimed, unread.last_seq, next_due=sent_at + t.window)
+        await self._store.finish(
+            claimed, outgoing.covered_seq, next_due=sent_at + self._timing.window
+        )
         log.info("notification sent", extra=context)
 
     async def _retry(

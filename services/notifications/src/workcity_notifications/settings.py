@@ -67,6 +67,11 @@ class NotificationsSettings(UserDirectorySettings):
     smtp_timeout_s: float = Field(
         default=30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT_SECONDS"
     )
+    # At shutdown the email being sent gets this long to finish (one cut off is sent again, as
+    # the same message, by the next claim).
+    notify_stop_grace_s: float = Field(
+        default=2.0, gt=0, le=30, validation_alias="NOTIFY_STOP_GRACE_SECONDS"
+    )
     mail_from: str = Field(
         default="Workcity Chat <no-reply@workcity.example>",
         min_length=3,
@@ -87,4 +92,9 @@ class NotificationsSettings(UserDirectorySettings):
             raise ValueError("set SMTP_STARTTLS or SMTP_TLS, not both")
         if self.notify_claim_s <= self.smtp_timeout_s:
             raise ValueError("NOTIFY_CLAIM_SECONDS must exceed SMTP_TIMEOUT_SECONDS")
+        if self.shutdown_step_timeout_s <= 2 * self.notify_stop_grace_s:
+            # The scheduler's close: the grace, then at most as long again for its cancel.
+            raise ValueError(
+                "SHUTDOWN_STEP_TIMEOUT_SECONDS must exceed twice NOTIFY_STOP_GRACE_SECONDS"
+            )
         return self

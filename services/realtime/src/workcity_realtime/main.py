@@ -8,21 +8,21 @@ for `/healthz`, `/readyz`, `/metrics` and `/docs`. Tests pass their own settings
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 import httpx
 import socketio
 from fastapi import FastAPI
 from workcity_common.app import create_service_app
+from workcity_common.auth_users import AuthUserSource
 from workcity_common.broker import Broker, BrokerUnavailable
+from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.tokens import TokenVerifier
-from workcity_common.user_directory import AuthUserSource
 
 from workcity_realtime.adapters.cluster import ClusterBus
 from workcity_realtime.adapters.conversations import (
@@ -113,10 +113,7 @@ def create_app(
         BufferedCluster(cluster, outgoing),
         HubLimits(
             payload=PayloadLimits(
-                max_message_length=config.max_message_length,
-                max_client_message_id=config.max_client_message_id,
-                max_attachments=config.max_attachments,
-                sync_max_limit=config.sync_max_limit,
+                **asdict(config.message_limits()), sync_max_limit=config.sync_max_limit
             ),
             membership_cache_s=config.membership_cache_s,
             max_pending_per_socket=config.max_pending_per_socket,
@@ -181,9 +178,7 @@ def create_app(
         if not cluster.ready:
             raise BrokerUnavailable("cluster bus not subscribed")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        outgoing.start()
+    def wire_broker() -> None:
         cluster.start(hub.handle_cluster)
         consumer.start()
         broker.on_ready(hub.hello)  # after the cluster queue exists, so the answers reach us
@@ -191,22 +186,25 @@ def create_app(
         # expired meanwhile lost them, so every room here is caught up from the store too.
         broker.on_reconnect(hub.delivery.catch_up)
         broker.start()
-        beating = asyncio.create_task(heartbeats(), name="presence-heartbeats")
-        loading = asyncio.create_task(remember_disabled_users(), name="disabled-users")
         log.info("realtime replica started", extra={"replica": replica_id})
-        try:
-            yield
-        finally:
-            beating.cancel()
-            loading.cancel()
-            await asyncio.gather(beating, loading, return_exceptions=True)
-            await hub.goodbye()
-            await outgoing.flush(timeout_s=2.0)  # the `bye` and last presence changes
-            await outgoing.close()
-            await hub.close()
-            await broker.close()
-            await http.aclose()
-            await jwks_http.aclose()
+
+    async def flush_outgoing() -> None:
+        await outgoing.flush(timeout_s=2.0)  # the `bye` and last presence changes
+
+    lifespan = service_lifespan(
+        start=[outgoing.start, wire_broker],
+        tasks={"presence-heartbeats": heartbeats, "disabled-users": remember_disabled_users},
+        close=[
+            hub.goodbye,
+            flush_outgoing,
+            outgoing.close,
+            hub.close,
+            broker.close,
+            http.aclose,
+            jwks_http.aclose,
+        ],
+        close_timeout_s=config.shutdown_step_timeout_s,
+    )
 
     api = create_service_app(
         service="realtime",

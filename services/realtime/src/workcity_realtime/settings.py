@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 from workcity_common import cors
-from workcity_common.settings import ServiceSettings, TokenVerifierSettings
+from workcity_common.settings import (
+    MessageLimitSettings,
+    ServiceSettings,
+    TokenVerifierSettings,
+)
 
 
-class RealtimeSettings(ServiceSettings):
+class RealtimeSettings(ServiceSettings, MessageLimitSettings):
+    """The message limits `sendMessage` checks come with `MessageLimitSettings`, the
+    conversations service's own (same variables, names and bounds), so both refuse alike."""
+
     service_name: str = "realtime"
 
     # Where `sendMessage`, `markRead`, `sync` and membership checks go (internal base URL).
@@ -40,15 +47,6 @@ class RealtimeSettings(ServiceSettings):
     max_payload_bytes: int = Field(
         default=1_000_000, ge=1024, le=100_000_000, validation_alias="SOCKET_MAX_PAYLOAD_BYTES"
     )
-    # Longest message text (characters after trimming) and `clientMessageId` accepted by
-    # `sendMessage`: the conversations service's limits, same names, so both refuse alike.
-    max_message_length: int = Field(
-        default=4000, ge=1, le=100_000, validation_alias="MESSAGE_MAX_CHARS"
-    )
-    max_client_message_id: int = Field(
-        default=128, ge=8, le=1024, validation_alias="CLIENT_MESSAGE_ID_MAX_CHARS"
-    )
-    max_attachments: int = Field(default=10, ge=0, le=100, validation_alias="MAX_ATTACHMENTS")
     # Sends and read marks of one socket waiting for their turn; beyond this the socket is told
     # to slow down instead of queueing without bound.
     max_pending_per_socket: int = Field(

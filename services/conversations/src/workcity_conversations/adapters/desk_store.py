@@ -14,15 +14,16 @@ the agent's open conversations inside the same transaction, and only then assign
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from workcity_common.database import Document
 from workcity_common.events import Event
@@ -31,6 +32,7 @@ from workcity_common.outbox import Outbox
 from workcity_conversations.adapters.activity_store import ActivityStore
 from workcity_conversations.adapters.conversation_docs import conversation_from_doc
 from workcity_conversations.adapters.teams_store import TeamsStore
+from workcity_conversations.desk_ports import AtCapacity, DeskEvents, OpenRequestExists, Plan
 from workcity_conversations.domain import activity, desk_queue
 from workcity_conversations.domain.errors import Conflict, NotFound
 from workcity_conversations.domain.model import Conversation
@@ -45,40 +47,12 @@ IDX_OPEN_REQUEST = "desk_open_request_unique"
 CHANGE_ATTEMPTS = 5
 
 
-class DeskEvents(Protocol):
-    """The events of a desk change, from the conversation before and after it; and whom its
-    activity entries credit (`activity_actor`, None: the system)."""
-
-    activity_actor: str | None
-
-    def __call__(
-        self, before: Conversation, after: Conversation, plan: Plan, /
-    ) -> Awaitable[Sequence[Event]]: ...
-
-
 # More writes in a desk change's transaction, given the conversation after it; their events.
 AlsoWrite = Callable[[AsyncClientSession, Conversation], Awaitable[Sequence[Event]]]
 
 
-class AtCapacity(Conflict):
-    default_code = "at_capacity"
-    default_msg = "The agent is at capacity"
-
-
 class _Stale(Exception):
     """The conversation changed between the read and the write of a desk change."""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a desk change writes. `claim`: (agent id, capacity or None for no limit) when the
-    change gives an agent one more open conversation."""
-
-    changes: list[str]
-    set: Document = field(default_factory=dict)
-    unset: list[str] = field(default_factory=list)
-    add_participant: str | None = None
-    claim: tuple[str, int | None] | None = None
 
 
 class DeskStore(TeamsStore):
@@ -137,10 +111,14 @@ class DeskStore(TeamsStore):
         doc = await self.conversations.find_one({"open_key": open_key})
         return conversation_from_doc(doc) if doc else None
 
+    async def customer_of(self, conversation_id: str) -> str | None:
+        doc = await self.conversations.find_one({"_id": ObjectId(conversation_id)}, {"customer": 1})
+        return doc.get("customer") if doc else None
+
     async def insert_conversation(
         self, doc: Document, events: Callable[[Conversation], Sequence[Event]]
     ) -> Conversation:
-        """A new support conversation and its events; DuplicateKeyError when the customer's
+        """A new support conversation and its events; `OpenRequestExists` when the customer's
         unresolved request in that team exists already."""
 
         async def work(session: AsyncClientSession) -> tuple[Conversation, Sequence[Event]]:
@@ -150,7 +128,8 @@ class DeskStore(TeamsStore):
             conversation = conversation_from_doc(doc)
             return conversation, events(conversation)
 
-        return await self._outbox.commit(work)
+        with _open_request_taken():
+            return await self._outbox.commit(work)
 
     async def change(
         self,
@@ -167,7 +146,8 @@ class DeskStore(TeamsStore):
         for _ in range(CHANGE_ATTEMPTS):
             try:
                 work = self._change_work(key, decide, events, now, also)
-                return await self._outbox.commit(work)
+                with _open_request_taken():
+                    return await self._outbox.commit(work)
             except _Stale:
                 continue
         raise Conflict("The conversation keeps changing; try again")
@@ -281,3 +261,15 @@ class DeskStore(TeamsStore):
 
     async def count(self, query: Document) -> int:
         return await self.conversations.count_documents(query)
+
+
+@contextmanager
+def _open_request_taken() -> Iterator[None]:
+    """A write that broke the one-unresolved-request-per-customer-and-team index raises
+    `OpenRequestExists`."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        if IDX_OPEN_REQUEST in str(exc):
+            raise OpenRequestExists from exc
+        raise

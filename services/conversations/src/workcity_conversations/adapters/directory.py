@@ -23,13 +23,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.events import UserData, utcnow
 from workcity_common.tokens import TokenClaims
 from workcity_common.user_directory import MongoProcessedEvents, UserLookup
+from workcity_common.versioned import create_version_index, upsert_if_newer
 
 from workcity_conversations.domain.model import Person
 
@@ -74,10 +74,7 @@ class UserDirectory:
         self._generation = 0
 
     async def create_indexes(self) -> None:
-        # For the "newer than stored" write `{_id, version: {$lt}}` (docs/decisions/0001).
-        await self.users.create_index(
-            [("_id", ASCENDING), ("version", ASCENDING)], name=IDX_VERSION
-        )
+        await create_version_index(self.users, "version", IDX_VERSION)
 
     async def get(self, user_id: str) -> Person | None:
         found = (await self.get_many([user_id])).get(user_id)
@@ -138,41 +135,21 @@ class UserDirectory:
             "role": user.role,
             "name": user.name,
             "disabled": user.disabled,
-            "version": version,
             "source": source,
             "synced_at": utcnow(),
         }
-        newer_than_stored = {"_id": user.id, "version": {"$lt": version}}
         # Forgotten before and after the write: a read overlapping it is never kept.
         self._forget(user.id)
         try:
-            return await self._apply(user, newer_than_stored, fields, version, source)
+            applied = await upsert_if_newer(self.users, user.id, "version", version, fields)
         finally:
             self._forget(user.id)
-
-    async def _apply(
-        self,
-        user: UserData,
-        newer_than_stored: Document,
-        fields: Document,
-        version: datetime,
-        source: str,
-    ) -> bool:
-        try:
-            result = await self.users.update_one(newer_than_stored, {"$set": fields}, upsert=True)
-        except DuplicateKeyError:
-            # The user exists with a version >= ours (a stale or repeated fact), or another
-            # writer inserted them just now: try once more without inserting.
-            result = await self.users.update_one(newer_than_stored, {"$set": fields})
-            if result.matched_count == 0:
-                if source == "reconcile":  # the usual outcome of a periodic comparison
-                    return False
-                log.info(
-                    "stale user fact ignored",
-                    extra={"user_id": user.id, "source": source, "version": version.isoformat()},
-                )
-                return False
-        return True
+        if not applied and source != "reconcile":  # stale: the usual outcome of a reconcile
+            log.info(
+                "stale user fact ignored",
+                extra={"user_id": user.id, "source": source, "version": version.isoformat()},
+            )
+        return applied
 
     async def ensure_from_claims(self, claims: TokenClaims) -> Person:
         """The caller as the directory knows them; added from the token if not known yet."""

@@ -144,3 +144,12 @@ def desk_owner(opener: Person, recipient: Person) -> Person | None:
     if recipient.is_support and not opener.is_support:
         return recipient
     return None
+
+
+def read_mark_seq(raw: Any) -> int | None:
+    """A read mark's `seq`: a non-negative integer (JSON's safe range), or None for everything."""
+    if raw is not None and (
+        not isinstance(raw, int) or isinstance(raw, bool) or raw < 0 or raw > 2**53
+    ):
+        raise InvalidInput("invalid_seq", "seq must be a non-negative integer")
+    return raw

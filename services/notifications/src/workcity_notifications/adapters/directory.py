@@ -12,11 +12,12 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 from workcity_common.database import Document
 from workcity_common.events import UserData, UserRef, utcnow
+from workcity_common.versioned import create_version_index, upsert_if_newer
 
 from workcity_notifications.domain.rules import Recipient
 
@@ -32,37 +33,13 @@ class Directory:
         self.presence = db["presence"]
 
     async def create_indexes(self) -> None:
-        # For the "newer than stored" writes (docs/decisions/0001).
-        await self.users.create_index(
-            [("_id", ASCENDING), ("version", ASCENDING)], name="id_version"
-        )
-        await self.presence.create_index([("_id", ASCENDING), ("at", ASCENDING)], name="id_at")
-
-    async def _newer_wins(
-        self,
-        collection_name: str,
-        key: str,
-        version_field: str,
-        version: datetime,
-        fields: Document,
-        *,
-        ties_win: bool = False,
-    ) -> bool:
-        collection = self.users if collection_name == "users" else self.presence
-        newer_than_stored = {"_id": key, version_field: {"$lte" if ties_win else "$lt": version}}
-        update = {"$set": {**fields, version_field: version}}
-        try:
-            await collection.update_one(newer_than_stored, update, upsert=True)
-        except DuplicateKeyError:
-            # Stored with a version >= ours, or inserted concurrently: once more without insert.
-            result = await collection.update_one(newer_than_stored, update)
-            return result.matched_count > 0
-        return True
+        await create_version_index(self.users, "version", "id_version")
+        await create_version_index(self.presence, "at", "id_at")
 
     async def apply(self, user: UserData, version: datetime, source: str) -> bool:
         """A `UserSink` for events and the bootstrap copy."""
-        return await self._newer_wins(
-            "users",
+        return await upsert_if_newer(
+            self.users,
             user.id,
             "version",
             version,
@@ -111,8 +88,8 @@ class Directory:
     async def apply_presence(self, user_id: str, online: bool, at: datetime) -> bool:
         # MongoDB keeps milliseconds: a connect and a disconnect within the same one compare
         # equal, and the later event (the queue is in publish order) must win.
-        return await self._newer_wins(
-            "presence", user_id, "at", at, {"online": online}, ties_win=True
+        return await upsert_if_newer(
+            self.presence, user_id, "at", at, {"online": online}, ties_win=True
         )
 
     async def presence_of(self, user_id: str) -> tuple[bool | None, datetime | None]:

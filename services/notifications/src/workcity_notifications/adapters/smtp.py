@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Protocol
 
 import aiosmtplib
@@ -33,7 +32,7 @@ def to_message(email: Email, mail_from: str) -> EmailMessage:
     message["From"] = mail_from
     message["To"] = email.to
     message["Subject"] = email.subject
-    message["Message-ID"] = make_msgid(domain="workcity.chat")
+    message["Message-ID"] = email.message_id
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message

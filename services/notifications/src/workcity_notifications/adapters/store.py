@@ -9,7 +9,9 @@ conversation costs one write per pending email, not one per message.
 
 The scheduler claims a due document with `find_one_and_update` (a lease, `claimed_until`), so two
 replicas never handle the same email, and a replica that dies mid-send leaves it to another once
-the lease ends.
+the lease ends. An email is written into its wake-up (`outgoing`) before it is handed to SMTP and
+removed once it is recorded sent: whoever claims the wake-up next sends that same email again,
+with the same `Message-ID`, instead of composing another.
 """
 
 from __future__ import annotations
@@ -25,12 +27,37 @@ from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
 
 from workcity_notifications.domain.batch import Wake
+from workcity_notifications.domain.email import Email
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # "Nothing pending": later than any real due time, so `$min` replaces it and the due index's
 # range never reaches it.
 IDLE = datetime(3000, 1, 1, tzinfo=UTC)
 IDX_DUE = "due_claimed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An email about to be handed to SMTP, and the last message it accounts for."""
+
+    email: Email
+    covered_seq: int
+
+    def to_doc(self) -> dict[str, Any]:
+        e = self.email
+        return {
+            "to": e.to,
+            "subject": e.subject,
+            "text": e.text,
+            "html": e.html,
+            "message_id": e.message_id,
+            "covered_seq": self.covered_seq,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Outgoing:
+        email = Email(doc["to"], doc["subject"], doc["text"], doc["html"], doc["message_id"])
+        return cls(email, int(doc["covered_seq"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +69,8 @@ class Claimed:
     done_seq: int
     attempts: int
     token: str
+    # An email a previous claim recorded and may or may not have got through SMTP.
+    outgoing: Outgoing | None = None
 
 
 def _released(due_at: datetime, attempts: int = 0) -> dict[str, Any]:
@@ -116,19 +145,29 @@ class NotificationStore:
             done_seq=int(doc.get("done_seq", 0)),
             attempts=int(doc.get("attempts", 0)),
             token=token,
+            outgoing=Outgoing.from_doc(doc["outgoing"]) if doc.get("outgoing") else None,
         )
 
     async def last_sent_at(self, key: str) -> datetime | None:
         doc = await self.sent.find_one({"_id": key})
         return doc["sent_at"] if doc else None
 
+    async def intend(self, claimed: Claimed, outgoing: Outgoing) -> bool:
+        """Record the email before SMTP sees it; False if the claim was lost meanwhile (its lease
+        ran out and another replica holds it now): then it is not sent here."""
+        result = await self.wakeups.update_one(
+            {"_id": claimed.key, "claim": claimed.token}, {"$set": {"outgoing": outgoing.to_doc()}}
+        )
+        return result.matched_count == 1
+
     async def record_sent(self, claimed: Claimed, at: datetime) -> None:
         await self.sent.update_one({"_id": claimed.key}, {"$set": {"sent_at": at}}, upsert=True)
 
     async def finish(self, claimed: Claimed, covered_seq: int, next_due: datetime) -> None:
         """Every message up to `covered_seq` is handled (sent, dropped or read). Idle, unless a
-        message after it asked for a wake-up meanwhile: then due at `next_due`."""
-        done = {"$max": {"done_seq": covered_seq}}
+        message after it asked for a wake-up meanwhile: then due at `next_due`. The email it sent,
+        if any, is no longer kept."""
+        done = {"$max": {"done_seq": covered_seq}, "$unset": {"outgoing": ""}}
         idle = await self.wakeups.update_one(
             {"_id": claimed.key, "claim": claimed.token, "seen_seq": {"$lte": covered_seq}},
             {"$set": _released(IDLE), **done},

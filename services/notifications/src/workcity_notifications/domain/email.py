@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from workcity_notifications.domain.rules import PendingMessage
 
@@ -18,6 +19,25 @@ class Email:
     subject: str
     text: str
     html: str
+    # The same for every attempt at this email (see message_id): a receiver that has the first
+    # copy recognises a re-send after a crash as the same message.
+    message_id: str
+
+
+def message_id(
+    conversation_id: str, recipient_id: str, first_seq: int, last_seq: int, domain: str
+) -> str:
+    """The email's `Message-ID` (RFC 5322 3.6.4), derived from what it is about: one recipient's
+    messages `first_seq`..`last_seq` of one conversation. A (conversation, recipient) pair never
+    gets two emails about the same range (each email moves the pair's done_seq past its last)."""
+    return f"<notify.{conversation_id}.{recipient_id}.{first_seq}-{last_seq}@{domain}>"
+
+
+def mail_domain(mail_from: str) -> str:
+    """The right-hand side of Message-IDs: the sender address's domain."""
+    _, address = parseaddr(mail_from)
+    local, at, domain = address.rpartition("@")
+    return domain if local and at and domain else "workcity.chat"
 
 
 def conversation_link(frontend_url: str, conversation_id: str) -> str:
@@ -34,6 +54,7 @@ def compose(
     messages: Sequence[PendingMessage],
     frontend_url: str,
     *,
+    message_id: str,
     total: int | None = None,
 ) -> Email:
     """`messages` are the oldest unread (at most a configured number); `total` counts them all."""
@@ -66,4 +87,4 @@ def compose(
         f'<p><a href="{html.escape(link, quote=True)}">Open the conversation</a></p>'
         "</body></html>"
     )
-    return Email(to=to, subject=subject, text=text, html=body)
+    return Email(to=to, subject=subject, text=text, html=body, message_id=message_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workcity_common.domain_errors import Invalid
+from workcity_common.message_limits import MessageLimits
 
 # fullmatch, not `$`: `$` also matches before a trailing newline.
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
@@ -22,12 +23,10 @@ class InvalidPayload(Invalid):
 
 
 @dataclass(frozen=True, slots=True)
-class PayloadLimits:
-    """What one socket payload may hold."""
+class PayloadLimits(MessageLimits):
+    """What one socket payload may hold: a message as the conversations service allows it
+    (`MessageLimits`, shared), and a `sync` page."""
 
-    max_message_length: int = 4000
-    max_client_message_id: int = 128
-    max_attachments: int = 10
     sync_max_limit: int = 200
 
 
@@ -97,9 +96,9 @@ def send_message(payload: Any, limits: PayloadLimits) -> SendMessage:
     text = data.get("text", "")
     if not isinstance(text, str):
         raise InvalidPayload("text must be a string")
-    if len(text.strip()) > limits.max_message_length:
+    if len(text.strip()) > limits.message_max_chars:
         raise InvalidPayload(
-            f"text is longer than {limits.max_message_length} characters", "text_too_long"
+            f"text is longer than {limits.message_max_chars} characters", "text_too_long"
         )
     attachments_in = data.get("attachments")
     if attachments_in is None:
@@ -118,10 +117,10 @@ def send_message(payload: Any, limits: PayloadLimits) -> SendMessage:
     if client_message_id is not None and (
         not isinstance(client_message_id, str)
         or not client_message_id.strip()
-        or len(client_message_id) > limits.max_client_message_id
+        or len(client_message_id) > limits.client_message_id_max_chars
     ):
         raise InvalidPayload(
-            f"clientMessageId must be a string of 1 to {limits.max_client_message_id} characters",
+            f"clientMessageId must be a string of 1 to {limits.client_message_id_max_chars} characters",
             "invalid_client_message_id",
         )
     return SendMessage(conversation_id, text, client_message_id, attachments)

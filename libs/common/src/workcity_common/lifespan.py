@@ -1,0 +1,76 @@
+"""The start-up and shutdown every service's `main.py` goes through, written once.
+
+Start-up, in order: `prepare` (indexes, migrations: a failure stops the start), `start` (consumers,
+relays: they run in the background), `tasks` (loops of the service's own), then `ready` (work
+that needs the started parts, such as creating the first admin). Shutdown: the tasks are
+cancelled, then each `close` step runs in the order given, each bounded by `close_timeout_s`. A
+close that hangs (a broker connection stuck under load) or fails is logged and left behind, so
+the steps after it still run and the process still stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[], Awaitable[Any]]
+Loop = Callable[[], Coroutine[Any, Any, Any]]
+
+
+def service_lifespan(
+    *,
+    prepare: Sequence[Step] = (),
+    start: Sequence[Callable[[], Any]] = (),
+    tasks: dict[str, Loop] | None = None,
+    ready: Sequence[Step] = (),
+    close: Sequence[Step] = (),
+    close_timeout_s: float,
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """A lifespan for `create_service_app(lifespan=...)` (any ASGI app's)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        for step in prepare:
+            await step()
+        for begin in start:
+            begin()
+        running: list[asyncio.Task[Any]] = [
+            asyncio.create_task(run(), name=name) for name, run in (tasks or {}).items()
+        ]
+        try:
+            for step in ready:
+                await step()
+            yield
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            for index, step in enumerate(close):
+                await close_bounded(step, close_timeout_s, index=index)
+
+    return lifespan
+
+
+async def close_bounded(step: Step, timeout_s: float, *, index: int = 0) -> bool:
+    """Run one shutdown step for at most `timeout_s`; True if it finished cleanly. Not
+    `asyncio.wait_for`: that waits for a step that ignores its cancellation, which is the hang
+    this is for."""
+    name = f"{index}: {getattr(step, '__qualname__', repr(step))}"
+    task = asyncio.ensure_future(step())
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        log.warning("shutdown step timed out; left behind", extra={"step": name})
+        return False
+    if task.cancelled():
+        return False
+    error = task.exception()
+    if error is not None:
+        log.warning("shutdown step failed", extra={"step": name, "error": repr(error)})
+        return False
+    return True

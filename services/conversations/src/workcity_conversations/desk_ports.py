@@ -1,0 +1,118 @@
+"""What the desk's use cases need from the outside world, as Protocols (the conversations'
+own are in ports.py): the teams and agents (`TeamStore`, adapters/teams_store.py) and the desk's
+changes of conversations (`DeskChanges`, adapters/desk_store.py). The unit tests' in-memory
+fakes (tests/unit/conversations/fakes.py) satisfy them too."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from workcity_common.events import Event
+
+from workcity_conversations.domain.desk import Agent, Team
+from workcity_conversations.domain.errors import Conflict
+from workcity_conversations.domain.model import Conversation
+
+
+class AtCapacity(Conflict):
+    default_code = "at_capacity"
+    default_msg = "The agent is at capacity"
+
+
+class OpenRequestExists(Exception):
+    """The customer has an unresolved support request in that team already (one per customer
+    and team, also when two race)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a desk change writes. `claim`: (agent id, capacity or None for no limit) when the
+    change gives an agent one more open conversation."""
+
+    changes: list[str]
+    set: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)
+    add_participant: str | None = None
+    claim: tuple[str, int | None] | None = None
+
+
+class DeskEvents(Protocol):
+    """The events of a desk change, from the conversation before and after it; and whom its
+    activity entries credit (`activity_actor`, None: the system)."""
+
+    activity_actor: str | None
+
+    def __call__(
+        self, before: Conversation, after: Conversation, plan: Plan, /
+    ) -> Awaitable[Sequence[Event]]: ...
+
+
+class TeamStore(Protocol):
+    """The desk's teams and agents (adapters/teams_store.py)."""
+
+    async def all_teams(self) -> list[Team]: ...
+
+    async def team(self, team_id: str) -> Team | None: ...
+
+    async def admin_ids(self) -> list[str]: ...
+
+    async def team_ids_of(self, user_id: str) -> set[str]: ...
+
+    async def create_team(self, name: str, auto_assign: bool, capacity: int) -> Team:
+        """Raises 409 `team_exists` when the name (case aside) is taken."""
+        ...
+
+    async def update_team(self, team_id: str, fields: dict[str, Any]) -> Team:
+        """`fields` by the store's names; raises 404 `team_not_found`, 409 `team_exists`."""
+        ...
+
+    async def staff(self) -> Sequence[Mapping[str, Any]]:
+        """The directory's staff users (`_id`, `email`, `role`, `disabled`), in id order."""
+        ...
+
+    async def agents_by_id(self, user_ids: Iterable[str]) -> dict[str, Agent]:
+        """Every id, as an agent with the defaults when none is stored."""
+        ...
+
+    async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]: ...
+
+    async def set_agent(self, user_id: str, fields: dict[str, Any]) -> None: ...
+
+    async def record_presence(self, user_id: str, online: bool, at: datetime) -> bool:
+        """Applied unless a newer fact is stored; True if applied."""
+        ...
+
+
+class DeskChanges(TeamStore, Protocol):
+    """The desk's changes of conversations, each one transaction with its events."""
+
+    async def conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def open_request(self, open_key: str) -> Conversation | None:
+        """The customer's unresolved request in a team (`open_key`: customer id:team id)."""
+        ...
+
+    async def customer_of(self, conversation_id: str) -> str | None:
+        """Who opened a support request (None: a direct chat)."""
+        ...
+
+    async def change(
+        self,
+        conversation_id: str,
+        decide: Callable[[Conversation], Plan | None],
+        events: DeskEvents,
+        now: datetime,
+    ) -> tuple[Conversation, Conversation, Plan | None]:
+        """(before, after, plan): `decide` sees the stored conversation; None writes nothing.
+        Raises `NotFound`, `AtCapacity` (the plan's claim is over the agent's limit),
+        `OpenRequestExists` (the plan sets an `open_key` another request holds), `Conflict`."""
+        ...
+
+    async def due_snoozes(self, now: datetime, limit: int) -> list[Conversation]: ...
+
+    async def next_in_queue(self, team_id: str) -> Conversation | None:
+        """The team's unassigned open conversation to hand out first (desk_queue's order)."""
+        ...

@@ -1,0 +1,101 @@
+"""The one start-up and shutdown of every service (workcity_common.lifespan): steps in order,
+background tasks cancelled first, and a close that hangs or fails cannot stall the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from workcity_common.lifespan import close_bounded, service_lifespan
+
+
+async def test_steps_run_in_order_and_tasks_are_cancelled_before_the_closes() -> None:
+    seen: list[str] = []
+
+    def step(name: str):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            seen.append(name)
+
+        return run
+
+    async def loop() -> None:
+        seen.append("task started")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            seen.append("task cancelled")
+
+    lifespan = service_lifespan(
+        prepare=[step("indexes")],
+        start=[lambda: seen.append("consumer")],
+        tasks={"loop": loop},
+        ready=[step("admin")],
+        close=[step("close consumer"), step("close broker")],
+        close_timeout_s=1.0,
+    )
+    async with lifespan(None):
+        await asyncio.sleep(0)
+        seen.append("serving")
+    assert seen == [
+        "indexes",
+        "consumer",
+        "admin",
+        "task started",
+        "serving",
+        "task cancelled",
+        "close consumer",
+        "close broker",
+    ]
+
+
+async def test_a_hung_or_failing_close_does_not_stall_the_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed: list[str] = []
+
+    async def hangs_even_when_cancelled() -> None:
+        # A close stuck under load whose own clean-up hangs too: `asyncio.wait_for` would wait
+        # for that clean-up; the shutdown must not.
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(3600)
+
+    async def fails() -> None:
+        raise ConnectionResetError("broker gone")
+
+    async def last() -> None:
+        closed.append("client")
+
+    lifespan = service_lifespan(close=[hangs_even_when_cancelled, fails, last], close_timeout_s=0.2)
+    started = time.monotonic()
+    async with lifespan(None):
+        pass
+    assert time.monotonic() - started < 2.0
+    assert closed == ["client"]
+    messages = [(r.getMessage(), getattr(r, "step", "")) for r in caplog.records]
+    assert any(m == "shutdown step timed out; left behind" and "hangs" in s for m, s in messages)
+    assert any(m == "shutdown step failed" and "fails" in s for m, s in messages)
+
+
+async def test_a_failed_prepare_stops_the_start_before_anything_runs() -> None:
+    started: list[str] = []
+
+    async def broken_indexes() -> None:
+        raise RuntimeError("database down")
+
+    lifespan = service_lifespan(
+        prepare=[broken_indexes], start=[lambda: started.append("consumer")], close_timeout_s=1
+    )
+    with pytest.raises(RuntimeError, match="database down"):
+        async with lifespan(None):
+            pass
+    assert started == []
+
+
+async def test_close_bounded_reports_a_clean_close() -> None:
+    async def fine() -> None:
+        await asyncio.sleep(0)
+
+    assert await close_bounded(fine, 1.0) is True
