@@ -26,11 +26,11 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from scripts.devstack.web import build_web
-from tests.support.api import Chat, open_conversation
+from tests.support.api import Chat, new_chat
 from tests.support.browser import launched_chromium
 from tests.support.sockets import Peer, replica_url
 from tests.support.stack import TestStack, sigterm_as_interrupt
-from tests.support.users import TestUser, new_user
+from tests.support.users import TestUser
 from tests.support.web_app import SCREENSHOTS
 
 
@@ -102,9 +102,7 @@ async def web_dist() -> Path:
 @pytest.fixture
 async def chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
     stack.require_service("conversations")
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    return Chat(customer, agent, await open_conversation(http, customer, agent))
+    return await new_chat(http, stack)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import socketio
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from tests.support.api import new_chat
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, admin_token, new_user, unique_email
 
@@ -35,23 +36,13 @@ def assert_json_4xx(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     return body
 
 
-async def chat(http: httpx.AsyncClient, stack: TestStack) -> tuple[TestUser, TestUser, str]:
-    customer = await new_user(http, stack, "customer")
-    agent = await new_user(http, stack, "agent")
-    opened = await http.post(
-        "/api/conversations", json={"recipientId": agent.id}, headers=customer.headers
-    )
-    assert opened.status_code in (200, 201), opened.text
-    return customer, agent, opened.json()["_id"]
-
-
 # --- bad input that was a 500 (items 10-12) -----------------------------------------------------
 
 
 async def test_an_id_with_a_trailing_newline_is_a_4xx_on_every_route(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, _agent, conv = await chat(http, stack)
+    customer, _agent, conv = await new_chat(http, stack)
     sent = await http.post(
         f"/api/conversations/{conv}/messages", json={"text": "hi"}, headers=customer.headers
     )
@@ -139,7 +130,7 @@ async def test_guessing_one_accounts_password_is_throttled_known_or_not(
 async def test_a_disabled_user_is_refused_everywhere_while_their_token_is_valid(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, _agent, conv = await chat(http, stack)
+    customer, _agent, conv = await new_chat(http, stack)
     admin = bearer(await admin_token(http, stack))
     disabled = await http.patch(
         f"/api/auth/users/{customer.id}", json={"disabled": True}, headers=admin
@@ -157,7 +148,7 @@ async def test_a_disabled_user_is_refused_everywhere_while_their_token_is_valid(
 async def test_a_demoted_admin_loses_admin_rights_in_conversations_too(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    _customer, _agent, conv = await chat(http, stack)
+    _customer, _agent, conv = await new_chat(http, stack)
     admin = await new_user(http, stack, "admin")
     assert (await http.get(f"/api/conversations/{conv}", headers=admin.headers)).status_code == 200
     demoted = await http.patch(
@@ -210,7 +201,7 @@ def forged_tokens(stack: TestStack, user: TestUser) -> dict[str, str]:
 async def test_forged_expired_and_unsigned_tokens_are_refused_by_every_service(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, _agent, conv = await chat(http, stack)
+    customer, _agent, conv = await new_chat(http, stack)
     tokens = forged_tokens(stack, customer)
     assert {"alg none", "wrong key", "garbage"} <= set(tokens)
     for name, token in tokens.items():
@@ -236,7 +227,7 @@ async def test_forged_expired_and_unsigned_tokens_are_refused_by_every_service(
 async def test_a_deleted_messages_files_cannot_be_downloaded(
     http: httpx.AsyncClient, stack: TestStack
 ) -> None:
-    customer, agent, conv = await chat(http, stack)
+    customer, agent, conv = await new_chat(http, stack)
     uploaded = await http.post(
         f"/api/conversations/{conv}/attachments",
         files={"file": ("shot.png", b"\x89PNG\r\n\x1a\n" + bytes(2000), "image/png")},

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import socketio
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from tests.e2e.test_attacker import chat
+from tests.support.api import new_chat
 from tests.support.rabbit import publishers_blocked
 from tests.support.stack import TestStack
-from tests.support.users import TestUser, login, new_user
+from tests.support.users import login, new_user, short_token
 
 pytestmark = pytest.mark.security
 
@@ -159,7 +156,7 @@ async def test_one_user_cannot_hold_more_sockets_than_the_limit(
 async def test_a_socket_that_never_reads_is_dropped_and_catches_up_by_seq(
     http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
 ) -> None:
-    customer, agent, conv = await chat(http, stack)
+    customer, agent, conv = await new_chat(http, stack)
     attacker = Poller(http, stack.gateway_url)
     await attacker.open(customer.token)
     await attacker.post(f'420["joinConversation","{conv}"]')
@@ -207,7 +204,7 @@ async def test_a_stalled_broker_neither_holds_sockets_nor_grows_the_replicas_buf
 ) -> None:
     if stack.dev is None:
         pytest.skip("blocks the stack's RabbitMQ")
-    customer, agent, conv = await chat(http, stack)
+    customer, agent, conv = await new_chat(http, stack)
     typist = Browser(stack)
     browsers.append(typist)
     await typist.connect(customer.token)
@@ -291,8 +288,8 @@ async def test_the_gateway_limits_connections_per_client_address(
 async def test_one_users_burst_neither_refuses_nor_starves_another_user(
     http: httpx.AsyncClient, stack: TestStack, browsers: list[Browser]
 ) -> None:
-    burster, _agent, conv = await chat(http, stack)
-    victim, _other_agent, victim_conv = await chat(http, stack)
+    burster, _agent, conv = await new_chat(http, stack)
+    victim, _other_agent, victim_conv = await new_chat(http, stack)
     sockets = []
     for _ in range(3):  # the same replica (one client address), each within its own caps
         browsers.append(Browser(stack))
@@ -331,23 +328,6 @@ async def test_one_users_burst_neither_refuses_nor_starves_another_user(
 
 
 # --- item 6: a socket outlives neither its token nor its login ------------------------------------
-
-
-def short_token(stack: TestStack, user: TestUser, lifetime_s: int) -> str:
-    """The user's token re-signed with the stack's own key to end in `lifetime_s` seconds."""
-    key_file = stack.dev.config.data_dir / "auth" / "jwt-signing-key.pem" if stack.dev else None
-    if key_file is None or not key_file.exists():
-        pytest.skip("needs the stack's signing key")
-    header = jwt.get_unverified_header(user.token)
-    claims = jwt.decode(user.token, options={"verify_signature": False})
-    now = int(time.time())
-    key = load_pem_private_key(key_file.read_bytes(), password=None)
-    return jwt.encode(
-        {**claims, "iat": now, "exp": now + lifetime_s},
-        key,  # type: ignore[arg-type]
-        algorithm="EdDSA",
-        headers={"kid": header["kid"]},
-    )
 
 
 async def test_a_socket_is_disconnected_when_its_token_expires_unless_renewed(

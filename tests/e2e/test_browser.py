@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser
 
-from tests.e2e.test_realtime_js import node_modules_ready
-from tests.support.browser import build_page, launched_chromium, static_site
+from tests.support.browser import build_page, launched_chromium, node_modules_ready, static_site
 from tests.support.stack import TestStack
 
 PAGE_TIMEOUT_MS = 60_000

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.stack import TestStack
+from tests.support.stack import TestStack, service_of
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -49,14 +49,6 @@ def assert_json_error(response: httpx.Response, status: int | tuple[int, ...], c
     body = response.json()
     assert body["code"] == code
     assert isinstance(body["msg"], str) and body["msg"]
-
-
-def service_of(stack: TestStack, upstream: str) -> str:
-    """The process name behind an upstream address from the gateway log."""
-    ports = {stack.port(name): name for name in stack.dev.config.ports} if stack.dev else {}
-    # After a failed try nginx lists every address it tried; the last one answered.
-    last = upstream.split(",")[-1].strip()
-    return ports.get(int(last.rsplit(":", 1)[1]), last)
 
 
 @pytest.mark.parametrize(("path", "service"), ROUTES)

@@ -7,38 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.api import open_conversation
+from tests.support.browser import NODE_TEST_DIR, node_modules_ready
 from tests.support.sockets import replica_url
 from tests.support.stack import TestStack
 from tests.support.users import new_user
-
-JS_DIR = Path(__file__).parent / "js"
-
-
-def node_modules_ready() -> None:
-    """`npm ci` from the lock file, once (a fresh clone has no node_modules)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed for the socket.io-client test")
-    marker = JS_DIR / "node_modules" / ".package-lock.json"
-    lock = JS_DIR / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    result = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
 
 
 async def test_socket_io_client_from_npm(http: httpx.AsyncClient, stack: TestStack) -> None:
@@ -58,7 +34,7 @@ async def test_socket_io_client_from_npm(http: httpx.AsyncClient, stack: TestSta
     process = await asyncio.create_subprocess_exec(
         "node",
         "realtime_check.mjs",
-        cwd=JS_DIR,
+        cwd=NODE_TEST_DIR,
         env={**os.environ, "REALTIME_CHECK": json.dumps(config)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

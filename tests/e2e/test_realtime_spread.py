@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_gateway import service_of
 from tests.support.api import Chat, open_conversation
 from tests.support.sockets import Peer, client_message_id
-from tests.support.stack import TestStack
+from tests.support.stack import TestStack, service_of
 from tests.support.users import new_user
 
 REPLICAS = {"realtime-1", "realtime-2"}

@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_attacker_realtime import short_token
 from tests.support.stack import TestStack
-from tests.support.users import new_user
+from tests.support.users import new_user, short_token
 from tests.support.web_app import (
     agent_and_buyer,
     available_agent,

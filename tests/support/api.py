@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from tests.support.users import TestUser
+from tests.support.stack import TestStack
+from tests.support.users import TestUser, new_user
 
 UNKNOWN_ID = "6566f1d2c3b4a59687a1b2c3"  # a well-formed id nothing has
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
@@ -45,6 +47,17 @@ class Chat:
     customer: TestUser
     agent: TestUser
     conversation_id: str
+
+    def __iter__(self) -> Iterator[Any]:
+        """`customer, agent, conversation_id = chat`"""
+        return iter((self.customer, self.agent, self.conversation_id))
+
+
+async def new_chat(http: httpx.AsyncClient, stack: TestStack) -> Chat:
+    """A new customer and agent, and the customer's conversation with the agent."""
+    customer = await new_user(http, stack, "customer")
+    agent = await new_user(http, stack, "agent")
+    return Chat(customer, agent, await open_conversation(http, customer, agent))
 
 
 def png(size: int) -> bytes:

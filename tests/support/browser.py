@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -92,3 +93,26 @@ def static_site(directory: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# The npm project of the tests that run Node.js clients (socket.io-client).
+NODE_TEST_DIR = Path(__file__).parents[1] / "e2e" / "js"
+
+
+def node_modules_ready() -> None:
+    """`npm ci` from the lock file, once (a fresh clone has no node_modules)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed for the socket.io-client test")
+    marker = NODE_TEST_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_TEST_DIR / "package-lock.json"
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    result = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_TEST_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"

@@ -377,3 +377,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def service_of(stack: TestStack, upstream: str) -> str:
+    """The process name behind an upstream address from the gateway log."""
+    ports = {stack.port(name): name for name in stack.dev.config.ports} if stack.dev else {}
+    # After a failed try nginx lists every address it tried; the last one answered.
+    last = upstream.split(",")[-1].strip()
+    return ports.get(int(last.rsplit(":", 1)[1]), last)

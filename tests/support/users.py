@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tests.support.stack import TestStack
 
@@ -81,4 +84,21 @@ async def new_user(http: httpx.AsyncClient, stack: TestStack, role: str = "custo
         token=body["token"],
         refresh_token=body["refreshToken"],
         role=role,
+    )
+
+
+def short_token(stack: TestStack, user: TestUser, lifetime_s: int) -> str:
+    """The user's token re-signed with the stack's own key to end in `lifetime_s` seconds."""
+    key_file = stack.dev.config.data_dir / "auth" / "jwt-signing-key.pem" if stack.dev else None
+    if key_file is None or not key_file.exists():
+        pytest.skip("needs the stack's signing key")
+    header = jwt.get_unverified_header(user.token)
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    now = int(time.time())
+    key = load_pem_private_key(key_file.read_bytes(), password=None)
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + lifetime_s},
+        key,  # type: ignore[arg-type]
+        algorithm="EdDSA",
+        headers={"kid": header["kid"]},
     )

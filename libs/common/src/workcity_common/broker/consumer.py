@@ -170,8 +170,9 @@ class EventConsumer:
             self.metrics.dead_lettered_unreadable.inc()
             await settle(message.reject(requeue=False))
             return None
-        lag = (utcnow() - event.occurred_at).total_seconds()
-        self.metrics.lag.observe(max(lag, 0.0))
+        if event.occurred_at.tzinfo is not None:  # a naive time cannot be compared: no lag
+            lag = (utcnow() - event.occurred_at).total_seconds()
+            self.metrics.lag.observe(max(lag, 0.0))
         return event
 
     async def _handle(self, handler: Callable[[T], Awaitable[None]], events: T) -> None:
