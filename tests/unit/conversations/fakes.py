@@ -6,18 +6,13 @@ integration tests against the database (tests/integration/conversations/)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from bson import ObjectId
-from workcity_common.domain_errors import Conflict
 from workcity_common.events import Event
 from workcity_common.tokens import TokenClaims
-from workcity_conversations.desk_ports import AtCapacity, DeskEvents, OpenRequestExists, Plan
-from workcity_conversations.domain import desk_queue
-from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import (
     Attachment,
@@ -73,13 +68,13 @@ class FakeConversationStore:
     ) -> tuple[list[Conversation], str | None]:
         mine = sorted(
             (c for c in self.conversations.values() if user_id in c.participants),
-            key=_activity,
+            key=activity_key,
             reverse=True,
         )
         if page.before is not None:
-            mine = [c for c in mine if _activity(c) < ObjectId(page.before)]
+            mine = [c for c in mine if activity_key(c) < ObjectId(page.before)]
         items = mine[: page.limit]
-        cursor = str(_activity(items[-1])) if len(items) == page.limit else None
+        cursor = str(activity_key(items[-1])) if len(items) == page.limit else None
         return items, cursor
 
     async def message(self, message_id: str) -> Message | None:
@@ -268,7 +263,7 @@ def oid() -> str:
     return str(ObjectId())
 
 
-def _activity(conversation: Conversation) -> ObjectId:
+def activity_key(conversation: Conversation) -> ObjectId:
     """The store's `last_activity`: the latest message's id, else the conversation's."""
     return ObjectId(conversation.last_message_id or conversation.id)
 
@@ -399,165 +394,3 @@ class FakeFileStore:
         return await self.delete(
             [a for a, f in self.files.items() if f.stored.conversation_id == conversation_id]
         )
-
-
-class FakeTeamStore:
-    """`TeamStore` in memory; `users` stands for the directory's documents of staff."""
-
-    def __init__(self, *staff: Person) -> None:
-        self.teams: dict[str, Team] = {}
-        self.agents: dict[str, Agent] = {}
-        self.users = [
-            {"_id": p.id, "email": p.email, "role": p.role, "disabled": p.disabled} for p in staff
-        ]
-        self.open: dict[str, int] = {}  # open conversations assigned, per agent
-        self.presence_at: dict[str, datetime] = {}
-
-    async def all_teams(self) -> list[Team]:
-        return sorted(self.teams.values(), key=lambda t: t.id)
-
-    async def team(self, team_id: str) -> Team | None:
-        return self.teams.get(team_id)
-
-    async def admin_ids(self) -> list[str]:
-        return [u["_id"] for u in self.users if u["role"] == "admin"]
-
-    async def team_ids_of(self, user_id: str) -> set[str]:
-        return {t.id for t in self.teams.values() if user_id in t.members}
-
-    async def create_team(self, name: str, auto_assign: bool, capacity: int) -> Team:
-        self._name_free(name)
-        team = Team(oid(), name, False, auto_assign, capacity, ())
-        self.teams[team.id] = team
-        return team
-
-    async def update_team(self, team_id: str, fields: dict[str, Any]) -> Team:
-        team = self.teams.get(team_id)
-        if team is None:
-            raise NotFound("Team not found", "team_not_found")
-        if "name" in fields:
-            self._name_free(fields["name"], but=team_id)
-        changed = replace(team, **{**fields, "members": tuple(fields.get("members", team.members))})
-        self.teams[team_id] = changed
-        return changed
-
-    async def staff(self) -> Sequence[Mapping[str, Any]]:
-        return sorted(self.users, key=lambda u: u["_id"])
-
-    async def agents_by_id(self, user_ids: Iterable[str]) -> dict[str, Agent]:
-        return {u: self.agents.get(u, Agent(u)) for u in set(user_ids)}
-
-    async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]:
-        wanted = None if user_ids is None else set(user_ids)
-        return {u: n for u, n in self.open.items() if wanted is None or u in wanted}
-
-    async def set_agent(self, user_id: str, fields: dict[str, Any]) -> None:
-        self.agents[user_id] = replace(self.agents.get(user_id, Agent(user_id)), **fields)
-
-    async def record_presence(self, user_id: str, online: bool, at: datetime) -> bool:
-        agent = self.agents.get(user_id, Agent(user_id))
-        if self.presence_at.get(user_id, at) > at:
-            return False
-        self.presence_at[user_id] = at
-        self.agents[user_id] = replace(agent, online=online, last_seen=None if online else at)
-        return True
-
-    def _name_free(self, name: str, but: str | None = None) -> None:
-        if any(t.name.lower() == name.lower() and t.id != but for t in self.teams.values()):
-            raise Conflict("A team with this name exists", "team_exists")
-
-
-# Plan.set's stored names -> the Conversation's fields (the desk's changes the fakes model).
-_FIELD_OF = {
-    "status": "status",
-    "assignee": "assignee_id",
-    "snoozed_until": "snoozed_until",
-    "waiting_since": "waiting_since",
-    "priority": "priority",
-}
-_SIDE_FIELDS = {"assigned_at", "open_key"}  # stored beside the conversation, not on it
-
-
-class FakeDeskStore(FakeTeamStore):
-    """`DeskChanges` in memory, over the conversations of a `FakeConversationStore` (whose
-    `events` list gets the desk's events too)."""
-
-    def __init__(self, conversations: FakeConversationStore, *staff: Person) -> None:
-        super().__init__(*staff)
-        self.chats = conversations
-        self.side: dict[str, dict[str, Any]] = {}  # conversation id -> open_key, customer, ...
-
-    async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]:
-        wanted = None if user_ids is None else set(user_ids)
-        counts: dict[str, int] = {}
-        for c in self.chats.conversations.values():
-            if c.status == "open" and c.assignee_id and (wanted is None or c.assignee_id in wanted):
-                counts[c.assignee_id] = counts.get(c.assignee_id, 0) + 1
-        return counts
-
-    async def conversation(self, conversation_id: str) -> Conversation | None:
-        return self.chats.conversations.get(conversation_id)
-
-    async def open_request(self, open_key: str) -> Conversation | None:
-        for conversation_id, side in self.side.items():
-            if side.get("open_key") == open_key:
-                return self.chats.conversations.get(conversation_id)
-        return None
-
-    async def customer_of(self, conversation_id: str) -> str | None:
-        return self.side.get(conversation_id, {}).get("customer")
-
-    async def change(
-        self,
-        conversation_id: str,
-        decide: Callable[[Conversation], Plan | None],
-        events: DeskEvents,
-        now: datetime,
-    ) -> tuple[Conversation, Conversation, Plan | None]:
-        before = self.chats.conversations.get(conversation_id)
-        if before is None:
-            raise NotFound("Conversation not found")
-        plan = decide(before)
-        if plan is None:
-            return before, before, None
-        if plan.claim is not None:
-            agent_id, limit = plan.claim
-            await self.set_agent(agent_id, {"last_assigned_at": now})
-            if limit is not None and (await self.open_counts([agent_id])).get(agent_id, 0) >= limit:
-                raise AtCapacity
-        side = self.side.setdefault(conversation_id, {})
-        key = plan.set.get("open_key")
-        if key is not None and await self.open_request(key) not in (None, before):
-            raise OpenRequestExists
-        changed: dict[str, Any] = {"version": before.version + 1}
-        for name, value in plan.set.items():
-            if name in _SIDE_FIELDS:
-                side[name] = value
-            else:
-                changed[_FIELD_OF[name]] = value  # a KeyError: a field the fake does not model
-        for name in plan.unset:
-            side.pop(name, None)
-        if plan.add_participant:
-            changed["participants"] = (*before.participants, plan.add_participant)
-        after = replace(before, **changed)
-        self.chats.conversations[conversation_id] = after
-        self.chats.events.extend(await events(before, after, plan))
-        return before, after, plan
-
-    async def due_snoozes(self, now: datetime, limit: int) -> list[Conversation]:
-        due = [
-            c
-            for c in self.chats.conversations.values()
-            if c.status == "snoozed" and c.snoozed_until is not None and c.snoozed_until <= now
-        ]
-        return due[:limit]
-
-    async def next_in_queue(self, team_id: str) -> Conversation | None:
-        queued = [
-            c
-            for c in self.chats.conversations.values()
-            if c.team_id == team_id and c.status == "open" and c.assignee_id is None
-        ]
-        first = datetime.min.replace(tzinfo=UTC)  # MongoDB sorts a null first
-        queued.sort(key=lambda c: (-desk_queue.rank(c.priority), c.waiting_since or first, c.id))
-        return queued[0] if queued else None

@@ -17,9 +17,9 @@ from workcity_conversations.domain.model import Conversation, Person
 from workcity_conversations.service import ConversationService
 from workcity_conversations.views import now_ms
 
+from tests.unit.conversations.desk_fakes import FakeDeskStore
 from tests.unit.conversations.fakes import (
     FakeConversationStore,
-    FakeDeskStore,
     FakeDirectory,
     FakeFileStore,
     oid,

@@ -16,7 +16,8 @@ from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.domain.desk import Agent
 from workcity_conversations.views import now_ms
 
-from tests.unit.conversations.fakes import FakeDirectory, FakeTeamStore, oid
+from tests.unit.conversations.desk_fakes import FakeTeamStore
+from tests.unit.conversations.fakes import FakeDirectory, oid
 from tests.unit.conversations.test_service import person
 
 

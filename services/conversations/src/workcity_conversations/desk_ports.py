@@ -1,6 +1,7 @@
 """What the desk's use cases need from the outside world, as Protocols (the conversations'
-own are in ports.py): the teams and agents (`TeamStore`, adapters/teams_store.py) and the desk's
-changes of conversations (`DeskChanges`, adapters/desk_store.py). The unit tests' in-memory
+own are in ports.py): the teams and agents (`TeamStore`, adapters/teams_store.py), the desk's
+changes of conversations (`DeskChanges`) and its support requests and inbox (`SupportDeskStore`,
+both adapters/desk_store.py). The unit tests' in-memory
 fakes (tests/unit/conversations/fakes.py) satisfy them too."""
 
 from __future__ import annotations
@@ -37,6 +38,52 @@ class Plan:
     unset: list[str] = field(default_factory=list)
     add_participant: str | None = None
     claim: tuple[str, int | None] | None = None
+
+
+# More writes in a desk change's transaction (the first argument: the adapter's handle of it),
+# given the conversation after the change; their events. A transfer's note is one.
+AlsoWrite = Callable[[Any, Conversation], Awaitable[Sequence[Event]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SupportRequest:
+    """A customer's new support conversation in a team (POST /api/support)."""
+
+    customer_id: str
+    team_id: str
+    subject: str | None
+    order_id: str | None
+    now: datetime
+
+    @property
+    def open_key(self) -> str:
+        """One unresolved request per customer and team."""
+        return f"{self.customer_id}:{self.team_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxQuery:
+    """A page of a staff member's inbox. `view`: mine, unassigned, team or all; `team_ids`: the
+    teams the unassigned and team views span; `team_id`: the one team it is narrowed to, if
+    any; `cursor`: checked already (desk_queue's for the unassigned view, else an id)."""
+
+    view: str
+    caller_id: str
+    team_ids: Sequence[str]
+    team_id: str | None
+    status: str
+    limit: int
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPage:
+    """The page, the counts of the mine, unassigned and team views (from the same snapshot),
+    and the cursor of the next page (None: this one is not full)."""
+
+    items: list[Conversation]
+    counts: dict[str, int]
+    next_cursor: str | None
 
 
 class DeskEvents(Protocol):
@@ -116,3 +163,30 @@ class DeskChanges(TeamStore, Protocol):
     async def next_in_queue(self, team_id: str) -> Conversation | None:
         """The team's unassigned open conversation to hand out first (desk_queue's order)."""
         ...
+
+
+class SupportDeskStore(DeskChanges, Protocol):
+    """What the desk's conversation use cases (desk_service.py) need: the desk's changes, with a
+    write of their own in the same transaction, support requests and the inbox."""
+
+    async def default_team(self) -> Team: ...
+
+    async def change(
+        self,
+        conversation_id: str,
+        decide: Callable[[Conversation], Plan | None],
+        events: DeskEvents,
+        now: datetime,
+        also: AlsoWrite | None = None,
+    ) -> tuple[Conversation, Conversation, Plan | None]:
+        """As `DeskChanges.change`; `also` writes in its transaction, changed or not."""
+        ...
+
+    async def open_support(
+        self, request: SupportRequest, events: Callable[[Conversation], Sequence[Event]]
+    ) -> Conversation:
+        """The new conversation, with its events; `OpenRequestExists` when the customer's
+        unresolved request in that team exists already."""
+        ...
+
+    async def inbox(self, query: InboxQuery) -> InboxPage: ...

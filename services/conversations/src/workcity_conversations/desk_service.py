@@ -1,15 +1,14 @@
 """The support desk's conversation use cases (CONTRACT Part 3), one method per route
 (auto-assignment and the system's reopens: desk_assignment.py; teams and agents: desk_teams.py;
 notes, canned responses, activity and satisfaction: modules of their own). Routes call these; they validate with `domain.desk`, authorize with `domain.desk_access`, and
-change conversations through `DeskStore.change` (one transaction, events in the outbox)."""
+change conversations through their store's `change` (one transaction, events in the outbox). Their
+ports: `SupportDeskStore` (desk_ports.py), `Directory` (ports.py) and `TransferNotes` below."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from bson import ObjectId
-from pymongo import DESCENDING
 from workcity_common.events import (
     ConversationCreated,
     ConversationEventData,
@@ -18,11 +17,16 @@ from workcity_common.events import (
     Event,
 )
 
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_assignment import Assigner, assign_plan
 from workcity_conversations.desk_events import ChangeEvents, actor_ref
-from workcity_conversations.desk_ports import OpenRequestExists, Plan
+from workcity_conversations.desk_ports import (
+    AlsoWrite,
+    InboxQuery,
+    OpenRequestExists,
+    Plan,
+    SupportDeskStore,
+    SupportRequest,
+)
 from workcity_conversations.desk_shared import (
     DeskLimits,
     conversation_or_404,
@@ -32,20 +36,30 @@ from workcity_conversations.desk_shared import (
 from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
 from workcity_conversations.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.notes_service import NotesService
+from workcity_conversations.notes_service import NoteLimits
+from workcity_conversations.ports import Directory
 from workcity_conversations.service import ConversationService
 from workcity_conversations.views import PRODUCER, conversation_data, now_ms
+
+
+class TransferNotes(Protocol):
+    """A transfer's note, a private note written in the transfer's transaction
+    (notes_service.py)."""
+
+    limits: NoteLimits
+
+    def written_with(self, author: Person, text: Any) -> AlsoWrite: ...
 
 
 class DeskService:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: SupportDeskStore,
+        directory: Directory,
         conversations: ConversationService,
         limits: DeskLimits | None = None,
         *,
-        notes: NotesService,
+        notes: TransferNotes,
     ) -> None:
         self._notes = notes  # a transfer's note becomes a private note
         self._store = store
@@ -74,37 +88,11 @@ class DeskService:
             if found is None:
                 raise NotFound("Team not found", "team_not_found")
             team = found
-        open_key = f"{caller.id}:{team.id}"
+        request = SupportRequest(caller.id, team.id, subject, order_id, now_ms())
+        open_key = request.open_key
         existing = await self._store.open_request(open_key)
         created = existing is None
         if existing is None:
-            now = now_ms()
-            conversation_id = ObjectId()
-            doc = {
-                "_id": conversation_id,
-                "participants": [caller.id],
-                "pair_key": f"support:{conversation_id}",
-                "last_seq": 0,
-                "last_message_id": None,
-                "last_activity": conversation_id,
-                "reads": {},
-                "read_at": {},
-                "deleted_seqs": [],
-                "created_at": now,
-                "updated_at": now,
-                "status": "open",
-                "assignee": None,
-                "team": ObjectId(team.id),
-                "priority": None,
-                "labels": [],
-                "waiting_since": now,
-                "snoozed_until": None,
-                "version": 1,
-                "customer": caller.id,
-                "subject": subject,
-                "order_id": order_id,
-                "open_key": open_key,
-            }
             audience = await self._staff_audience(team.id, None, [])
 
             def events(conversation: Conversation) -> list[Event]:
@@ -126,7 +114,7 @@ class DeskService:
                 ]
 
             try:
-                conversation = await self._store.insert_conversation(doc, events)
+                conversation = await self._store.open_support(request, events)
             except OpenRequestExists:
                 existing = await self._store.open_request(open_key)
                 if existing is None:
@@ -159,52 +147,21 @@ class DeskService:
             desk_access.require_admin(caller)
         mine_teams = await self._store.team_ids_of(caller.id)
         teams = sorted(mine_teams)
+        narrowed_to = None
         if team_id is not None:
-            narrowed = rules.parse_id(team_id, "team")
-            if not caller.is_admin and narrowed not in mine_teams:
+            narrowed_to = rules.parse_id(team_id, "team")
+            if not caller.is_admin and narrowed_to not in mine_teams:
                 raise Forbidden("You are not a member of this team", "not_in_team")
-            teams = [narrowed]
-        team_keys = [ObjectId(t) for t in teams]
-        team_filter: dict[str, Any] = {"team": {"$in": team_keys}}
-        mine: dict[str, Any] = {"assignee": caller.id, "status": wanted}
-        if team_id is not None:
-            mine["team"] = team_keys[0]
-        queries: dict[str, dict[str, Any]] = {
-            "mine": mine,
-            "unassigned": {**team_filter, "status": wanted, "assignee": None},
-            "team": {**team_filter, "status": wanted},
-            "all": {"status": wanted, **({"team": team_keys[0]} if team_id else {})},
-        }
-        query = queries[chosen]
+            teams = [narrowed_to]
         if chosen == "unassigned":
-            sort = desk_queue.QUEUE_SORT
-            after = desk_queue.after_cursor(cursor)
-        else:
-            sort = [("last_activity", DESCENDING)]
-            after = (
-                {"last_activity": {"$lt": ObjectId(rules.parse_id(cursor, "cursor"))}}
-                if cursor
-                else None
-            )
-        page, counts = await self._store.inbox_with_counts(
-            query, sort, size, after, {n: queries[n] for n in ("mine", "unassigned", "team")}
+            desk_queue.parse_cursor(cursor)  # a malformed cursor is a 400
+        elif cursor:
+            cursor = rules.parse_id(cursor, "cursor")
+        page = await self._store.inbox(
+            InboxQuery(chosen, caller.id, teams, narrowed_to, wanted, size, cursor)
         )
-        next_cursor = None
-        if len(page) == size:
-            last = page[-1]
-            next_cursor = (
-                desk_queue.cursor_of(last)
-                if chosen == "unassigned"
-                else await self._last_activity(last.id)
-            )
-        items = [await self._conversations.item(c, caller) for c in page]
-        return {"items": items, "nextCursor": next_cursor, "counts": counts}
-
-    async def _last_activity(self, conversation_id: str) -> str:
-        doc = await self._store.conversations.find_one(
-            {"_id": ObjectId(conversation_id)}, {"last_activity": 1}
-        )
-        return str(doc["last_activity"]) if doc else conversation_id
+        items = [await self._conversations.item(c, caller) for c in page.items]
+        return {"items": items, "nextCursor": page.next_cursor, "counts": page.counts}
 
     # --- assignment and status ------------------------------------------------------------------
 
@@ -323,7 +280,7 @@ class DeskService:
                 )
                 if moved
             ]
-            return Plan(changes=changes, set={"team": ObjectId(team.id), "assignee": None})
+            return Plan(changes=changes, set={"team": team.id, "assignee": None})
 
         note = self._notes.written_with(caller, text) if text else None
         _, after, plan = await self._store.change(

@@ -13,9 +13,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from workcity_common.database import Document
 from workcity_common.events import Event, NoteCreated, NoteCreatedData, NoteData, UserRef
 
-from workcity_conversations.adapters.desk_store import AlsoWrite, DeskStore
+from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.notes_store import NotesStore
+from workcity_conversations.desk_ports import AlsoWrite
 from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk_access, paging, rules
 from workcity_conversations.domain.model import Conversation, Person

@@ -14,7 +14,7 @@ the agent's open conversations inside the same transaction, and only then assign
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,16 @@ from workcity_common.outbox import Outbox
 from workcity_conversations.adapters.activity_store import ActivityStore
 from workcity_conversations.adapters.conversation_docs import conversation_from_doc
 from workcity_conversations.adapters.teams_store import TeamsStore
-from workcity_conversations.desk_ports import AtCapacity, DeskEvents, OpenRequestExists, Plan
+from workcity_conversations.desk_ports import (
+    AlsoWrite,
+    AtCapacity,
+    DeskEvents,
+    InboxPage,
+    InboxQuery,
+    OpenRequestExists,
+    Plan,
+    SupportRequest,
+)
 from workcity_conversations.domain import activity, desk_queue
 from workcity_conversations.domain.errors import Conflict, NotFound
 from workcity_conversations.domain.model import Conversation
@@ -45,10 +54,6 @@ IDX_SNOOZED = "desk_snoozed_until"
 IDX_OPEN_REQUEST = "desk_open_request_unique"
 # A desk change retried this often when another writer keeps changing the conversation.
 CHANGE_ATTEMPTS = 5
-
-
-# More writes in a desk change's transaction, given the conversation after it; their events.
-AlsoWrite = Callable[[AsyncClientSession, Conversation], Awaitable[Sequence[Event]]]
 
 
 class _Stale(Exception):
@@ -115,11 +120,12 @@ class DeskStore(TeamsStore):
         doc = await self.conversations.find_one({"_id": ObjectId(conversation_id)}, {"customer": 1})
         return doc.get("customer") if doc else None
 
-    async def insert_conversation(
-        self, doc: Document, events: Callable[[Conversation], Sequence[Event]]
+    async def open_support(
+        self, request: SupportRequest, events: Callable[[Conversation], Sequence[Event]]
     ) -> Conversation:
         """A new support conversation and its events; `OpenRequestExists` when the customer's
         unresolved request in that team exists already."""
+        doc = _support_doc(request)
 
         async def work(session: AsyncClientSession) -> tuple[Conversation, Sequence[Event]]:
             await self.conversations.insert_one(
@@ -189,7 +195,10 @@ class DeskStore(TeamsStore):
             # Every change restates the priority's rank: the queue's order needs it on every
             # conversation that can be queued (those created before it existed included).
             rank = desk_queue.rank(plan.set.get("priority", before.priority))
-            update: Document = {"$inc": {"version": 1}, "$set": {**plan.set, "priority_rank": rank}}
+            fields = {**plan.set, "priority_rank": rank}
+            if fields.get("team") is not None:
+                fields["team"] = ObjectId(fields["team"])  # a transfer's: ids stored as ObjectId
+            update: Document = {"$inc": {"version": 1}, "$set": fields}
             if plan.unset:
                 update["$unset"] = {name: "" for name in plan.unset}
             if plan.add_participant:
@@ -222,45 +231,89 @@ class DeskStore(TeamsStore):
         )
         return conversation_from_doc(doc) if doc else None
 
-    async def inbox(
-        self, query: Document, sort: list[tuple[str, int]], limit: int, after: Document | None
-    ) -> list[Conversation]:
+    async def inbox(self, query: InboxQuery) -> InboxPage:
+        """A page of the inbox and the counts of the mine, unassigned and team views, read from
+        one snapshot (a read-only transaction): the counts match the items whatever commits
+        meanwhile."""
+        queries = _inbox_queries(query)
+        where = queries[query.view]
+        if query.view == "unassigned":
+            sort = desk_queue.QUEUE_SORT
+            after = desk_queue.after_cursor(query.cursor)
+        else:
+            sort = [("last_activity", DESCENDING)]
+            after = {"last_activity": {"$lt": ObjectId(query.cursor)}} if query.cursor else None
         if after:
-            query = {"$and": [query, after]}
-        docs = await self.conversations.find(query).sort(sort).limit(limit).to_list(length=limit)
-        return [conversation_from_doc(d) for d in docs]
+            where = {"$and": [where, after]}
 
-    async def inbox_with_counts(
-        self,
-        query: Document,
-        sort: list[tuple[str, int]],
-        limit: int,
-        after: Document | None,
-        counted: dict[str, Document],
-    ) -> tuple[list[Conversation], dict[str, int]]:
-        """A page of `query` and the count of each of `counted`, read from one snapshot (a
-        read-only transaction): the counts match the items whatever commits meanwhile."""
-
-        async def read(session: AsyncClientSession) -> tuple[list[Conversation], dict[str, int]]:
-            where = {"$and": [query, after]} if after else query
-            cursor = self.conversations.find(where, session=session).sort(sort).limit(limit)
-            page = [conversation_from_doc(d) for d in await cursor.to_list(length=limit)]
+        async def read(session: AsyncClientSession) -> tuple[list[Document], dict[str, int]]:
+            cursor = self.conversations.find(where, session=session).sort(sort).limit(query.limit)
+            docs = await cursor.to_list(length=query.limit)
             counts = {
-                name: await self.conversations.count_documents(q, session=session)
-                for name, q in counted.items()
+                name: await self.conversations.count_documents(queries[name], session=session)
+                for name in ("mine", "unassigned", "team")
             }
-            return page, counts
+            return docs, counts
 
         async with self.conversations.database.client.start_session() as session:
-            return await session.with_transaction(read, read_concern=ReadConcern("snapshot"))
+            docs, counts = await session.with_transaction(
+                read, read_concern=ReadConcern("snapshot")
+            )
+        page = [conversation_from_doc(d) for d in docs]
+        next_cursor = None
+        if docs and len(docs) == query.limit:
+            next_cursor = (
+                desk_queue.cursor_of(page[-1])
+                if query.view == "unassigned"
+                else str(docs[-1]["last_activity"])
+            )
+        return InboxPage(page, counts, next_cursor)
 
-    async def raw_inbox_docs(
-        self, query: Document, sort: list[tuple[str, int]], limit: int
-    ) -> list[Document]:
-        return await self.conversations.find(query).sort(sort).limit(limit).to_list(length=limit)
 
-    async def count(self, query: Document) -> int:
-        return await self.conversations.count_documents(query)
+def _inbox_queries(query: InboxQuery) -> dict[str, Document]:
+    """Each view's filter."""
+    team_keys = [ObjectId(t) for t in query.team_ids]
+    team_filter: Document = {"team": {"$in": team_keys}}
+    mine: Document = {"assignee": query.caller_id, "status": query.status}
+    if query.team_id is not None:
+        mine["team"] = ObjectId(query.team_id)
+    narrowed = {"team": ObjectId(query.team_id)} if query.team_id else {}
+    return {
+        "mine": mine,
+        "unassigned": {**team_filter, "status": query.status, "assignee": None},
+        "team": {**team_filter, "status": query.status},
+        "all": {"status": query.status, **narrowed},
+    }
+
+
+def _support_doc(request: SupportRequest) -> Document:
+    """A new support request's conversation document."""
+    conversation_id = ObjectId()
+    return {
+        "_id": conversation_id,
+        "participants": [request.customer_id],
+        "pair_key": f"support:{conversation_id}",
+        "last_seq": 0,
+        "last_message_id": None,
+        "last_activity": conversation_id,
+        "reads": {},
+        "read_at": {},
+        "deleted_seqs": [],
+        "created_at": request.now,
+        "updated_at": request.now,
+        "status": "open",
+        "assignee": None,
+        "team": ObjectId(request.team_id),
+        "priority": None,
+        "labels": [],
+        "waiting_since": request.now,
+        "snoozed_until": None,
+        "version": 1,
+        "customer": request.customer_id,
+        "subject": request.subject,
+        "order_id": request.order_id,
+        "open_key": request.open_key,
+    }
 
 
 @contextmanager

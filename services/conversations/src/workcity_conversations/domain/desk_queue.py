@@ -28,8 +28,8 @@ def cursor_of(conversation: Conversation) -> str:
     return f"{rank(conversation.priority)}_{ms}_{conversation.id}"
 
 
-def after_cursor(cursor: str | None) -> dict[str, Any] | None:
-    """The filter for the queue after `cursor` (from `cursor_of`); a malformed one is a 400."""
+def parse_cursor(cursor: str | None) -> tuple[int, datetime | None, str] | None:
+    """(rank, waiting since, id) of a cursor from `cursor_of`; a malformed one is a 400."""
     if not cursor:
         return None
     parts = cursor.split("_")
@@ -40,15 +40,23 @@ def after_cursor(cursor: str | None) -> dict[str, Any] | None:
         or not ObjectId.is_valid(parts[2])
     ):
         raise InvalidInput("invalid_query", "Invalid cursor")
-    r, key = int(parts[0]), ObjectId(parts[2])
+    since = None if parts[1] == "n" else datetime.fromtimestamp(int(parts[1]) / 1000, tz=UTC)
+    return int(parts[0]), since, parts[2]
+
+
+def after_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The filter for the queue after `cursor` (from `cursor_of`); a malformed one is a 400."""
+    parsed = parse_cursor(cursor)
+    if parsed is None:
+        return None
+    r, since, key = parsed[0], parsed[1], ObjectId(parsed[2])
     lower: list[dict[str, Any]] = [{"priority_rank": {"$lt": r}}]
-    if parts[1] == "n":
+    if since is None:
         same = [
             {"priority_rank": r, "waiting_since": None, "_id": {"$gt": key}},
             {"priority_rank": r, "waiting_since": {"$ne": None}},
         ]
     else:
-        since = datetime.fromtimestamp(int(parts[1]) / 1000, tz=UTC)
         same = [
             {"priority_rank": r, "waiting_since": {"$gt": since}},
             {"priority_rank": r, "waiting_since": since, "_id": {"$gt": key}},
