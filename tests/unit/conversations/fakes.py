@@ -111,6 +111,16 @@ class FakeConversationStore:
         )
         return found[-page.limit :] if page.from_the_end else found[: page.limit]
 
+    async def messages_of_others(
+        self, conversation_id: str, user_id: str, after_seq: int, limit: int
+    ) -> list[Message]:
+        found = [
+            m
+            for m in self.messages.values()
+            if m.conversation_id == conversation_id and m.seq > after_seq and m.sender_id != user_id
+        ]
+        return sorted(found, key=lambda m: m.seq)[:limit]
+
     async def attachments_in_use(self, conversation_id: str, attachment_ids: set[str]) -> set[str]:
         carried = {
             a.id

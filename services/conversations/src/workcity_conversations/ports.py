@@ -70,6 +70,13 @@ class ConversationRepository(Protocol):
         """Oldest first."""
         ...
 
+    async def messages_of_others(
+        self, conversation_id: str, user_id: str, after_seq: int, limit: int
+    ) -> list[Message]:
+        """The oldest `limit` messages after `after_seq` not sent by `user_id`, oldest first
+        (what the user has not read, for the notifications service)."""
+        ...
+
     async def attachments_in_use(
         self, conversation_id: str, attachment_ids: set[str]
     ) -> set[str]: ...

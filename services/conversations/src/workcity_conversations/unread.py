@@ -7,16 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bson import ObjectId
-from pymongo import ASCENDING
-
-from workcity_conversations.adapters.conversation_docs import message_from_doc
-from workcity_conversations.adapters.directory import UserDirectory
-from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Message
 from workcity_conversations.domain.reads import unread_count, unread_from
+from workcity_conversations.ports import ConversationRepository, Directory
 
 CONVERSATION_GONE = "conversation_not_found"
 
@@ -30,7 +25,7 @@ class Unread:
 
 
 async def unread_for(
-    store: ConversationStore,
+    store: ConversationRepository,
     conversation_id: str,
     user_id: str,
     after_seq: int,
@@ -49,17 +44,9 @@ async def unread_for(
     if not conversation.has_participant(user_id):
         return Unread(conversation.last_seq, read_seq, 0, [])
     start = unread_from(read_seq, after_seq)
-    # A bounded range of the (conversation, seq) index; the user's own messages are never
-    # unread to them (a send moves the sender's read position).
-    docs = await (
-        store.messages.find(
-            {"conversation": ObjectId(key), "seq": {"$gt": start}, "sender": {"$ne": user_id}}
-        )
-        .sort("seq", ASCENDING)
-        .to_list(length=limit)
-    )
+    # The user's own messages are never unread to them (a send moves the sender's read position).
+    messages = await store.messages_of_others(key, user_id, start, limit)
     count = unread_count(conversation.last_seq, start, conversation.deleted_seqs)
-    messages = [message_from_doc(d) for d in docs]
     return Unread(conversation.last_seq, read_seq, max(count, len(messages)), messages)
 
 
@@ -82,6 +69,6 @@ def unread_json(unread: Unread, emails: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def sender_emails(directory: UserDirectory, unread: Unread) -> dict[str, Any]:
+async def sender_emails(directory: Directory, unread: Unread) -> dict[str, Any]:
     people = await directory.get_many({m.sender_id for m in unread.messages})
     return {user_id: person.email for user_id, person in people.items()}

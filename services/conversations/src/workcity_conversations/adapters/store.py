@@ -153,6 +153,14 @@ class ConversationStore(ConversationWrites):
         found = self.messages.find({"_id": {"$in": ids}})
         return {str(d["_id"]): message_from_doc(d) async for d in found}
 
+    async def messages_of_others(
+        self, conversation_id: str, user_id: str, after_seq: int, limit: int
+    ) -> list[Message]:
+        # A bounded range of the (conversation, seq) index.
+        where = {"conversation": oid(conversation_id), "seq": {"$gt": after_seq}}
+        docs = self.messages.find({**where, "sender": {"$ne": user_id}}).sort("seq", ASCENDING)
+        return [message_from_doc(d) for d in await docs.to_list(length=limit)]
+
     async def message_by_client_id(
         self, conversation_id: str, sender_id: str, client_message_id: str
     ) -> Message | None:
