@@ -172,6 +172,9 @@ class FakeDeskStore(FakeTeamStore):
                 side[name] = value
             elif name == "csat":
                 changed["csat"] = Csat(**value) if value else None
+            elif name.startswith("csat."):  # a rating: fields of the stored survey
+                asked = changed.get("csat", before.csat)
+                changed["csat"] = replace(asked, **{name.removeprefix("csat."): value})
             else:
                 changed[_FIELD_OF[name]] = value  # a KeyError: a field the fake does not model
         for name in plan.unset:

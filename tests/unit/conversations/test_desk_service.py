@@ -23,6 +23,7 @@ from workcity_common.events import (
     NoteData,
     UserRef,
 )
+from workcity_conversations.csat_service import CsatService
 from workcity_conversations.desk_ports import AlsoWrite
 from workcity_conversations.desk_service import DeskService
 from workcity_conversations.desk_shared import DeskLimits
@@ -64,8 +65,10 @@ class FakeNotes:
 @dataclasses.dataclass
 class Desk:
     service: DeskService
+    conversations: ConversationService
     store: FakeDeskStore
     chats: FakeConversationStore
+    directory: FakeDirectory
     admin: Person
     ann: Person  # a member of `support`
     bob: Person  # a member of `billing`
@@ -113,7 +116,19 @@ async def desk(auto_assign: bool = False) -> Desk:
         chats, directory, FakeFileStore(T0), team_names=team_names, teams_of=store.team_ids_of
     )
     service = DeskService(store, directory, conversations, DeskLimits(), notes=FakeNotes())
-    return Desk(service, store, chats, admin, ann, bob, customer, support.id, billing.id)
+    return Desk(
+        service,
+        conversations,
+        store,
+        chats,
+        directory,
+        admin,
+        ann,
+        bob,
+        customer,
+        support.id,
+        billing.id,
+    )
 
 
 async def fails(code: str, work: Any) -> None:
@@ -320,3 +335,30 @@ async def test_priority_and_labels_change_together_within_the_limit() -> None:
     await fails("staff_only", d.service.update_fields(d.customer, queued, {"priority": "low"}))
     many = {"addLabels": [f"l{n}" for n in range(20)]}
     await fails("invalid_labels", d.service.update_fields(d.ann, queued, many))
+
+
+# --- satisfaction -------------------------------------------------------------------------------
+
+
+async def test_its_customer_rates_a_resolution_once() -> None:
+    d = await desk()
+    rating = CsatService(d.store, d.directory, d.conversations, comment_max_chars=20)
+    opened, _ = await d.service.open_support(d.customer, {})
+    await fails("csat_not_requested", rating.rate(d.customer, opened["_id"], {"rating": 5}))
+    await d.service.set_status(d.ann, opened["_id"], "resolved", None)
+    await fails("not_its_customer", rating.rate(d.ann, opened["_id"], {"rating": 5}))
+    await fails("invalid_rating", rating.rate(d.customer, opened["_id"], {"rating": 6}))
+    long = {"rating": 4, "comment": "x" * 21}
+    await fails("invalid_comment", rating.rate(d.customer, opened["_id"], long))
+    answer = await rating.rate(d.customer, opened["_id"], {"rating": 4, "comment": " ok "})
+    assert (answer["conversationId"], answer["rating"], answer["comment"]) == (
+        opened["_id"],
+        4,
+        "ok",
+    )
+    rated = d.conversation(opened["_id"]).csat
+    assert rated is not None and rated.rating == 4 and rated.rated_at is not None
+    [*_, update] = d.events(ConversationUpdated)
+    assert update.data.changes == ["csat"]
+    await fails("already_rated", rating.rate(d.customer, opened["_id"], {"rating": 1}))
+    await settle(d)

@@ -1,5 +1,5 @@
 """Satisfaction (CONTRACT Part 3): its customer rates a conversation staff resolved, once per
-resolution. The rating is a desk change (`DeskStore.change`): it bumps the version, tells the
+resolution. The rating is a desk change (`DeskChanges.change`, desk_ports.py): it bumps the version, tells the
 staff (`conversationUpdated` with `changes: ["csat"]`) and writes its activity entry, all in one
 transaction; of two ratings racing, one wins and the other meets `already_rated`."""
 
@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.desk_events import ChangeEvents
-from workcity_conversations.desk_ports import Plan
+from workcity_conversations.desk_ports import DeskChanges, Plan
 from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.ports import Directory
 from workcity_conversations.service import ConversationService
 from workcity_conversations.views import conversation_data, now_ms
 
@@ -21,8 +20,8 @@ from workcity_conversations.views import conversation_data, now_ms
 class CsatService:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: DeskChanges,
+        directory: Directory,
         conversations: ConversationService,
         comment_max_chars: int = 1000,
     ) -> None:
