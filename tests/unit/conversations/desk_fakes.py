@@ -24,7 +24,8 @@ from workcity_conversations.desk_ports import (
     Plan,
     SupportRequest,
 )
-from workcity_conversations.domain import desk_queue
+from workcity_conversations.domain import activity, desk_queue
+from workcity_conversations.domain.activity import Entry
 from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Csat, Person
@@ -112,6 +113,22 @@ _FIELD_OF = {
 _SIDE_FIELDS = {"assigned_at", "open_key"}  # stored beside the conversation, not on it
 
 
+class FakeActivityLog:
+    """`ActivityLog` in memory: each conversation's (entry id, entry), in order."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list[tuple[str, Entry]]] = {}
+
+    async def of_conversation(
+        self, conversation_id: str, limit: int, after: str | None
+    ) -> list[tuple[str, Entry]]:
+        found = self.entries.get(conversation_id, [])
+        if after is not None:
+            ids = [entry_id for entry_id, _ in found]
+            found = found[ids.index(after) + 1 :] if after in ids else []
+        return found[:limit]
+
+
 class FakeDeskStore(FakeTeamStore):
     """`DeskChanges` in memory, over the conversations of a `FakeConversationStore` (whose
     `events` list gets the desk's events too)."""
@@ -121,6 +138,7 @@ class FakeDeskStore(FakeTeamStore):
         self.chats = conversations
         self.side: dict[str, dict[str, Any]] = {}  # conversation id -> open_key, customer, ...
         self.default_team_id: str | None = None  # else the first team
+        self.activity = FakeActivityLog()  # written by each change, as the real store does
 
     async def open_counts(self, user_ids: Iterable[str] | None = None) -> dict[str, int]:
         wanted = None if user_ids is None else set(user_ids)
@@ -183,6 +201,8 @@ class FakeDeskStore(FakeTeamStore):
             changed["participants"] = (*before.participants, plan.add_participant)
         after = replace(before, **changed)
         self.chats.conversations[conversation_id] = after
+        written = activity.entries(before, after, events.activity_actor, now)
+        self.activity.entries.setdefault(conversation_id, []).extend((oid(), e) for e in written)
         self.chats.events.extend(await events(before, after, plan))
         self.chats.events.extend(await also(None, after) if also else [])
         return before, after, plan

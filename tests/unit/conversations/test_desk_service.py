@@ -23,6 +23,7 @@ from workcity_common.events import (
     NoteData,
     UserRef,
 )
+from workcity_conversations.activity_service import ActivityService
 from workcity_conversations.csat_service import CsatService
 from workcity_conversations.desk_ports import AlsoWrite
 from workcity_conversations.desk_service import DeskService
@@ -361,4 +362,28 @@ async def test_its_customer_rates_a_resolution_once() -> None:
     [*_, update] = d.events(ConversationUpdated)
     assert update.data.changes == ["csat"]
     await fails("already_rated", rating.rate(d.customer, opened["_id"], {"rating": 1}))
+    await settle(d)
+
+
+# --- activity -----------------------------------------------------------------------------------
+
+
+async def test_staff_read_a_conversations_changes_as_lines() -> None:
+    d = await desk()
+    log = ActivityService(d.store, d.store.activity, d.directory, d.conversations)
+    queued = d.queue(d.support)
+    await d.service.claim(d.ann, queued)
+    await d.service.transfer(d.ann, queued, d.billing, None)
+    entries = await log.list(d.admin, queued, None, None)
+    assert [e["type"] for e in entries] == ["assignee", "assignee", "team"]  # claim, transfer
+    assert {e["actor"]["_id"] for e in entries} == {d.ann.id}
+    assert entries[0]["to"] == {"_id": d.ann.id, "email": d.ann.email}
+    assert entries[2]["to"] == {"_id": d.billing, "name": "Billing"}
+    assert all(e["text"] for e in entries)
+    rest = await log.list(d.admin, queued, "5", entries[0]["_id"])
+    assert [e["_id"] for e in rest] == [e["_id"] for e in entries[1:]]
+    assert await log.list(d.admin, queued, None, oid()) == []
+    await fails("staff_only", log.list(d.customer, queued, None, None))
+    assert len(await log.list(d.bob, queued, None, None)) == 3  # now in his team
+    await fails("not_allowed", log.list(person("agent"), queued, None, None))
     await settle(d)

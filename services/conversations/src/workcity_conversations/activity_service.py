@@ -6,29 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from workcity_common.database import Document
 from workcity_common.events import iso
 
-from workcity_conversations.adapters.activity_store import ActivityStore
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
+from workcity_conversations.desk_ports import ActivityLog, DeskChanges
 from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import activity, desk_access, paging, rules
+from workcity_conversations.domain.activity import Entry
 from workcity_conversations.domain.model import Person
+from workcity_conversations.ports import Directory
 from workcity_conversations.service import ConversationService
 
 
 class ActivityService:
     def __init__(
         self,
-        store: DeskStore,
-        directory: UserDirectory,
+        store: DeskChanges,
+        entries: ActivityLog,
+        directory: Directory,
         conversations: ConversationService,
         page_default: int = 200,
         page_max: int = 500,
     ) -> None:
         self._store = store
-        self._entries: ActivityStore = store.activity
+        self._entries = entries
         self._directory = directory
         self._conversations = conversations
         self._page = (page_default, page_max)
@@ -42,18 +42,21 @@ class ActivityService:
         )
         size = paging.page_limit(limit, *self._page)
         mark = rules.parse_id(after, "after") if after is not None else None
-        docs = await self._entries.of_conversation(conversation.id, size, mark)
-        user_ids = {d["actor"] for d in docs if d["actor"]}
-        user_ids |= {d[k] for d in docs if d["type"] == "assignee" for k in ("from", "to") if d[k]}
+        found = await self._entries.of_conversation(conversation.id, size, mark)
+        entries = [e for _, e in found]
+        user_ids = {e.actor_id for e in entries if e.actor_id}
+        user_ids |= {v for e in entries if e.kind == "assignee" for v in (e.before, e.after) if v}
         people = await self._directory.get_many(user_ids)
         emails = {p.id: p.email for p in people.values()}
-        team_ids = {d[k] for d in docs if d["type"] == "team" for k in ("from", "to") if d[k]}
+        team_ids = {v for e in entries if e.kind == "team" for v in (e.before, e.after) if v}
         names = await self._conversations.team_names(team_ids)
-        return [self._api(d, emails, names) for d in docs]
+        return [self._api(entry_id, e, emails, names) for entry_id, e in found]
 
     @staticmethod
-    def _api(doc: Document, emails: dict[str, str], names: dict[str, str]) -> dict[str, Any]:
-        kind, before, after, actor = doc["type"], doc["from"], doc["to"], doc["actor"]
+    def _api(
+        entry_id: str, entry: Entry, emails: dict[str, str], names: dict[str, str]
+    ) -> dict[str, Any]:
+        kind, before, after, actor = entry.kind, entry.before, entry.after, entry.actor_id
 
         def shown(value: Any) -> Any:
             if value is None:
@@ -65,12 +68,12 @@ class ActivityService:
             return value
 
         return {
-            "_id": str(doc["_id"]),
+            "_id": entry_id,
             "type": kind,
             "from": shown(before),
             "to": shown(after),
             "actor": {"_id": actor, "email": emails.get(actor, "")} if actor else None,
-            "at": iso(doc["at"]),
+            "at": iso(entry.at),
             "text": activity.render(
                 kind, before, after, emails.get(actor) if actor else None, emails, names
             ),

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from workcity_common.events import Event
 
+from workcity_conversations.domain.activity import Entry
 from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import Conflict
 from workcity_conversations.domain.model import Conversation
@@ -95,6 +96,17 @@ class DeskEvents(Protocol):
     def __call__(
         self, before: Conversation, after: Conversation, plan: Plan, /
     ) -> Awaitable[Sequence[Event]]: ...
+
+
+class ActivityLog(Protocol):
+    """A conversation's activity entries, written by its desk changes (adapters/activity_store.py)."""
+
+    async def of_conversation(
+        self, conversation_id: str, limit: int, after: str | None
+    ) -> list[tuple[str, Entry]]:
+        """(entry id, entry) in the order of its changes; `after`: an entry id, the page after it
+        (one of another conversation, or unknown: an empty page)."""
+        ...
 
 
 class TeamStore(Protocol):

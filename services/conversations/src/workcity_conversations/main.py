@@ -250,6 +250,7 @@ def create_app(
     )
     app.state.activity = ActivityService(
         desk_store,
+        desk_store.activity,
         directory,
         service,
         page_default=settings.desk_list_page_default,

@@ -62,9 +62,12 @@ class ActivityStore:
 
     async def of_conversation(
         self, conversation_id: str, limit: int, after: str | None
-    ) -> list[Document]:
+    ) -> list[tuple[str, Entry]]:
         """A conversation's entries in the order of its changes; `after`: an entry id."""
-        return await page_of_conversation(self.activity, conversation_id, ORDER, limit, after)
+        docs = await page_of_conversation(self.activity, conversation_id, ORDER, limit, after)
+        return [
+            (str(d["_id"]), Entry(d["type"], d["from"], d["to"], d["actor"], d["at"])) for d in docs
+        ]
 
     async def delete_of_conversation(self, conversation_id: str) -> None:
         await self.activity.delete_many({"conversation": ObjectId(conversation_id)})
