@@ -179,3 +179,23 @@ async def test_a_service_shows_the_pipes_beside_its_http_metrics(
     assert f'broker_events_handled_total{{queue="{unique_name}.shown"}} 1.0' in text
     assert "outbox_backlog_entries 0.0" in text
     assert "outbox_publish_failures_total 0.0" in text
+
+
+async def test_closing_the_broker_while_it_reads_queue_depths_does_not_hang(
+    rabbit_url: str, unique_name: str
+) -> None:
+    # Reads back to back, so each close cuts one short at another of its requests.
+    for n in range(12):
+        broker = Broker(rabbit_url, f"{unique_name}.events", depth_interval_s=0.001)
+        EventConsumer(
+            broker,
+            queue_name=f"{unique_name}.close{n}",
+            event_types=["user.*"],
+            handler=lambda _: asyncio.sleep(0),
+            processed=InMemoryProcessedEvents(),
+        ).start()
+        broker.start()
+        await broker.wait_ready(10)
+        await asyncio.sleep(0.05 + 0.01 * n)
+        async with asyncio.timeout(10):
+            await broker.close()
