@@ -6,7 +6,8 @@ them (an activity line says so); messages go both ways with typing and read tick
 writes a private note (the buyer's typing indicator stays quiet, the note is on no page or API
 answer of the buyer's); writes a canned response and picks it by typing its `/shortcode`, with
 keys only; a priority and a label are set (a refused label is shown in words); the conversation
-is transferred to another team, snoozed and resolved, and the buyer sees each status. No console
+is handed to a colleague, transferred to another team through the dialog with a note for that
+team (a private note), claimed and put back in the queue, snoozed and resolved, and the buyer sees each status. No console
 errors on either side; the console at phone width.
 Screenshots of the agent's screens are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots);
 docs/screenshots/ holds copies."""
@@ -45,12 +46,15 @@ async def test_an_agent_works_a_support_case_from_the_console(
 ) -> None:
     admin = await new_user(http, stack, "admin")
     agent = await new_user(http, stack, "agent")
-    team = await team_of(http, admin, agent)
+    # A second member of the first team, never available: the conversation is handed to them.
+    colleague = await new_user(http, stack, "agent")
+    team = await team_of(http, admin, agent, colleague)
     # The team it is transferred to waits for a claim; the agent is a member (so still sees it).
     other = await team_of(http, admin, agent, autoAssign=False)
     code = f"late-{uuid.uuid4().hex[:6]}"
     canned_text = "Parcels held at the depot are delivered within two working days."
     customer = await new_user(http, stack, "customer")
+    handover = f"Customer prefers a call back {uuid.uuid4().hex[:6]}"
     note_text = f"Courier confirms a failed delivery {uuid.uuid4().hex[:6]}; do not refund yet."
 
     environ = {"ENVIRONMENT": "production", "FRONTEND_DIR": str(web_dist)}
@@ -194,9 +198,28 @@ async def test_an_agent_works_a_support_case_from_the_console(
             assert staff_view.json()["priority"] == "urgent"
             assert staff_view.json()["labels"] == ["delivery"]
 
-            # Transferred to the other team's queue: the buyer waits for an agent again.
-            await agent_page.get_by_role("button", name="Transfer").click()
-            await agent_page.get_by_role("menuitem", name=other).click()
+            # Handed to a colleague of its team (as its assignee may), as the API then shows.
+            await agent_page.get_by_role("textbox", name="Assignee").click()
+            await agent_page.get_by_role("option", name=colleague.email).click()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text(
+                f"assigned to {colleague.email}"
+            )
+            staff_view = await http.get(f"/api/conversations/{cid}", headers=admin.headers)
+            assert staff_view.json()["assignee"]["_id"] == colleague.id
+            await expect(buyer_header.get_by_test_id("handler")).to_have_text(
+                f"Handled by {colleague.email}"
+            )
+
+            # Transferred to the other team's queue, through the dialog opened from the
+            # keyboard, with a note for that team: the buyer waits for an agent again.
+            await agent_page.get_by_role("button", name="Transfer").focus()
+            await agent_page.keyboard.press("Enter")
+            dialog = agent_page.get_by_role("dialog", name="Transfer to another team")
+            await dialog.get_by_role("textbox", name="Team", exact=True).click()
+            await agent_page.get_by_role("option", name=other).click()
+            await dialog.get_by_label("Note for the new team (optional)").fill(handover)
+            await dialog.get_by_role("button", name="Transfer").click()
+            await expect(dialog).to_have_count(0)
             await expect(agent_page.get_by_test_id("handler")).to_contain_text(
                 f"{other} · unassigned"
             )
@@ -205,6 +228,24 @@ async def test_an_agent_works_a_support_case_from_the_console(
             )
             moved = thread.get_by_test_id("activity").filter(has_text=f"from {team} to {other}")
             await expect(moved).to_have_count(1)
+            # The note is a private note for the new team, in the thread and through the API.
+            await expect(thread.get_by_test_id("note").filter(has_text=handover)).to_have_count(1)
+            notes = await http.get(f"/api/conversations/{cid}/notes", headers=admin.headers)
+            assert handover in notes.text, notes.text
+            staff_view = await http.get(f"/api/conversations/{cid}", headers=admin.headers)
+            assert staff_view.json()["team"]["name"] == other
+            assert staff_view.json()["assignee"] is None
+
+            # Claimed, then put back in the (claim-only) queue through the assignee control.
+            await agent_page.get_by_role("button", name="Claim").click()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text("assigned to you")
+            await agent_page.get_by_role("textbox", name="Assignee").click()
+            await agent_page.get_by_role("option", name="Unassigned (back to the queue)").click()
+            await expect(agent_page.get_by_test_id("handler")).to_contain_text(
+                f"{other} · unassigned"
+            )
+            staff_view = await http.get(f"/api/conversations/{cid}", headers=admin.headers)
+            assert staff_view.json()["assignee"] is None
 
             # Snoozed until the time in the form (an hour from now), then resolved (a member of
             # its new team may): the buyer sees each status live.
@@ -225,6 +266,7 @@ async def test_an_agent_works_a_support_case_from_the_console(
             resolved = thread.get_by_test_id("activity").filter(has_text="from snoozed to resolved")
             await expect(resolved).to_have_count(1)
             await expect(buyer.get_by_text(note_text)).to_have_count(0)
+            await expect(buyer.get_by_text(handover)).to_have_count(0)
 
             # The availability switch: busy takes no new conversations.
             await agent_page.get_by_text("Busy", exact=True).click()

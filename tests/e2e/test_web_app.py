@@ -184,7 +184,10 @@ async def test_the_queue_claim_transfer_and_a_token_gone_bad(
 
             # Transferred to another team's queue: unassigned again, as the buyer sees.
             await agent_page.get_by_role("button", name="Transfer").click()
-            await agent_page.get_by_role("menuitem", name=other).click()
+            dialog = agent_page.get_by_role("dialog", name="Transfer to another team")
+            await dialog.get_by_role("textbox", name="Team", exact=True).click()
+            await agent_page.get_by_role("option", name=other).click()
+            await dialog.get_by_role("button", name="Transfer").click()
             await expect(agent_page.get_by_test_id("handler")).to_contain_text(f"{other} ·")
             await expect(header.get_by_test_id("handler")).to_have_text("Waiting for an agent…")
             assert agent_view.problems == []

@@ -2,12 +2,14 @@
 production settings: an attachment from the buyer previewed and downloaded byte for byte by the
 agent; a network drop on the agent's side while the buyer writes, with nothing lost or doubled
 after it; the satisfaction prompt after a resolve, its rating stored; an admin setting up a staff
-account, a team, its member and capacity through the page. No page may report a console error
+account, a team, its member and capacity through the page, then the account's role changed, the
+account disabled and enabled again and the team renamed, as the API then shows. No page may report a console error
 (beyond the dropped network's own failed requests while it is down). Screenshots of the buyer's
 chat and the admin page are saved (WORKCITY_SCREENSHOT_DIR, default .dev/screenshots)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import struct
@@ -295,6 +297,7 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
     agent_email = f"e2e-agent-{uuid.uuid4().hex[:12]}@workcity.example"
     agent_password = f"pw-{uuid.uuid4().hex[:12]}"
     team = f"Refunds {uuid.uuid4().hex[:6]}"
+    renamed = f"Returns {uuid.uuid4().hex[:6]}"
     with stack.extra_gateway({**PRODUCTION, "FRONTEND_DIR": str(web_dist)}) as gateway:
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
         try:
@@ -334,6 +337,37 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
             await expect(
                 row.get_by_role("button", name=f"Set the capacity of {agent_email}")
             ).to_be_disabled()
+
+            # Its role: designer (auth answers for it at once).
+            await row.get_by_role("textbox", name=f"Role of {agent_email}").click()
+            await page.get_by_role("option", name="designer", exact=True).click()
+            await expect(row.get_by_role("textbox", name=f"Role of {agent_email}")).to_have_value(
+                "designer"
+            )
+            for _ in range(50):
+                users = (await http.get("/api/auth/all-users", headers=admin.headers)).json()
+                if next(u for u in users if u["email"] == agent_email)["role"] == "designer":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the role never became designer")
+
+            # Disabled: the account may not sign in; enabled again: it may.
+            await row.get_by_role("button", name="Disable").click()
+            await expect(row.get_by_role("button", name="Enable")).to_be_visible()
+            refused = await http.post(
+                "/api/auth/login", json={"email": agent_email, "password": agent_password}
+            )
+            assert refused.status_code in (401, 403), refused.text
+            await row.get_by_role("button", name="Enable").click()
+            await expect(row.get_by_role("button", name="Disable")).to_be_visible()
+
+            # The team renamed.
+            await admin_page.get_by_label(f"Name of {team}").fill(renamed)
+            await admin_page.get_by_role("button", name=f"Save {team}").click()
+            summary = admin_page.locator(f'[data-testid="team"][data-team="{renamed}"]')
+            await expect(summary).to_contain_text("1 member · capacity 3")
+
             await page.evaluate("() => window.scrollTo(0, 0)")
             await shot(page, "admin-page", full_page=False)
 
@@ -353,12 +387,12 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
 
     # What the API holds.
     teams = await http.get("/api/teams", headers=admin.headers)
-    (made,) = [t for t in teams.json() if t["name"] == team]
+    (made,) = [t for t in teams.json() if t["name"] == renamed]
     agents = await http.get("/api/agents", headers=admin.headers)
     (agent,) = [a for a in agents.json() if a["email"] == agent_email]
     assert (made["capacity"], made["autoAssign"], made["members"]) == (3, True, [agent["_id"]])
-    assert (agent["role"], agent["capacity"], agent["teams"]) == ("agent", 2, [made["_id"]])
+    assert (agent["capacity"], agent["teams"]) == (2, [made["_id"]])
     login = await http.post(
         "/api/auth/login", json={"email": agent_email, "password": agent_password}
     )
-    assert login.status_code == 200 and login.json()["user"]["role"] == "agent"
+    assert login.status_code == 200 and login.json()["user"]["role"] == "designer"

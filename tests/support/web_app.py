@@ -83,15 +83,15 @@ async def sign_in(page: Page, email: str, password: str) -> None:
 
 
 async def team_of(
-    http: httpx.AsyncClient, admin: TestUser, agent: TestUser, **settings: object
+    http: httpx.AsyncClient, admin: TestUser, agent: TestUser, *also: TestUser, **settings: object
 ) -> str:
-    """A new team (made through the API) whose one member is `agent`; its name."""
+    """A new team (made through the API) whose members are `agent` (and `also`); its name."""
     name = f"Returns {uuid.uuid4().hex[:6]}"
     created = await http.post("/api/teams", json={"name": name, **settings}, headers=admin.headers)
     assert created.status_code == 201, created.text
     members = await http.put(
         f"/api/teams/{created.json()['_id']}/members",
-        json={"userIds": [agent.id]},
+        json={"userIds": [agent.id, *(a.id for a in also)]},
         headers=admin.headers,
     )
     assert members.status_code == 200, members.text

@@ -1,6 +1,6 @@
 // Staff accounts: create one (POST /auth/admin/create-user), and for each staff member their
 // teams, availability (admins may set it), load, own capacity (PUT /agents/:id/capacity; empty
-// = the team's) and whether they may sign in (PATCH /auth/users/:id {disabled}).
+// = the team's), their role and whether they may sign in (PATCH /auth/users/:id {role, disabled}).
 import { Alert, Badge, Button, Group, NumberInput, Paper, PasswordInput, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useState } from "react";
 import { api } from "../api";
@@ -105,7 +105,17 @@ function StaffRow({ account, agent, teamNames, reload }: {
           {account.email}
         </Text>
       </Table.Td>
-      <Table.Td>{account.role}</Table.Td>
+      <Table.Td>
+        <Select
+          size="xs"
+          w={120}
+          aria-label={`Role of ${account.email}`}
+          allowDeselect={false}
+          data={STAFF_ROLES.map((r) => ({ value: r, label: r }))}
+          value={account.role}
+          onChange={(value) => value && value !== account.role && void act("PATCH", `/auth/users/${account._id}`, { role: value as Role })}
+        />
+      </Table.Td>
       <Table.Td>{teamNames || <Text span size="sm" c="dimmed">none</Text>}</Table.Td>
       <Table.Td>
         {agent ? (

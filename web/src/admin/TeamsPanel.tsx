@@ -1,5 +1,5 @@
 // Teams: create one (name, capacity per agent, automatic assignment) and edit each one's
-// members, capacity and automatic assignment (POST /teams, PATCH /teams/:id, PUT .../members).
+// name, members, capacity and automatic assignment (POST /teams, PATCH /teams/:id, PUT .../members).
 import { Accordion, Alert, Badge, Button, Group, MultiSelect, NumberInput, Paper, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
 import { useEffect, useState } from "react";
 import { api } from "../api";
@@ -65,6 +65,7 @@ function NewTeam({ reload, onCreated }: Pick<Props, "reload"> & { onCreated: (id
 
 function TeamEditor({ team, agents, reload }: { team: TeamDetail; agents: Agent[]; reload: Props["reload"] }) {
   const [members, setMembers] = useState<string[]>(team.members);
+  const [name, setName] = useState(team.name);
   const [capacity, setCapacity] = useState<number>(team.capacity);
   const [autoAssign, setAutoAssign] = useState(team.autoAssign);
   const [saved, setSaved] = useState(false);
@@ -73,17 +74,20 @@ function TeamEditor({ team, agents, reload }: { team: TeamDetail; agents: Agent[
   // What the server holds after each save (or someone else's change) is shown again.
   useEffect(() => {
     setMembers(team.members);
+    setName(team.name);
     setCapacity(team.capacity);
     setAutoAssign(team.autoAssign);
   }, [team]);
 
-  const changed = !sameMembers(members, team.members) || capacity !== team.capacity || autoAssign !== team.autoAssign;
+  const renamed = name.trim() !== "" && name.trim() !== team.name;
+  const changed =
+    renamed || !sameMembers(members, team.members) || capacity !== team.capacity || autoAssign !== team.autoAssign;
 
   async function save() {
     setSaved(false);
     const done = await run(async () => {
-      if (capacity !== team.capacity || autoAssign !== team.autoAssign)
-        await api("PATCH", `/teams/${team._id}`, { capacity, autoAssign });
+      if (renamed || capacity !== team.capacity || autoAssign !== team.autoAssign)
+        await api("PATCH", `/teams/${team._id}`, { capacity, autoAssign, ...(renamed ? { name: name.trim() } : {}) });
       if (!sameMembers(members, team.members)) await api("PUT", `/teams/${team._id}/members`, { userIds: members });
     });
     setSaved(done);
@@ -93,6 +97,7 @@ function TeamEditor({ team, agents, reload }: { team: TeamDetail; agents: Agent[
 
   return (
     <Stack gap="xs" data-testid="team-editor">
+      <TextInput label={`Name of ${team.name}`} required maw={320} value={name} onChange={(e) => setName(e.currentTarget.value)} />
       <MultiSelect
         label={`Members of ${team.name}`}
         placeholder={members.length ? undefined : "Choose staff"}

@@ -1,12 +1,13 @@
-// What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it,
-// set its priority and labels.
-import { Alert, Badge, Button, Group, Menu, Select, Stack, Text, TextInput } from "@mantine/core";
+// What staff do to a conversation: claim it, set its status (snoozed until a time), transfer it
+// (with a note), reassign or unassign it, set its priority and labels.
+import { Alert, Badge, Button, Group, Select, Stack, Text, TextInput } from "@mantine/core";
 import { useEffect, useState } from "react";
 import { api } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { timeOf } from "../components/ActivityLine";
 import { describe } from "../components/Thread";
 import type { Conversation, Status, Team, User } from "../types";
+import { AssigneeSelect, TransferDialog } from "./HandOver";
 import { PriorityLabels } from "./PriorityLabels";
 
 interface Props {
@@ -116,22 +117,8 @@ export function ConversationActions({ conversation, me, customer, customerOnline
             Snooze
           </Button>
         </Group>
-        <Menu>
-          <Menu.Target>
-            <Button size="xs" variant="default">
-              Transfer
-            </Button>
-          </Menu.Target>
-          <Menu.Dropdown>
-            {teams
-              .filter((t) => t._id !== conversation.team?._id)
-              .map((t) => (
-                <Menu.Item key={t._id} onClick={() => void act("POST", `/conversations/${id}/transfer`, { teamId: t._id })}>
-                  {t.name}
-                </Menu.Item>
-              ))}
-          </Menu.Dropdown>
-        </Menu>
+        <TransferDialog conversation={conversation} teams={teams} act={act} />
+        <AssigneeSelect conversation={conversation} me={me} act={act} />
       </Group>
       <PriorityLabels conversation={conversation} patch={(body) => act("PATCH", `/conversations/${id}`, body)} />
       {error && (

@@ -3,7 +3,7 @@
 Start-up, in order: `prepare` (indexes, migrations: a failure stops the start), `start` (consumers,
 relays: they run in the background), `tasks` (loops of the service's own), then `ready` (work
 that needs the started parts, such as creating the first admin). Shutdown: the tasks are
-cancelled, then each `close` step runs in the order given, each bounded by `close_timeout_s`. A
+cancelled (again while one runs on, each at most `close_timeout_s`), then each `close` step runs in the order given, each bounded by `close_timeout_s`. A
 close that hangs (a broker connection stuck under load) or fails is logged and left behind, so
 the steps after it still run and the process still stops.
 """
@@ -15,6 +15,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
+
+from workcity_common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,9 @@ def service_lifespan(
                 await step()
             yield
         finally:
+            # Cancelled again while they run on, bounded: a cancel can be lost (tasks.py).
             for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+                await cancel_and_wait(task, close_timeout_s)
             for index, step in enumerate(close):
                 await close_bounded(step, close_timeout_s, index=index)
 
