@@ -41,6 +41,17 @@ def reader(metrics: BrokerMetrics | OutboxMetrics) -> Callable[..., float]:
     return value
 
 
+def idle_consumer(broker: Broker, queue: str) -> EventConsumer:
+    """A consumer of user events that does nothing with them."""
+    return EventConsumer(
+        broker,
+        queue_name=queue,
+        event_types=["user.*"],
+        handler=lambda _: asyncio.sleep(0),
+        processed=InMemoryProcessedEvents(),
+    )
+
+
 async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -156,13 +167,7 @@ async def test_a_service_shows_the_pipes_beside_its_http_metrics(
     rabbit_url: str, unique_name: str, broker: Broker, mongo_db: AsyncDatabase
 ) -> None:
     relay = OutboxRelay(Outbox(mongo_db["outbox"]), broker)
-    EventConsumer(
-        broker,
-        queue_name=f"{unique_name}.shown",
-        event_types=["user.*"],
-        handler=lambda _: asyncio.sleep(0),
-        processed=InMemoryProcessedEvents(),
-    ).metrics.handled.inc()
+    idle_consumer(broker, f"{unique_name}.shown").metrics.handled.inc()
     app = create_service_app(
         service="test",
         title="test",
@@ -179,3 +184,17 @@ async def test_a_service_shows_the_pipes_beside_its_http_metrics(
     assert f'broker_events_handled_total{{queue="{unique_name}.shown"}} 1.0' in text
     assert "outbox_backlog_entries 0.0" in text
     assert "outbox_publish_failures_total 0.0" in text
+
+
+async def test_closing_the_broker_while_it_reads_queue_depths_does_not_hang(
+    rabbit_url: str, unique_name: str
+) -> None:
+    # Reads back to back, so each close cuts one short at another of its requests.
+    for n in range(12):
+        broker = Broker(rabbit_url, f"{unique_name}.events", depth_interval_s=0.001)
+        idle_consumer(broker, f"{unique_name}.close{n}").start()
+        broker.start()
+        await broker.wait_ready(10)
+        await asyncio.sleep(0.05 + 0.01 * n)
+        async with asyncio.timeout(10):
+            await broker.close()

@@ -8,6 +8,7 @@ and consumers after a later outage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # How often the consumers' queue depths are read for /metrics (a passive declare per queue).
 QUEUE_DEPTH_INTERVAL_S = 15.0
+# close() waits at most this long for each of its background tasks to end.
+CLOSE_WAIT_S = 5.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -54,6 +57,7 @@ class Broker:
         self._watched: list[str] = []
         self._depth_interval_s = depth_interval_s
         self._depths: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -129,13 +133,16 @@ class Broker:
             self._watched.append(name)
 
     async def _read_depths(self) -> None:
-        while True:
-            if self._watched and self.is_connected:
+        # Stops on `_closing` too: aio-pika can swallow a cancellation that arrives while a
+        # channel opens, and the loop would then outlive close().
+        while not self._closing:
+            # A first read only after one interval: a short-lived process (a test) never reads.
+            await asyncio.sleep(self._depth_interval_s)
+            if self._watched and self.is_connected and not self._closing:
                 try:
                     await self.read_queue_depths()
                 except Exception as exc:
                     log.warning("could not read queue depths", extra={"error": repr(exc)})
-            await asyncio.sleep(self._depth_interval_s)
 
     async def read_queue_depths(self) -> None:
         """Read the ready messages of every watched queue into the metrics."""
@@ -152,15 +159,19 @@ class Broker:
                     continue
                 count = queue.declaration_result.message_count
                 self.metrics.depth.labels(name).set(count or 0)
-        finally:
-            if not channel.is_closed:
-                await channel.close()
+        except Exception:
+            await _close_channel(channel)
+            raise
+        # Not in a `finally`: when cancelled (the broker closing) nothing more is asked on a
+        # channel whose last request was cut short; closing the connection takes it along.
+        await _close_channel(channel)
 
     async def close(self) -> None:
+        self._closing = True
         for task in (self._connect_task, self._depths):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait({task}, timeout=CLOSE_WAIT_S)
         for task in list(self._reconnects):
             task.cancel()
         await asyncio.gather(*self._reconnects, return_exceptions=True)
@@ -249,3 +260,9 @@ class Broker:
         )
         # Not mandatory: an event nobody has subscribed to yet is not an error.
         await exchange.publish(message, routing_key=event.type, mandatory=False)
+
+
+async def _close_channel(channel: AbstractChannel) -> None:
+    if not channel.is_closed:
+        with contextlib.suppress(Exception):
+            await channel.close()
