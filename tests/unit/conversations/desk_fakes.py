@@ -13,7 +13,7 @@ from typing import Any
 
 from bson import ObjectId
 from workcity_common.domain_errors import Conflict
-from workcity_common.events import Event
+from workcity_common.events import Event, NoteData
 from workcity_conversations.desk_ports import (
     AlsoWrite,
     AtCapacity,
@@ -26,6 +26,7 @@ from workcity_conversations.desk_ports import (
 )
 from workcity_conversations.domain import activity, desk_queue
 from workcity_conversations.domain.activity import Entry
+from workcity_conversations.domain.canned import Canned, scope_key
 from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Csat, Person
@@ -111,6 +112,95 @@ _FIELD_OF = {
     "csat": "csat",
 }
 _SIDE_FIELDS = {"assigned_at", "open_key"}  # stored beside the conversation, not on it
+
+
+class FakeNoteStore:
+    """`NoteStore` in memory; `events` gets what `add` commits."""
+
+    def __init__(self) -> None:
+        self.notes: list[NoteData] = []
+        self.events: list[Event] = []
+
+    async def add(self, note: NoteData, events: Callable[[], Sequence[Event]]) -> None:
+        self.notes.append(note)
+        self.events.extend(events())
+
+    async def insert(self, note: NoteData, handle: Any) -> None:
+        self.notes.append(note)
+
+    async def of_conversation(
+        self, conversation_id: str, limit: int, after: str | None
+    ) -> list[NoteData]:
+        found = sorted(
+            (n for n in self.notes if n.conversation_id == conversation_id),
+            key=lambda n: (n.created_at, n.id),
+        )
+        if after is not None:
+            ids = [n.id for n in found]
+            found = found[ids.index(after) + 1 :] if after in ids else []
+        return [
+            n.model_copy(update={"author": n.author.model_copy(update={"email": ""})})
+            for n in found[:limit]
+        ]
+
+
+class FakeCannedResponses:
+    """`CannedResponses` in memory."""
+
+    def __init__(self) -> None:
+        self.canned: dict[str, Canned] = {}
+
+    async def count_in_scope(self, key: str) -> int:
+        return sum(_key(c) == key for c in self.canned.values())
+
+    async def create(self, canned: Canned) -> Canned:
+        self._code_free(canned)
+        self.canned[canned.id] = canned
+        return canned
+
+    async def get(self, canned_id: str) -> Canned | None:
+        return self.canned.get(canned_id)
+
+    async def update(
+        self, canned_id: str, short_code: str | None, text: str | None, now: datetime
+    ) -> Canned | None:
+        current = self.canned.get(canned_id)
+        if current is None:
+            return None
+        changed = replace(
+            current,
+            short_code=current.short_code if short_code is None else short_code,
+            text=current.text if text is None else text,
+            updated_at=now,
+        )
+        self._code_free(changed)
+        self.canned[canned_id] = changed
+        return changed
+
+    async def delete(self, canned_id: str) -> None:
+        self.canned.pop(canned_id, None)
+
+    async def search(self, scope_keys: list[str], q: str | None, limit: int) -> list[Canned]:
+        found = [
+            c
+            for c in self.canned.values()
+            if _key(c) in scope_keys
+            and (not q or q.lower() in c.short_code.lower() or q.lower() in c.text.lower())
+        ]
+        return sorted(found, key=lambda c: (c.short_code.lower(), c.id))[:limit]
+
+    def _code_free(self, canned: Canned) -> None:
+        if any(
+            _key(c) == _key(canned)
+            and c.short_code.lower() == canned.short_code.lower()
+            and c.id != canned.id
+            for c in self.canned.values()
+        ):
+            raise Conflict("This shortCode is taken in that scope", "short_code_taken")
+
+
+def _key(canned: Canned) -> str:
+    return scope_key(canned.scope, canned.author_id, canned.team_id)
 
 
 class FakeActivityLog:

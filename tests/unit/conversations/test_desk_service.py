@@ -19,22 +19,18 @@ from workcity_common.events import (
     ConversationUpdated,
     Event,
     NoteCreated,
-    NoteCreatedData,
-    NoteData,
-    UserRef,
 )
 from workcity_conversations.activity_service import ActivityService
 from workcity_conversations.csat_service import CsatService
-from workcity_conversations.desk_ports import AlsoWrite
 from workcity_conversations.desk_service import DeskService
 from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain.desk import Agent
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.notes_service import NoteLimits
+from workcity_conversations.notes_service import NoteLimits, NotesService
 from workcity_conversations.service import ConversationService
-from workcity_conversations.views import PRODUCER, now_ms
+from workcity_conversations.views import now_ms
 
-from tests.unit.conversations.desk_fakes import FakeDeskStore
+from tests.unit.conversations.desk_fakes import FakeDeskStore, FakeNoteStore
 from tests.unit.conversations.fakes import (
     FakeConversationStore,
     FakeDirectory,
@@ -44,28 +40,10 @@ from tests.unit.conversations.fakes import (
 from tests.unit.conversations.test_service import T0, person
 
 
-class FakeNotes:
-    """`TransferNotes`: a transfer's note, as the event it commits."""
-
-    limits = NoteLimits(max_chars=50)
-
-    def written_with(self, author: Person, text: Any) -> AlsoWrite:
-        async def write(_: Any, after: Conversation) -> list[Event]:
-            note = NoteData(
-                id=oid(),
-                conversation_id=after.id,
-                author=UserRef(id=author.id, email=author.email, role=author.role),
-                text=text,
-                created_at=now_ms(),
-            )
-            return [NoteCreated(producer=PRODUCER, data=NoteCreatedData(note=note, staff_ids=[]))]
-
-        return write
-
-
 @dataclasses.dataclass
 class Desk:
     service: DeskService
+    notes: NotesService
     conversations: ConversationService
     store: FakeDeskStore
     chats: FakeConversationStore
@@ -76,6 +54,7 @@ class Desk:
     customer: Person
     support: str
     billing: str
+    note_store: FakeNoteStore = dataclasses.field(default_factory=FakeNoteStore)
 
     def conversation(self, conversation_id: str) -> Conversation:
         return self.chats.conversations[conversation_id]
@@ -116,9 +95,12 @@ async def desk(auto_assign: bool = False) -> Desk:
     conversations = ConversationService(
         chats, directory, FakeFileStore(T0), team_names=team_names, teams_of=store.team_ids_of
     )
-    service = DeskService(store, directory, conversations, DeskLimits(), notes=FakeNotes())
+    note_store = FakeNoteStore()
+    notes = NotesService(note_store, store, directory, NoteLimits(max_chars=50))
+    service = DeskService(store, directory, conversations, DeskLimits(), notes=notes)
     return Desk(
         service,
+        notes,
         conversations,
         store,
         chats,
@@ -129,6 +111,7 @@ async def desk(auto_assign: bool = False) -> Desk:
         customer,
         support.id,
         billing.id,
+        note_store,
     )
 
 

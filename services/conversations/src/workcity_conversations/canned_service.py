@@ -9,8 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from workcity_conversations.adapters.canned_store import CannedStore
-from workcity_conversations.adapters.desk_store import DeskStore
+from workcity_conversations.desk_ports import CannedResponses, TeamStore
 from workcity_conversations.domain import canned, desk_access, rules
 from workcity_conversations.domain.canned import Canned
 from workcity_conversations.domain.errors import Conflict, InvalidInput, NotFound
@@ -28,7 +27,7 @@ class CannedLimits:
 
 class CannedService:
     def __init__(
-        self, store: CannedStore, desk: DeskStore, limits: CannedLimits | None = None
+        self, store: CannedResponses, desk: TeamStore, limits: CannedLimits | None = None
     ) -> None:
         self._store = store
         self._desk = desk
@@ -63,18 +62,7 @@ class CannedService:
             )
         now = now_ms()
         created = await self._store.create(
-            {
-                "_id": ObjectId(),
-                "scope": scope,
-                "scope_key": key,
-                "author": caller.id,
-                "team": team_id,
-                "short_code": code,
-                "code_key": code.lower(),
-                "text": text,
-                "created_at": now,
-                "updated_at": now,
-            }
+            Canned(str(ObjectId()), scope, caller.id, team_id, code, text, now, now)
         )
         return created.to_api()
 
@@ -82,15 +70,14 @@ class CannedService:
         current = await self._changeable(caller, canned_id)
         if "scope" in body or "teamId" in body:
             raise InvalidInput("invalid_body", "scope cannot change: create a new one instead")
-        fields: dict[str, Any] = {}
+        code = text = None
         if "shortCode" in body:
             code = canned.short_code(body["shortCode"], self.limits.short_code_max_chars)
-            fields.update(short_code=code, code_key=code.lower())
         if "text" in body:
-            fields["text"] = canned.text(body["text"], self.limits.text_max_chars)
-        if not fields:
+            text = canned.text(body["text"], self.limits.text_max_chars)
+        if code is None and text is None:
             raise InvalidInput("invalid_body", "Nothing to change: shortCode or text")
-        updated = await self._store.update(current.id, fields, now_ms())
+        updated = await self._store.update(current.id, code, text, now_ms())
         if updated is None:
             raise NotFound("Canned response not found", "canned_not_found")
         return updated.to_api()

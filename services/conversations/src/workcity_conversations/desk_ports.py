@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from workcity_common.events import Event
+from workcity_common.events import Event, NoteData
 
 from workcity_conversations.domain.activity import Entry
+from workcity_conversations.domain.canned import Canned
 from workcity_conversations.domain.desk import Agent, Team
 from workcity_conversations.domain.errors import Conflict
 from workcity_conversations.domain.model import Conversation
@@ -106,6 +107,49 @@ class ActivityLog(Protocol):
     ) -> list[tuple[str, Entry]]:
         """(entry id, entry) in the order of its changes; `after`: an entry id, the page after it
         (one of another conversation, or unknown: an empty page)."""
+        ...
+
+
+class NoteStore(Protocol):
+    """Private notes (adapters/notes_store.py), in a store no customer path reads."""
+
+    async def add(self, note: NoteData, events: Callable[[], Sequence[Event]]) -> None:
+        """A note and its events, in one transaction."""
+        ...
+
+    async def insert(self, note: NoteData, handle: Any) -> None:
+        """A note within a desk change's transaction (`handle`: as `AlsoWrite` gets it)."""
+        ...
+
+    async def of_conversation(
+        self, conversation_id: str, limit: int, after: str | None
+    ) -> list[NoteData]:
+        """Oldest first, each author by id only (`email` empty); `after`: a note id, the page
+        after it (one of another conversation, or unknown: an empty page)."""
+        ...
+
+
+class CannedResponses(Protocol):
+    """Canned responses (adapters/canned_store.py). A short code is unique, case aside, in its
+    scope (`canned.scope_key`): a create or an update that breaks it raises 409
+    `short_code_taken`."""
+
+    async def count_in_scope(self, scope_key: str) -> int: ...
+
+    async def create(self, canned: Canned) -> Canned: ...
+
+    async def get(self, canned_id: str) -> Canned | None: ...
+
+    async def update(
+        self, canned_id: str, short_code: str | None, text: str | None, now: datetime
+    ) -> Canned | None:
+        """The fields not None change; None: it is gone."""
+        ...
+
+    async def delete(self, canned_id: str) -> None: ...
+
+    async def search(self, scope_keys: list[str], q: str | None, limit: int) -> list[Canned]:
+        """Those in the scopes whose short code or text holds `q` (any case), by short code."""
         ...
 
 

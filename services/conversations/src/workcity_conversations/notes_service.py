@@ -9,17 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo.asynchronous.client_session import AsyncClientSession
-from workcity_common.database import Document
 from workcity_common.events import Event, NoteCreated, NoteCreatedData, NoteData, UserRef
 
-from workcity_conversations.adapters.desk_store import DeskStore
-from workcity_conversations.adapters.directory import UserDirectory
-from workcity_conversations.adapters.notes_store import NotesStore
-from workcity_conversations.desk_ports import AlsoWrite
+from workcity_conversations.desk_ports import AlsoWrite, DeskChanges, NoteStore
 from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk_access, paging, rules
 from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.ports import Directory
 from workcity_conversations.views import PRODUCER, now_ms
 
 
@@ -33,9 +29,9 @@ class NoteLimits:
 class NotesService:
     def __init__(
         self,
-        store: NotesStore,
-        desk: DeskStore,
-        directory: UserDirectory,
+        store: NoteStore,
+        desk: DeskChanges,
+        directory: Directory,
         limits: NoteLimits | None = None,
     ) -> None:
         self._store = store
@@ -50,7 +46,7 @@ class NotesService:
 
     async def _note(
         self, author: Person, conversation: Conversation, text: str
-    ) -> tuple[NoteData, Document, NoteCreated]:
+    ) -> tuple[NoteData, NoteCreated]:
         """A note by `author` on `conversation` (as it is now, for the audience) and its event."""
         now = now_ms()
         note = NoteData(
@@ -67,22 +63,15 @@ class NotesService:
             conversation.assignee_id,
             conversation.participants,
         )
-        doc = {
-            "_id": ObjectId(note.id),
-            "conversation": ObjectId(conversation.id),
-            "author": author.id,
-            "text": text,
-            "created_at": now,
-        }
         event = NoteCreated(producer=PRODUCER, data=NoteCreatedData(note=note, staff_ids=audience))
-        return note, doc, event
+        return note, event
 
     async def record(self, author: Person, conversation: Conversation, text: Any) -> dict[str, Any]:
         """Store a note by `author`, already allowed to write it."""
-        note, doc, event = await self._note(
+        note, event = await self._note(
             author, conversation, rules.message_text(text, self.limits.max_chars)
         )
-        await self._store.add(doc, lambda: [event])
+        await self._store.add(note, lambda: [event])
         return note.to_api()
 
     def written_with(self, author: Person, text: Any) -> AlsoWrite:
@@ -91,9 +80,9 @@ class NotesService:
         staff who may see the conversation after the change."""
         clean = rules.message_text(text, self.limits.max_chars)
 
-        async def write(session: AsyncClientSession, after: Conversation) -> list[Event]:
-            _, doc, event = await self._note(author, after, clean)
-            await self._store.insert(doc, session)
+        async def write(handle: Any, after: Conversation) -> list[Event]:
+            note, event = await self._note(author, after, clean)
+            await self._store.insert(note, handle)
             return [event]
 
         return write
@@ -105,19 +94,13 @@ class NotesService:
         await self._require_sees(caller, conversation)
         size = paging.page_limit(limit, self.limits.page_default, self.limits.page_max)
         mark = rules.parse_id(after, "after") if after is not None else None
-        docs = await self._store.of_conversation(conversation.id, size, mark)
-        people = await self._directory.get_many({d["author"] for d in docs})
+        notes = await self._store.of_conversation(conversation.id, size, mark)
+        people = await self._directory.get_many({n.author.id for n in notes})
         out = []
-        for doc in docs:
-            author = people.get(doc["author"])
-            note = NoteData(
-                id=str(doc["_id"]),
-                conversation_id=conversation.id,
-                author=UserRef(id=doc["author"], email=author.email if author else ""),
-                text=doc["text"],
-                created_at=doc["created_at"],
-            )
-            out.append(note.to_api())
+        for note in notes:
+            author = people.get(note.author.id)
+            shown = UserRef(id=note.author.id, email=author.email if author else "")
+            out.append(note.model_copy(update={"author": shown}).to_api())
         return out
 
     async def _require_sees(self, caller: Person, conversation: Conversation) -> None:

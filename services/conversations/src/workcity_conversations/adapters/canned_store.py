@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from workcity_common.database import Document
 from workcity_common.domain_errors import Conflict
 
-from workcity_conversations.domain.canned import Canned
+from workcity_conversations.domain.canned import Canned, scope_key
 
 IDX_CANNED_CODE = "canned_scope_code_unique"
 
@@ -58,7 +58,19 @@ class CannedStore:
     async def count_in_scope(self, scope_key: str) -> int:
         return await self.canned.count_documents({"scope_key": scope_key})
 
-    async def create(self, doc: Document) -> Canned:
+    async def create(self, canned: Canned) -> Canned:
+        doc = {
+            "_id": ObjectId(canned.id),
+            "scope": canned.scope,
+            "scope_key": scope_key(canned.scope, canned.author_id, canned.team_id),
+            "author": canned.author_id,
+            "team": canned.team_id,
+            "short_code": canned.short_code,
+            "code_key": canned.short_code.lower(),
+            "text": canned.text,
+            "created_at": canned.created_at,
+            "updated_at": canned.updated_at,
+        }
         try:
             await self.canned.insert_one(doc)
         except DuplicateKeyError:
@@ -69,7 +81,12 @@ class CannedStore:
         doc = await self.canned.find_one({"_id": ObjectId(canned_id)})
         return canned_from_doc(doc) if doc else None
 
-    async def update(self, canned_id: str, fields: Document, now: datetime) -> Canned | None:
+    async def update(
+        self, canned_id: str, short_code: str | None, text: str | None, now: datetime
+    ) -> Canned | None:
+        fields: Document = {} if text is None else {"text": text}
+        if short_code is not None:
+            fields.update(short_code=short_code, code_key=short_code.lower())
         try:
             doc = await self.canned.find_one_and_update(
                 {"_id": ObjectId(canned_id)},

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.database import Document
-from workcity_common.events import Event
+from workcity_common.events import Event, NoteData, UserRef
 from workcity_common.outbox import Outbox
 
 IDX_NOTES = "notes_conversation_created"
@@ -66,26 +66,43 @@ class NotesStore:
             ]
         )
 
-    async def add(self, doc: Document, events: Callable[[], Sequence[Event]]) -> None:
+    async def add(self, note: NoteData, events: Callable[[], Sequence[Event]]) -> None:
         """Store a note and its event (`note.created`) in one transaction."""
 
         async def work(session: AsyncClientSession) -> tuple[None, Sequence[Event]]:
-            await self.insert(doc, session)
+            await self.insert(note, session)
             return None, events()
 
         await self._outbox.commit(work)
 
-    async def insert(self, doc: Document, session: AsyncClientSession) -> None:
+    async def insert(self, note: NoteData, session: AsyncClientSession) -> None:
         """A note within a transaction of the caller's (whose outbox takes its event)."""
+        doc = {
+            "_id": ObjectId(note.id),
+            "conversation": ObjectId(note.conversation_id),
+            "author": note.author.id,
+            "text": note.text,
+            "created_at": note.created_at,
+        }
         await self.notes.insert_one(doc, session=session)
 
     async def of_conversation(
         self, conversation_id: str, limit: int, after: str | None
-    ) -> list[Document]:
+    ) -> list[NoteData]:
         """A conversation's notes, oldest first; `after`: a note id, the page after it."""
-        return await page_of_conversation(
+        docs = await page_of_conversation(
             self.notes, conversation_id, ["created_at", "_id"], limit, after
         )
+        return [
+            NoteData(
+                id=str(d["_id"]),
+                conversation_id=conversation_id,
+                author=UserRef(id=d["author"], email=""),
+                text=d["text"],
+                created_at=d["created_at"],
+            )
+            for d in docs
+        ]
 
     async def delete_of_conversation(self, conversation_id: str) -> None:
         await self.notes.delete_many({"conversation": ObjectId(conversation_id)})
