@@ -31,7 +31,7 @@ from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 PAIRS = 50
 

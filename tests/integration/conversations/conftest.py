@@ -30,7 +30,7 @@ from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.model import Person
 from workcity_conversations.main import create_app
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 from workcity_conversations.settings import ConversationsSettings
 
 from tests.integration.conversations.tap import Tap

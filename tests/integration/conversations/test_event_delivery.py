@@ -9,7 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.broker import Broker
 from workcity_common.outbox import Outbox, OutboxRelay
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 from workcity_conversations.settings import ConversationsSettings
 
 from tests.integration.conversations.conftest import Running, Tokens, auth

@@ -10,7 +10,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.paging import MessagePage
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,7 @@ from workcity_conversations.adapters.directory import (
     UserDirectory,
 )
 from workcity_conversations.adapters.store import ConversationStore
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 pytestmark = pytest.mark.integration
 

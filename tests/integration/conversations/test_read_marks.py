@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workcity_conversations.adapters.store import ConversationStore
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 from tests.integration.conversations.test_service import open_pair
 

@@ -18,7 +18,7 @@ from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.errors import Busy
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 from tests.support.outbox import stored_events
 

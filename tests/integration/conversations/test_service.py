@@ -16,7 +16,7 @@ from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.directory import UserDirectory
 from workcity_conversations.adapters.store import ConversationStore
 from workcity_conversations.domain.model import Person
-from workcity_conversations.service import ConversationService, Limits
+from workcity_conversations.service_layer.service import ConversationService, Limits
 
 from tests.support.outbox import stored_events
 

@@ -1,6 +1,6 @@
-"""In-memory fakes of the auth service's ports (workcity_auth/ports.py), for unit tests of the
-use cases in milliseconds. They keep the ports' contracts (one account per email, a refresh
-token used once, a reused one revoking its login, the failures in a row per email); the real
+"""In-memory fakes of the auth service's ports (workcity_auth/service_layer/ports.py), for unit
+tests of the use cases in milliseconds. They keep the ports' contracts (one account per email, a
+refresh token used once, a reused one revoking its login, the failures in a row per email); the real
 adapters are held to them by tests/integration/auth/ against the database."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from workcity_auth.domain.model import FailureCount, IssuedRefreshToken, RefreshFamily, User
-from workcity_auth.ports import EmailTaken, RefreshRejected
+from workcity_auth.service_layer.ports import EmailTaken, RefreshRejected
 from workcity_common.events import Role, utcnow
 
 

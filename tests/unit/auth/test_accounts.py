@@ -1,7 +1,7 @@
-"""Every use case of auth's `Accounts` (accounts.py) against in-memory fakes of its ports
-(fakes.py): signup and admin-made accounts, login with its per-email throttle, refresh-token
-rotation, logout, and user management. The real adapters (MongoDB, bcrypt, signing keys) are
-checked in tests/integration/auth/."""
+"""Every use case of auth's `Accounts` (service_layer/accounts.py) against in-memory fakes of its
+ports (fakes.py): signup and admin-made accounts, login with its per-email throttle, refresh-token
+rotation, logout, and user management. The real adapters (MongoDB, bcrypt, signing keys) are checked
+in tests/integration/auth/."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
-from workcity_auth.accounts import Accounts, LoginThrottle
+from workcity_auth.service_layer.accounts import Accounts, LoginThrottle
 from workcity_common.domain_errors import DomainError
 from workcity_common.events import utcnow
 

@@ -1,5 +1,5 @@
-"""In-memory fakes of the desk's ports (workcity_conversations/desk_ports.py), over the
-conversations of a `FakeConversationStore` (fakes.py): teams and agents, the desk's changes with
+"""In-memory fakes of the desk's ports (workcity_conversations/service_layer/desk_ports.py), over
+the conversations of a `FakeConversationStore` (fakes.py): teams and agents, the desk's changes with
 their capacity check and one-open-request rule, support requests and the inbox's views. The real
 adapters are held to the same contracts against the database (tests/integration/conversations/,
 tests/e2e/test_desk*.py)."""
@@ -14,7 +14,13 @@ from typing import Any
 from bson import ObjectId
 from workcity_common.domain_errors import Conflict
 from workcity_common.events import Event, NoteData
-from workcity_conversations.desk_ports import (
+from workcity_conversations.domain import activity, desk_queue
+from workcity_conversations.domain.activity import Entry
+from workcity_conversations.domain.canned import Canned, scope_key
+from workcity_conversations.domain.desk import Agent, Team
+from workcity_conversations.domain.errors import NotFound
+from workcity_conversations.domain.model import Conversation, Csat, Person
+from workcity_conversations.service_layer.desk_ports import (
     AlsoWrite,
     AtCapacity,
     DeskEvents,
@@ -24,12 +30,6 @@ from workcity_conversations.desk_ports import (
     Plan,
     SupportRequest,
 )
-from workcity_conversations.domain import activity, desk_queue
-from workcity_conversations.domain.activity import Entry
-from workcity_conversations.domain.canned import Canned, scope_key
-from workcity_conversations.domain.desk import Agent, Team
-from workcity_conversations.domain.errors import NotFound
-from workcity_conversations.domain.model import Conversation, Csat, Person
 
 from tests.unit.conversations.fakes import FakeConversationStore, activity_key, oid
 

@@ -1,8 +1,9 @@
-"""In-memory fakes of the conversations service's ports (workcity_conversations/ports.py), for unit
-tests of the use cases in milliseconds. They keep the ports' contracts (seqs from
-`domain.sends`, read positions that only move forward, a pair's one conversation, idempotent
-client ids, the events of each write); the real adapters are held to the same contracts by the
-integration tests against the database (tests/integration/conversations/)."""
+"""In-memory fakes of the conversations service's ports
+(workcity_conversations/service_layer/ports.py), for unit tests of the use cases in milliseconds.
+They keep the ports' contracts (seqs from `domain.sends`, read positions that only move forward, a
+pair's one conversation, idempotent client ids, the events of each write); the real adapters are
+held to the same contracts by the integration tests against the database
+(tests/integration/conversations/)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from workcity_conversations.domain.reads import (
     next_read_position,
 )
 from workcity_conversations.domain.sends import NewMessage, plan_sends
-from workcity_conversations.ports import (
+from workcity_conversations.service_layer.ports import (
     ConversationExists,
     DuplicateClientMessage,
     SendEvents,

@@ -1,15 +1,15 @@
-"""The attachment use cases (attachment_service.py) against in-memory fakes: uploads within the
-size limit and the uploader's quota, typed from their bytes; downloads for viewers; the sweep of
-uploads no message took. The GridFS adapter is checked in
+"""The attachment use cases (service_layer/attachment_service.py) against in-memory fakes: uploads
+within the size limit and the uploader's quota, typed from their bytes; downloads for viewers; the
+sweep of uploads no message took. The GridFS adapter is checked in
 tests/integration/conversations/test_attachments.py."""
 
 from __future__ import annotations
 
 import pytest
 from workcity_common.domain_errors import DomainError
-from workcity_conversations.attachment_service import AttachmentService
 from workcity_conversations.domain.model import Conversation
-from workcity_conversations.limits import Limits
+from workcity_conversations.service_layer.attachment_service import AttachmentService
+from workcity_conversations.service_layer.limits import Limits
 
 from tests.unit.conversations.fakes import FakeFileStore
 from tests.unit.conversations.test_service import T0, chunks, oid, person

@@ -1,6 +1,6 @@
-"""Every use case of `CannedService` (canned_service.py) against in-memory fakes of its ports
-(desk_fakes.py): who lists and writes which scope, a short code unique in its scope, the cap of
-a scope, and who may change or delete one. The real store (its unique index, its search)
+"""Every use case of `CannedService` (service_layer/canned_service.py) against in-memory fakes of
+its ports (desk_fakes.py): who lists and writes which scope, a short code unique in its scope, the
+cap of a scope, and who may change or delete one. The real store (its unique index, its search)
 against the database: tests/e2e/test_desk_canned.py."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from workcity_common.domain_errors import DomainError
-from workcity_conversations.canned_service import CannedLimits, CannedService
+from workcity_conversations.service_layer.canned_service import CannedLimits, CannedService
 
 from tests.unit.conversations.desk_fakes import FakeCannedResponses, FakeTeamStore
 from tests.unit.conversations.fakes import oid

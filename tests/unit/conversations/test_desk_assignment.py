@@ -1,7 +1,7 @@
-"""The desk's `Assigner` (desk_assignment.py) against in-memory fakes of its ports: queues handed
-out to eligible agents within capacity, due snoozes reopened, a customer's message reopening a
-conversation set aside, and the events each change publishes. The store's atomic capacity check
-against the database: tests/integration/conversations/test_desk_concurrency.py,
+"""The desk's `Assigner` (service_layer/desk_assignment.py) against in-memory fakes of its ports:
+queues handed out to eligible agents within capacity, due snoozes reopened, a customer's message
+reopening a conversation set aside, and the events each change publishes. The store's atomic
+capacity check against the database: tests/integration/conversations/test_desk_concurrency.py,
 tests/e2e/test_desk*.py."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import dataclasses
 from datetime import timedelta
 
 from workcity_common.events import ConversationUpdated
-from workcity_conversations.desk_assignment import Assigner
-from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain.desk import Agent
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.desk_assignment import Assigner
+from workcity_conversations.service_layer.desk_shared import DeskLimits
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import now_ms
 
 from tests.unit.conversations.desk_fakes import FakeDeskStore
 from tests.unit.conversations.fakes import (

@@ -1,7 +1,7 @@
-"""Every use case of `DeskService` (desk_service.py) against in-memory fakes of its ports
-(fakes.py): support requests, the inbox's views, counts and cursors, claims, assignments,
-status changes, transfers and field edits, who may do each, and the events they commit. The
-real `DeskStore` (its queries, snapshot and capacity check) against the database:
+"""Every use case of `DeskService` (service_layer/desk_service.py) against in-memory fakes of its
+ports (fakes.py): support requests, the inbox's views, counts and cursors, claims, assignments,
+status changes, transfers and field edits, who may do each, and the events they commit. The real
+`DeskStore` (its queries, snapshot and capacity check) against the database:
 tests/integration/conversations/test_desk_concurrency.py, tests/e2e/test_desk*.py."""
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from workcity_common.events import (
     Event,
     NoteCreated,
 )
-from workcity_conversations.activity_service import ActivityService
-from workcity_conversations.csat_service import CsatService
-from workcity_conversations.desk_service import DeskService
-from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain.desk import Agent
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.notes_service import NoteLimits, NotesService
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.activity_service import ActivityService
+from workcity_conversations.service_layer.csat_service import CsatService
+from workcity_conversations.service_layer.desk_service import DeskService
+from workcity_conversations.service_layer.desk_shared import DeskLimits
+from workcity_conversations.service_layer.notes_service import NoteLimits, NotesService
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import now_ms
 
 from tests.unit.conversations.desk_fakes import FakeDeskStore, FakeNoteStore
 from tests.unit.conversations.fakes import (

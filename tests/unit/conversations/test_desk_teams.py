@@ -1,5 +1,5 @@
-"""Every use case of the desk's `TeamsService` (desk_teams.py) against in-memory fakes of its
-ports: who may manage teams and agents, what bad input is refused, and which changes hand the
+"""Every use case of the desk's `TeamsService` (service_layer/desk_teams.py) against in-memory fakes
+of its ports: who may manage teams and agents, what bad input is refused, and which changes hand the
 affected teams' queues out again (`drain_soon`). The teams store itself is checked against the
 database by tests/e2e/test_desk.py and tests/integration/conversations/test_desk_concurrency.py."""
 
@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 from workcity_common.domain_errors import DomainError
-from workcity_conversations.desk_shared import DeskLimits
-from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.domain.desk import Agent
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.desk_shared import DeskLimits
+from workcity_conversations.service_layer.desk_teams import TeamsService
+from workcity_conversations.service_layer.views import now_ms
 
 from tests.unit.conversations.desk_fakes import FakeTeamStore
 from tests.unit.conversations.fakes import FakeDirectory, oid

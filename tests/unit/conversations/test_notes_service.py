@@ -1,7 +1,7 @@
-"""Every use case of `NotesService` (notes_service.py) against in-memory fakes of its ports:
-staff who may see a conversation write and read its private notes, a customer never, the
-audience of `note.created`, pages, and a transfer's note. That no customer path ever shows a
-note, against the whole stack: tests/e2e/test_desk_notes.py."""
+"""Every use case of `NotesService` (service_layer/notes_service.py) against in-memory fakes of its
+ports: staff who may see a conversation write and read its private notes, a customer never, the
+audience of `note.created`, pages, and a transfer's note. That no customer path ever shows a note,
+against the whole stack: tests/e2e/test_desk_notes.py."""
 
 from __future__ import annotations
 

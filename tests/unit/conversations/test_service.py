@@ -1,5 +1,5 @@
-"""Every use case of `ConversationService` (service.py) against in-memory fakes of its ports
-(fakes.py): who may do what, what each answers and which events it commits. The real adapters
+"""Every use case of `ConversationService` (service_layer/service.py) against in-memory fakes of its
+ports (fakes.py): who may do what, what each answers and which events it commits. The real adapters
 are checked against the database in tests/integration/conversations/."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from workcity_common.events import (
 from workcity_common.tokens import TokenClaims
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.service import ConversationService, Limits
+from workcity_conversations.service_layer.service import ConversationService, Limits
 
 from tests.unit.conversations.fakes import FakeConversationStore, FakeDirectory, FakeFileStore
 

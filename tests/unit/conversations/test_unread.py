@@ -1,14 +1,14 @@
-"""`unread_for` (unread.py), what the notifications service asks before an email, against the
-in-memory fakes: only others' messages after both the read position and what the caller handled,
-a count that includes what the page leaves out, none for a non-participant, and its own code for
-a conversation that is gone. Against the database: tests/integration/conversations/
+"""`unread_for` (service_layer/unread.py), what the notifications service asks before an email,
+against the in-memory fakes: only others' messages after both the read position and what the caller
+handled, a count that includes what the page leaves out, none for a non-participant, and its own
+code for a conversation that is gone. Against the database: tests/integration/conversations/
 test_internal_unread.py."""
 
 from __future__ import annotations
 
 import pytest
 from workcity_common.domain_errors import DomainError
-from workcity_conversations.unread import CONVERSATION_GONE, sender_emails, unread_for
+from workcity_conversations.service_layer.unread import CONVERSATION_GONE, sender_emails, unread_for
 
 from tests.unit.conversations.fakes import oid
 from tests.unit.conversations.test_service import opened, world

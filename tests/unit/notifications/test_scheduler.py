@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import cast
 
 from workcity_notifications.entrypoints.scheduler import Scheduler
-from workcity_notifications.notifier import Notifier
+from workcity_notifications.service_layer.notifier import Notifier
 
 
 class Sending:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workcity_common.events import ConversationData, ConversationUpdatedData, TeamRef, UserRef
-from workcity_realtime.desk_events import conversation_updated
+from workcity_realtime.service_layer.desk_events import conversation_updated
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -73,7 +73,7 @@ async def test_a_queued_conversation_goes_to_the_team_and_nothing_else_when_no_o
 
 async def test_a_note_goes_to_the_staff_audience_only_never_to_a_room() -> None:
     from workcity_common.events import NoteCreatedData, NoteData
-    from workcity_realtime.desk_events import note_created
+    from workcity_realtime.service_layer.desk_events import note_created
 
     emitter = Recorder()
     note = NoteData(
@@ -91,7 +91,7 @@ async def test_a_note_goes_to_the_staff_audience_only_never_to_a_room() -> None:
 
 async def test_a_satisfaction_request_goes_to_the_customers_only() -> None:
     from workcity_common.events import CsatRequestedData
-    from workcity_realtime.desk_events import csat_requested
+    from workcity_realtime.service_layer.desk_events import csat_requested
 
     emitter = Recorder()
     await csat_requested(emitter, CsatRequestedData(conversation_id="c1", customer_ids=["cust"]))  # type: ignore[arg-type]

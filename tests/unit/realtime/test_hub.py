@@ -14,7 +14,7 @@ from workcity_common.events import ConversationData, TeamRef, UserRef, utcnow
 from workcity_common.tokens import TokenClaims
 from workcity_realtime.adapters.cluster import Heartbeat, Hello, PresenceDelta, Typing
 from workcity_realtime.domain.payloads import InvalidPayload
-from workcity_realtime.hub import Hub, HubLimits, Refused
+from workcity_realtime.service_layer.hub import Hub, HubLimits, Refused
 
 CID = "64b7f0c2a1b2c3d4e5f60718"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

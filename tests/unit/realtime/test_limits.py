@@ -10,7 +10,7 @@ from engineio import packet as eio_packet
 from workcity_realtime.adapters.engine import PACKET_OVERHEAD_BYTES, MeteredQueue
 from workcity_realtime.adapters.outbound import OutgoingBuffer
 from workcity_realtime.domain.ordering import FairShare, KeyedSequencer, Overloaded, QueueFull
-from workcity_realtime.hub import Hub, HubLimits, Refused
+from workcity_realtime.service_layer.hub import Hub, HubLimits, Refused
 
 from tests.unit.realtime.test_hub import FakeCluster, FakeConversations, FakeEmitter, claims
 

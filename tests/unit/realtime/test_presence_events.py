@@ -5,7 +5,7 @@ from __future__ import annotations
 from workcity_common.broker import BrokerUnavailable
 from workcity_common.events import Event, PresenceChanged, parse_event
 from workcity_realtime.adapters.cluster import Bye, Heartbeat, PresenceDelta
-from workcity_realtime.hub import Hub, HubLimits
+from workcity_realtime.service_layer.hub import Hub, HubLimits
 
 from tests.unit.realtime.test_hub import (
     T0,

@@ -9,7 +9,7 @@ from workcity_common.error_table import from_http
 from workcity_realtime.domain.ordering import Overloaded, QueueFull
 from workcity_realtime.domain.payloads import InvalidPayload
 from workcity_realtime.entrypoints.sockets import answered
-from workcity_realtime.hub import Refused
+from workcity_realtime.service_layer.hub import Refused
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
 from workcity_common.tokens import KeySet, TokenVerifier
 
-from workcity_auth.accounts import Accounts, LoginThrottle
 from workcity_auth.adapters.login_failures import LoginFailures
 from workcity_auth.adapters.passwords import PasswordHasher
 from workcity_auth.adapters.refresh_tokens import RefreshTokenRepository
@@ -33,6 +32,7 @@ from workcity_auth.adapters.signing_keys import (
 from workcity_auth.adapters.users import UserRepository
 from workcity_auth.entrypoints.http import auth, users
 from workcity_auth.entrypoints.internal import internal
+from workcity_auth.service_layer.accounts import Accounts, LoginThrottle
 from workcity_auth.settings import AuthSettings
 
 DESCRIPTION = """Users, passwords and tokens of Workcity Chat. Access tokens are EdDSA/RS256 JWTs

@@ -33,18 +33,12 @@ from workcity_common.user_directory import (
     auth_user_source,
 )
 
-from workcity_conversations.activity_service import ActivityService
 from workcity_conversations.adapters.attachments import AttachmentStore
 from workcity_conversations.adapters.canned_store import CannedStore
 from workcity_conversations.adapters.desk_store import DeskStore
 from workcity_conversations.adapters.directory import MongoProcessedEvents, UserDirectory
 from workcity_conversations.adapters.notes_store import NotesStore
 from workcity_conversations.adapters.store import ConversationStore
-from workcity_conversations.canned_service import CannedLimits, CannedService
-from workcity_conversations.csat_service import CsatService
-from workcity_conversations.desk_service import DeskService
-from workcity_conversations.desk_shared import DeskLimits
-from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.entrypoints import http
 from workcity_conversations.entrypoints.activity_http import activity as activity_routes
 from workcity_conversations.entrypoints.canned_http import canned as canned_routes
@@ -53,8 +47,14 @@ from workcity_conversations.entrypoints.desk_scheduler import DeskScheduler
 from workcity_conversations.entrypoints.internal import internal
 from workcity_conversations.entrypoints.notes_http import notes as notes_routes
 from workcity_conversations.entrypoints.presence import make_presence_consumer
-from workcity_conversations.notes_service import NoteLimits, NotesService
-from workcity_conversations.service import ConversationService, Limits
+from workcity_conversations.service_layer.activity_service import ActivityService
+from workcity_conversations.service_layer.canned_service import CannedLimits, CannedService
+from workcity_conversations.service_layer.csat_service import CsatService
+from workcity_conversations.service_layer.desk_service import DeskService
+from workcity_conversations.service_layer.desk_shared import DeskLimits
+from workcity_conversations.service_layer.desk_teams import TeamsService
+from workcity_conversations.service_layer.notes_service import NoteLimits, NotesService
+from workcity_conversations.service_layer.service import ConversationService, Limits
 from workcity_conversations.settings import ConversationsSettings
 
 DESCRIPTION = """Conversations, messages and read state of Workcity Chat. Every message has a

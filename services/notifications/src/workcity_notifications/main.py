@@ -29,7 +29,7 @@ from workcity_notifications.entrypoints.events import (
     schedule_handler,
 )
 from workcity_notifications.entrypoints.scheduler import Scheduler
-from workcity_notifications.notifier import Notifier, Timing
+from workcity_notifications.service_layer.notifier import Notifier, Timing
 from workcity_notifications.settings import NotificationsSettings
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule, Socke
 from workcity_realtime.domain.payloads import PayloadLimits
 from workcity_realtime.entrypoints import sockets
 from workcity_realtime.entrypoints.events import make_consumer
-from workcity_realtime.hub import Hub, HubLimits
+from workcity_realtime.service_layer.hub import Hub, HubLimits
 from workcity_realtime.settings import Settings
 
 log = logging.getLogger(__name__)

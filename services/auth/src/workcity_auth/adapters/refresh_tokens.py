@@ -22,7 +22,7 @@ from workcity_common.events import Event, SessionData, UserLoggedOut, utcnow
 from workcity_common.outbox import Outbox
 
 from workcity_auth.domain.model import IssuedRefreshToken, RefreshFamily
-from workcity_auth.ports import RefreshRejected
+from workcity_auth.service_layer.ports import RefreshRejected
 
 PRODUCER = "auth"
 

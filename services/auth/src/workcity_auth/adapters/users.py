@@ -22,7 +22,7 @@ from workcity_common.events import (
 from workcity_common.outbox import Outbox
 
 from workcity_auth.domain.model import User
-from workcity_auth.ports import EmailTaken
+from workcity_auth.service_layer.ports import EmailTaken
 
 PRODUCER = "auth"
 

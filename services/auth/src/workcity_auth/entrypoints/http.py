@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from workcity_common.events import Role
 from workcity_common.http_auth import CurrentClaims
 
-from workcity_auth.deps import AccountsDep, AdminClaims, SignerDep
 from workcity_auth.domain.model import User
+from workcity_auth.entrypoints.deps import AccountsDep, AdminClaims, SignerDep
 
 # pydantic checks patterns with Rust regex, where `$` is the very end (no trailing newline).
 ObjectIdStr = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="a user id")]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from workcity_common.domain_errors import Invalid, NotFound
 from workcity_common.http_auth import service_caller
 
-from workcity_auth.deps import AccountsDep
 from workcity_auth.domain.model import User
+from workcity_auth.entrypoints.deps import AccountsDep
 from workcity_auth.entrypoints.http import ObjectIdStr
 
 internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(service_caller)])

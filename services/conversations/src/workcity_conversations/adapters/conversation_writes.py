@@ -31,7 +31,7 @@ from workcity_conversations.domain.reads import (
     lowest_read_position,
     next_read_position,
 )
-from workcity_conversations.ports import ConversationExists
+from workcity_conversations.service_layer.ports import ConversationExists
 
 
 class ConversationWrites:

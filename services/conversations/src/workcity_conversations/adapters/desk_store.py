@@ -32,7 +32,10 @@ from workcity_common.outbox import Outbox
 from workcity_conversations.adapters.activity_store import ActivityStore
 from workcity_conversations.adapters.conversation_docs import conversation_from_doc
 from workcity_conversations.adapters.teams_store import TeamsStore
-from workcity_conversations.desk_ports import (
+from workcity_conversations.domain import activity, desk_queue
+from workcity_conversations.domain.errors import Conflict, NotFound
+from workcity_conversations.domain.model import Conversation
+from workcity_conversations.service_layer.desk_ports import (
     AlsoWrite,
     AtCapacity,
     DeskEvents,
@@ -42,9 +45,6 @@ from workcity_conversations.desk_ports import (
     Plan,
     SupportRequest,
 )
-from workcity_conversations.domain import activity, desk_queue
-from workcity_conversations.domain.errors import Conflict, NotFound
-from workcity_conversations.domain.model import Conversation
 
 IDX_QUEUE = "desk_queue_by_priority"
 IDX_ASSIGNEE = "desk_assignee"

@@ -28,7 +28,7 @@ from workcity_conversations.adapters.conversation_docs import (
 from workcity_conversations.domain import desk
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.sends import NewMessage, last_send_of_each_sender, plan_sends
-from workcity_conversations.ports import SendEvents
+from workcity_conversations.service_layer.ports import SendEvents
 
 
 @dataclass(eq=False)

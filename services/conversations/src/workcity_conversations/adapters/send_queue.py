@@ -31,7 +31,7 @@ from workcity_conversations.adapters.conversation_states import ConversationStat
 from workcity_conversations.adapters.send_claim import QueuedSend, plan_group
 from workcity_conversations.domain.errors import Busy, NotFound
 from workcity_conversations.domain.model import Conversation, Message
-from workcity_conversations.ports import DuplicateClientMessage
+from workcity_conversations.service_layer.ports import DuplicateClientMessage
 
 T = TypeVar("T")
 

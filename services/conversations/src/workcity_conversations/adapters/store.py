@@ -36,7 +36,7 @@ from workcity_conversations.adapters.send_claim import QueuedSend
 from workcity_conversations.adapters.send_queue import SendQueue
 from workcity_conversations.domain.model import Attachment, Conversation, Message
 from workcity_conversations.domain.paging import ConversationPage, MessagePage, page_span
-from workcity_conversations.ports import SendEvents
+from workcity_conversations.service_layer.ports import SendEvents
 
 
 class ConversationStore(ConversationWrites):

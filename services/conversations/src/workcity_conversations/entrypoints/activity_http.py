@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from workcity_conversations.activity_service import ActivityService
-from workcity_conversations.csat_service import CsatService
-from workcity_conversations.deps import CurrentUser
+from workcity_conversations.entrypoints.deps import CurrentUser
 from workcity_conversations.entrypoints.desk_http import _ERRORS, JsonObject, _object
+from workcity_conversations.service_layer.activity_service import ActivityService
+from workcity_conversations.service_layer.csat_service import CsatService
 
 
 async def _activity(request: Request) -> ActivityService:

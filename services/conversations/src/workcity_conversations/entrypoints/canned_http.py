@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from workcity_conversations.canned_service import CannedService
-from workcity_conversations.deps import CurrentUser
+from workcity_conversations.entrypoints.deps import CurrentUser
 from workcity_conversations.entrypoints.desk_http import _ERRORS, JsonObject, _object
+from workcity_conversations.service_layer.canned_service import CannedService
 
 
 async def _canned(request: Request) -> CannedService:

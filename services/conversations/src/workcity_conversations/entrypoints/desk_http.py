@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from workcity_conversations.deps import CurrentUser
-from workcity_conversations.desk_service import DeskService
-from workcity_conversations.desk_teams import TeamsService
 from workcity_conversations.domain.errors import InvalidInput
+from workcity_conversations.entrypoints.deps import CurrentUser
 from workcity_conversations.entrypoints.schemas import ErrorOut
+from workcity_conversations.service_layer.desk_service import DeskService
+from workcity_conversations.service_layer.desk_teams import TeamsService
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Invalid id, parameter or body"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from workcity_conversations.desk_assignment import Assigner
+from workcity_conversations.service_layer.desk_assignment import Assigner
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from workcity_conversations.deps import CurrentUser, ServiceDep
 from workcity_conversations.domain.files import content_disposition
+from workcity_conversations.entrypoints.deps import CurrentUser, ServiceDep
 from workcity_conversations.entrypoints.schemas import (
     AttachmentOut,
     ConversationOut,

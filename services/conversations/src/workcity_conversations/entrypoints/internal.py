@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from workcity_common.http_auth import service_caller
 
-from workcity_conversations.unread import sender_emails, unread_for, unread_json
+from workcity_conversations.service_layer.unread import sender_emails, unread_for, unread_json
 
 internal = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(service_caller)])
 

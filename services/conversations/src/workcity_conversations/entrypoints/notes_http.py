@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from workcity_conversations.deps import CurrentUser
+from workcity_conversations.entrypoints.deps import CurrentUser
 from workcity_conversations.entrypoints.desk_http import _ERRORS, JsonObject, _object
-from workcity_conversations.notes_service import NotesService
+from workcity_conversations.service_layer.notes_service import NotesService
 
 
 async def _notes(request: Request) -> NotesService:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from workcity_common.broker import Broker, EventConsumer, EventHandler, ProcessedEvents
 from workcity_common.events import Event, PresenceChanged
 
-from workcity_conversations.desk_teams import TeamsService
+from workcity_conversations.service_layer.desk_teams import TeamsService
 
 PRESENCE_EVENT_TYPES = ("presence.changed",)
 

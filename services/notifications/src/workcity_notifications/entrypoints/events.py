@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from workcity_common.broker import BatchEventHandler
 
-from workcity_notifications.notifier import Notifier
+from workcity_notifications.service_layer.notifier import Notifier
 
 # Reads and deletions are not tracked: when an email is due, the conversations service says what
 # is still unread (an old queue's bindings of them are ignored, domain/batch.py).

@@ -9,7 +9,7 @@ import logging
 
 from workcity_common.tasks import cancel_and_wait
 
-from workcity_notifications.notifier import Notifier
+from workcity_notifications.service_layer.notifier import Notifier
 
 log = logging.getLogger(__name__)
 

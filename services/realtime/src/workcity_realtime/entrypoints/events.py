@@ -28,8 +28,8 @@ from workcity_common.events import (
     UserUpdated,
 )
 
-from workcity_realtime import desk_events
-from workcity_realtime.hub import Hub
+from workcity_realtime.service_layer import desk_events
+from workcity_realtime.service_layer.hub import Hub
 
 EVENT_TYPES = (
     "message.created",

@@ -25,7 +25,7 @@ from workcity_common.error_table import socket_ack
 from workcity_common.tokens import InvalidToken, TokenVerifier
 
 from workcity_realtime.domain import payloads
-from workcity_realtime.hub import Hub
+from workcity_realtime.service_layer.hub import Hub
 
 log = logging.getLogger(__name__)
 

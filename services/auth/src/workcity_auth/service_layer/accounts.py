@@ -27,7 +27,7 @@ from workcity_auth.domain.rules import (
     login_backoff_seconds,
     normalize_email,
 )
-from workcity_auth.ports import (
+from workcity_auth.service_layer.ports import (
     EmailTaken,
     LoginFailureCounts,
     Passwords,

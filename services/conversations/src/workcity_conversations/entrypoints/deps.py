@@ -11,7 +11,7 @@ from workcity_common.http_auth import CurrentClaims
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
 from workcity_conversations.domain.rules import parse_id
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.service import ConversationService
 
 
 async def _service(request: Request) -> ConversationService:

@@ -9,8 +9,8 @@ from workcity_common.domain_errors import Forbidden, Unauthenticated
 from workcity_common.http_auth import CurrentClaims
 from workcity_common.tokens import TokenClaims
 
-from workcity_auth.accounts import Accounts
 from workcity_auth.adapters.signing_keys import TokenSigner
+from workcity_auth.service_layer.accounts import Accounts
 
 
 async def _accounts(request: Request) -> Accounts:

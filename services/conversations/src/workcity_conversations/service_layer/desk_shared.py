@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from workcity_conversations.desk_ports import DeskChanges, TeamStore
 from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.ports import Directory
+from workcity_conversations.service_layer.desk_ports import DeskChanges, TeamStore
+from workcity_conversations.service_layer.ports import Directory
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,13 @@ from typing import Any
 
 from workcity_common.events import iso
 
-from workcity_conversations.desk_ports import ActivityLog, DeskChanges
-from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import activity, desk_access, paging, rules
 from workcity_conversations.domain.activity import Entry
 from workcity_conversations.domain.model import Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.service import ConversationService
+from workcity_conversations.service_layer.desk_ports import ActivityLog, DeskChanges
+from workcity_conversations.service_layer.desk_shared import conversation_or_404
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.service import ConversationService
 
 
 class ActivityService:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from workcity_conversations.desk_events import ChangeEvents
-from workcity_conversations.desk_ports import DeskChanges, Plan
-from workcity_conversations.desk_shared import conversation_or_404
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import conversation_data, now_ms
+from workcity_conversations.service_layer.desk_events import ChangeEvents
+from workcity_conversations.service_layer.desk_ports import DeskChanges, Plan
+from workcity_conversations.service_layer.desk_shared import conversation_or_404
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import conversation_data, now_ms
 
 
 class CsatService:

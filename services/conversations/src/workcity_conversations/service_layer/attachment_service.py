@@ -16,8 +16,8 @@ from workcity_common.events import AttachmentData
 from workcity_conversations.domain import files, rules
 from workcity_conversations.domain.errors import InvalidInput, NotFound, TooLarge
 from workcity_conversations.domain.model import Attachment, Conversation, Person
-from workcity_conversations.limits import Limits
-from workcity_conversations.ports import FileStore
+from workcity_conversations.service_layer.limits import Limits
+from workcity_conversations.service_layer.ports import FileStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from workcity_conversations.desk_ports import CannedResponses, TeamStore
 from workcity_conversations.domain import canned, desk_access, rules
 from workcity_conversations.domain.canned import Canned
 from workcity_conversations.domain.errors import Conflict, InvalidInput, NotFound
 from workcity_conversations.domain.model import Person
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.desk_ports import CannedResponses, TeamStore
+from workcity_conversations.service_layer.views import now_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,12 @@ from typing import Any
 from bson import ObjectId
 from workcity_common.events import Event, NoteCreated, NoteCreatedData, NoteData, UserRef
 
-from workcity_conversations.desk_ports import AlsoWrite, DeskChanges, NoteStore
-from workcity_conversations.desk_shared import conversation_or_404, staff_audience
 from workcity_conversations.domain import desk_access, paging, rules
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.views import PRODUCER, now_ms
+from workcity_conversations.service_layer.desk_ports import AlsoWrite, DeskChanges, NoteStore
+from workcity_conversations.service_layer.desk_shared import conversation_or_404, staff_audience
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.views import PRODUCER, now_ms
 
 
 @dataclass(frozen=True, slots=True)

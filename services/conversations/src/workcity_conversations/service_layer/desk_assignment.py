@@ -12,15 +12,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from workcity_conversations.desk_events import ChangeEvents
-from workcity_conversations.desk_ports import AtCapacity, DeskChanges, OpenRequestExists, Plan
-from workcity_conversations.desk_shared import DeskLimits
 from workcity_conversations.domain import desk
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.desk_events import ChangeEvents
+from workcity_conversations.service_layer.desk_ports import (
+    AtCapacity,
+    DeskChanges,
+    OpenRequestExists,
+    Plan,
+)
+from workcity_conversations.service_layer.desk_shared import DeskLimits
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import now_ms
 
 log = logging.getLogger(__name__)
 

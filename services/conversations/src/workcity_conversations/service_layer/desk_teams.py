@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from workcity_conversations.desk_ports import TeamStore
-from workcity_conversations.desk_shared import DeskLimits, require_staff_user
 from workcity_conversations.domain import desk, desk_access, rules
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.views import now_ms
+from workcity_conversations.service_layer.desk_ports import TeamStore
+from workcity_conversations.service_layer.desk_shared import DeskLimits, require_staff_user
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.views import now_ms
 
 
 class TeamsService:

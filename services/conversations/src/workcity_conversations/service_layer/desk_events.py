@@ -17,13 +17,13 @@ from workcity_common.events import (
     UserRef,
 )
 
-from workcity_conversations.desk_ports import Plan, TeamStore
-from workcity_conversations.desk_shared import staff_audience
 from workcity_conversations.domain import csat
 from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.ports import Directory
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import PRODUCER, conversation_data
+from workcity_conversations.service_layer.desk_ports import Plan, TeamStore
+from workcity_conversations.service_layer.desk_shared import staff_audience
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import PRODUCER, conversation_data
 
 
 class ChangeEvents:

@@ -11,7 +11,7 @@ from workcity_conversations.domain import rules
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Message
 from workcity_conversations.domain.reads import unread_count, unread_from
-from workcity_conversations.ports import ConversationRepository, Directory
+from workcity_conversations.service_layer.ports import ConversationRepository, Directory
 
 CONVERSATION_GONE = "conversation_not_found"
 

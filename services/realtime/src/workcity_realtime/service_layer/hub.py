@@ -23,14 +23,14 @@ from workcity_common.tokens import TokenClaims
 from workcity_realtime.adapters.cluster import Typing
 from workcity_realtime.adapters.conversations import ConversationsPort
 from workcity_realtime.adapters.sockets import Emitter, conversation_room, user_room
-from workcity_realtime.delivery import Delivery
 from workcity_realtime.domain import payloads
 from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
 from workcity_realtime.domain.ordering import FairShare, KeyedSequencer
-from workcity_realtime.presence_keeper import ClusterPort, PresenceKeeper
-from workcity_realtime.token_expiry import TokenExpiry
-from workcity_realtime.typing_relay import TypingRelay
+from workcity_realtime.service_layer.delivery import Delivery
+from workcity_realtime.service_layer.presence_keeper import ClusterPort, PresenceKeeper
+from workcity_realtime.service_layer.token_expiry import TokenExpiry
+from workcity_realtime.service_layer.typing_relay import TypingRelay
 
 log = logging.getLogger(__name__)
 

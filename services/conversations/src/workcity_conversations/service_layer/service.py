@@ -24,19 +24,19 @@ from workcity_common.events import (
 )
 from workcity_common.tokens import TokenClaims
 
-from workcity_conversations.attachment_service import AttachmentService
 from workcity_conversations.domain import desk, desk_access, paging, rules
 from workcity_conversations.domain.errors import NotFound
 from workcity_conversations.domain.model import Conversation, Message, Person
-from workcity_conversations.limits import Limits
-from workcity_conversations.ports import (
+from workcity_conversations.service_layer.attachment_service import AttachmentService
+from workcity_conversations.service_layer.limits import Limits
+from workcity_conversations.service_layer.ports import (
     ConversationExists,
     ConversationRepository,
     Directory,
     DuplicateClientMessage,
     FileStore,
 )
-from workcity_conversations.views import (
+from workcity_conversations.service_layer.views import (
     PRODUCER,
     Opened,
     Sent,

@@ -17,9 +17,12 @@ from workcity_common.events import (
     Event,
 )
 
-from workcity_conversations.desk_assignment import Assigner, assign_plan
-from workcity_conversations.desk_events import ChangeEvents, actor_ref
-from workcity_conversations.desk_ports import (
+from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
+from workcity_conversations.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from workcity_conversations.domain.model import Conversation, Person
+from workcity_conversations.service_layer.desk_assignment import Assigner, assign_plan
+from workcity_conversations.service_layer.desk_events import ChangeEvents, actor_ref
+from workcity_conversations.service_layer.desk_ports import (
     AlsoWrite,
     InboxQuery,
     OpenRequestExists,
@@ -27,19 +30,16 @@ from workcity_conversations.desk_ports import (
     SupportDeskStore,
     SupportRequest,
 )
-from workcity_conversations.desk_shared import (
+from workcity_conversations.service_layer.desk_shared import (
     DeskLimits,
     conversation_or_404,
     require_staff_user,
     staff_audience,
 )
-from workcity_conversations.domain import csat, desk, desk_access, desk_queue, paging, rules
-from workcity_conversations.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from workcity_conversations.domain.model import Conversation, Person
-from workcity_conversations.notes_service import NoteLimits
-from workcity_conversations.ports import Directory
-from workcity_conversations.service import ConversationService
-from workcity_conversations.views import PRODUCER, conversation_data, now_ms
+from workcity_conversations.service_layer.notes_service import NoteLimits
+from workcity_conversations.service_layer.ports import Directory
+from workcity_conversations.service_layer.service import ConversationService
+from workcity_conversations.service_layer.views import PRODUCER, conversation_data, now_ms
 
 
 class TransferNotes(Protocol):
