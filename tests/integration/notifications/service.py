@@ -27,11 +27,11 @@ from workcity_common.events import (
     UserRegistered,
     utcnow,
 )
-from workcity_notifications.adapters.conversations import Unread
-from workcity_notifications.adapters.smtp import MailSender
 from workcity_notifications.adapters.store import IDLE
+from workcity_notifications.domain.model import Unread
 from workcity_notifications.domain.rules import PendingMessage
 from workcity_notifications.main import create_app
+from workcity_notifications.service_layer.ports import MailSender
 from workcity_notifications.settings import NotificationsSettings
 
 from tests.integration.conversations.conftest import wait_for_consumer

@@ -19,9 +19,9 @@ from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
 
-from workcity_notifications.adapters.conversations import ConversationsSource, MessageSource
+from workcity_notifications.adapters.conversations import ConversationsSource
 from workcity_notifications.adapters.directory import Directory
-from workcity_notifications.adapters.smtp import MailSender, SmtpConfig, SmtpSender
+from workcity_notifications.adapters.smtp import SmtpConfig, SmtpSender
 from workcity_notifications.adapters.store import NotificationStore
 from workcity_notifications.domain.email import mail_domain
 from workcity_notifications.entrypoints.events import (
@@ -30,6 +30,7 @@ from workcity_notifications.entrypoints.events import (
 )
 from workcity_notifications.entrypoints.scheduler import Scheduler
 from workcity_notifications.service_layer.notifier import Notifier, Timing
+from workcity_notifications.service_layer.ports import MailSender, MessageSource
 from workcity_notifications.settings import NotificationsSettings
 
 log = logging.getLogger(__name__)

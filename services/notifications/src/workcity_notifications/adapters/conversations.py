@@ -3,31 +3,13 @@ when an email is due (`GET /internal/conversations/:id/unread`, INTERNAL_API_TOK
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import httpx
 from pydantic import BaseModel, Field
 
+from workcity_notifications.domain.model import Unread
 from workcity_notifications.domain.rules import PendingMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Unread:
-    # The conversation's last seq when asked: every message up to it is accounted for.
-    last_seq: int
-    # How many unread there are in all (`messages` holds the oldest of them, up to a limit).
-    count: int
-    messages: list[PendingMessage]
-
-
-class MessageSource(Protocol):
-    async def unread(
-        self, conversation_id: str, user_id: str, after_seq: int, limit: int
-    ) -> Unread | None:
-        """None: the conversation no longer exists."""
-        ...
 
 
 class _Message(BaseModel):

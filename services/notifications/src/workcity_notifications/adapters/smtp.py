@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
 
 import aiosmtplib
 
 from workcity_notifications.domain.email import Email
-
-
-class MailSender(Protocol):
-    async def send(self, email: Email) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from workcity_common.database import Document
 
 from workcity_notifications.domain.batch import Wake
 from workcity_notifications.domain.email import Email
+from workcity_notifications.domain.model import Claimed, Outgoing
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # "Nothing pending": later than any real due time, so `$min` replaces it and the due index's
@@ -36,41 +36,21 @@ IDLE = datetime(3000, 1, 1, tzinfo=UTC)
 IDX_DUE = "due_claimed"
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An email about to be handed to SMTP, and the last message it accounts for."""
-
-    email: Email
-    covered_seq: int
-
-    def to_doc(self) -> dict[str, Any]:
-        e = self.email
-        return {
-            "to": e.to,
-            "subject": e.subject,
-            "text": e.text,
-            "html": e.html,
-            "message_id": e.message_id,
-            "covered_seq": self.covered_seq,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Outgoing:
-        email = Email(doc["to"], doc["subject"], doc["text"], doc["html"], doc["message_id"])
-        return cls(email, int(doc["covered_seq"]))
+def _outgoing_doc(outgoing: Outgoing) -> dict[str, Any]:
+    e = outgoing.email
+    return {
+        "to": e.to,
+        "subject": e.subject,
+        "text": e.text,
+        "html": e.html,
+        "message_id": e.message_id,
+        "covered_seq": outgoing.covered_seq,
+    }
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    key: str
-    conversation_id: str
-    recipient_id: str
-    due_at: datetime
-    done_seq: int
-    attempts: int
-    token: str
-    # An email a previous claim recorded and may or may not have got through SMTP.
-    outgoing: Outgoing | None = None
+def _outgoing_from(doc: Mapping[str, Any]) -> Outgoing:
+    email = Email(doc["to"], doc["subject"], doc["text"], doc["html"], doc["message_id"])
+    return Outgoing(email, int(doc["covered_seq"]))
 
 
 def _released(due_at: datetime, attempts: int = 0) -> dict[str, Any]:
@@ -145,7 +125,7 @@ class NotificationStore:
             done_seq=int(doc.get("done_seq", 0)),
             attempts=int(doc.get("attempts", 0)),
             token=token,
-            outgoing=Outgoing.from_doc(doc["outgoing"]) if doc.get("outgoing") else None,
+            outgoing=_outgoing_from(doc["outgoing"]) if doc.get("outgoing") else None,
         )
 
     async def last_sent_at(self, key: str) -> datetime | None:
@@ -156,7 +136,8 @@ class NotificationStore:
         """Record the email before SMTP sees it; False if the claim was lost meanwhile (its lease
         ran out and another replica holds it now): then it is not sent here."""
         result = await self.wakeups.update_one(
-            {"_id": claimed.key, "claim": claimed.token}, {"$set": {"outgoing": outgoing.to_doc()}}
+            {"_id": claimed.key, "claim": claimed.token},
+            {"$set": {"outgoing": _outgoing_doc(outgoing)}},
         )
         return result.matched_count == 1
 

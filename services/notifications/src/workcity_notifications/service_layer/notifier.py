@@ -1,5 +1,6 @@
 """The use cases: what events change in the schedule, and what the scheduler does with a due
-wake-up. Adapters are passed in (tests use the real store with a real SMTP server)."""
+wake-up. It depends only on its ports (service_layer/ports.py): unit tests pass in-memory fakes
+(tests/unit/notifications/), integration tests the real store and a real SMTP server."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from datetime import datetime, timedelta
 
 from workcity_common.events import Event, utcnow
 
-from workcity_notifications.adapters.conversations import MessageSource
-from workcity_notifications.adapters.directory import Directory
-from workcity_notifications.adapters.smtp import MailSender
-from workcity_notifications.adapters.store import Claimed, NotificationStore, Outgoing
 from workcity_notifications.domain import batch, rules
 from workcity_notifications.domain.email import compose, message_id
+from workcity_notifications.domain.model import Claimed, Outgoing
+from workcity_notifications.service_layer.ports import (
+    MailSender,
+    MessageSource,
+    UserDirectory,
+    WakeupStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,8 @@ class Timing:
 class Notifier:
     def __init__(
         self,
-        store: NotificationStore,
-        directory: Directory,
+        store: WakeupStore,
+        directory: UserDirectory,
         sender: MailSender,
         messages: MessageSource,
         *,
