@@ -10,7 +10,10 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from workcity_common.send_batch import SEND_BATCH_PATH
 
+from scripts.devstack.config import DEV_INTERNAL_API_TOKEN
+from tests.support.api import open_conversation
 from tests.support.stack import TestStack
 from tests.support.users import TestUser, admin_token, new_user, unique_email
 
@@ -421,3 +424,22 @@ async def test_internal_routes_are_not_reachable_through_the_gateway(
         response = await http.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("application/json")
+
+
+async def test_the_batch_of_sends_is_not_reachable_through_the_gateway(
+    http: httpx.AsyncClient, stack: TestStack
+) -> None:
+    # Even with the service token in hand (an attacker who learnt it) and a user's own token in
+    # the item: the gateway never routes /internal, so nothing is stored.
+    customer, agent = await new_user(http, stack), await new_user(http, stack, "agent")
+    cid = await open_conversation(http, customer, agent)
+    service_token = stack.dev.config.environ().get("INTERNAL_API_TOKEN", DEV_INTERNAL_API_TOKEN)
+    item = {"token": customer.token, "conversationId": cid, "body": {"text": "smuggled"}}
+    for path in (SEND_BATCH_PATH, SEND_BATCH_PATH + "/", "/api/../internal/messages/batch"):
+        response = await http.post(
+            path, json={"items": [item]}, headers={"Authorization": f"Bearer {service_token}"}
+        )
+        assert response.status_code in (400, 404, 405), (path, response.status_code)
+        assert response.headers["content-type"].startswith("application/json"), path
+    history = await http.get(f"/api/conversations/{cid}/messages", headers=customer.headers)
+    assert history.status_code == 200 and history.json() == []

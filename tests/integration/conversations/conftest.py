@@ -20,6 +20,7 @@ from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI
 from jwt.algorithms import OKPAlgorithm
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 from workcity_common.broker import Broker
 from workcity_common.events import Event, UserData, utcnow
@@ -228,3 +229,19 @@ async def publish(rabbit_url: str, exchange: str, events: Iterable[Event]) -> No
             await broker.publish(event)
     finally:
         await broker.close()
+
+
+# The service's INTERNAL_API_TOKEN in the tests of its /internal routes.
+INTERNAL_TOKEN = "internal-test-token-0123456789abcdef"
+SERVICE_AUTH = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+
+
+def with_internal_token(settings: ConversationsSettings) -> ConversationsSettings:
+    return settings.model_copy(update={"internal_api_token": SecretStr(INTERNAL_TOKEN)})
+
+
+async def open_chat(running: Running, make_user: Callable[..., Any]) -> tuple[Any, Any, str]:
+    """A customer, an agent and the id of their conversation."""
+    customer, agent = await make_user("customer"), await make_user("agent")
+    opened = await running.service.open_conversation(customer, agent.id)
+    return customer, agent, opened.conversation["_id"]

@@ -9,26 +9,23 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pydantic import SecretStr
 from workcity_conversations.settings import ConversationsSettings
 
-from tests.integration.conversations.conftest import Running, Tokens, auth
+from tests.integration.conversations.conftest import (
+    SERVICE_AUTH,
+    Running,
+    Tokens,
+    auth,
+    open_chat,
+    with_internal_token,
+)
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "internal-test-token-0123456789abcdef"
-SERVICE = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
 def settings(settings: ConversationsSettings) -> ConversationsSettings:
-    return settings.model_copy(update={"internal_api_token": SecretStr(TOKEN)})
-
-
-async def chat(running: Running, make_user: Callable[..., Any]) -> tuple[Any, Any, str]:
-    customer, agent = await make_user("customer"), await make_user("agent")
-    opened = await running.service.open_conversation(customer, agent.id)
-    return customer, agent, opened.conversation["_id"]
+    return with_internal_token(settings)
 
 
 def unread_path(conversation_id: str) -> str:
@@ -38,7 +35,7 @@ def unread_path(conversation_id: str) -> str:
 async def test_unread_after_the_read_position_and_what_was_handled(
     running: Running, make_user: Callable[..., Any]
 ) -> None:
-    customer, agent, cid = await chat(running, make_user)
+    customer, agent, cid = await open_chat(running, make_user)
     ids = []
     for n in range(1, 6):
         sent = await running.service.send(customer, cid, f"text {n}")
@@ -48,7 +45,7 @@ async def test_unread_after_the_read_position_and_what_was_handled(
     await running.service.delete_message(customer, ids[4])  # seq 5
 
     for_agent = await running.http.get(
-        unread_path(cid), params={"userId": agent.id}, headers=SERVICE
+        unread_path(cid), params={"userId": agent.id}, headers=SERVICE_AUTH
     )
     assert for_agent.status_code == 200, for_agent.text
     body = for_agent.json()
@@ -59,7 +56,7 @@ async def test_unread_after_the_read_position_and_what_was_handled(
 
     # The customer has read their own sends up to 7; nothing of others after that.
     for_customer = await running.http.get(
-        unread_path(cid), params={"userId": customer.id, "afterSeq": 0}, headers=SERVICE
+        unread_path(cid), params={"userId": customer.id, "afterSeq": 0}, headers=SERVICE_AUTH
     )
     assert for_customer.json()["messages"] == []
 
@@ -70,7 +67,7 @@ async def test_unread_after_the_read_position_and_what_was_handled(
     page = await running.http.get(
         unread_path(cid),
         params={"userId": agent.id, "afterSeq": 7, "limit": 1},
-        headers=SERVICE,
+        headers=SERVICE_AUTH,
     )
     body = page.json()
     assert [m["seq"] for m in body["messages"]] == [8]
@@ -80,9 +77,9 @@ async def test_unread_after_the_read_position_and_what_was_handled(
 async def test_unknown_conversation_and_bad_input(
     running: Running, make_user: Callable[..., Any]
 ) -> None:
-    _, agent, cid = await chat(running, make_user)
+    _, agent, cid = await open_chat(running, make_user)
     gone = await running.http.get(
-        unread_path(str(ObjectId())), params={"userId": agent.id}, headers=SERVICE
+        unread_path(str(ObjectId())), params={"userId": agent.id}, headers=SERVICE_AUTH
     )
     assert gone.status_code == 404 and gone.json()["code"] == "conversation_not_found"
     for path, params in [
@@ -93,7 +90,7 @@ async def test_unknown_conversation_and_bad_input(
         (unread_path(cid), {"userId": agent.id, "limit": "0"}),
         (unread_path(cid), {"userId": agent.id, "afterSeq": "x"}),
     ]:
-        response = await running.http.get(path, params=params, headers=SERVICE)
+        response = await running.http.get(path, params=params, headers=SERVICE_AUTH)
         assert response.status_code == 400, (path, params, response.text)
         assert response.json()["code"] in {"validation_error", "invalid_id"}
 
@@ -101,11 +98,11 @@ async def test_unknown_conversation_and_bad_input(
 async def test_a_non_participant_has_nothing_unread(
     running: Running, make_user: Callable[..., Any]
 ) -> None:
-    customer, _, cid = await chat(running, make_user)
+    customer, _, cid = await open_chat(running, make_user)
     await running.service.send(customer, cid, "private")
     stranger = await make_user("agent")
     response = await running.http.get(
-        unread_path(cid), params={"userId": stranger.id}, headers=SERVICE
+        unread_path(cid), params={"userId": stranger.id}, headers=SERVICE_AUTH
     )
     assert response.status_code == 200 and response.json()["messages"] == []
 
@@ -113,7 +110,7 @@ async def test_a_non_participant_has_nothing_unread(
 async def test_only_callers_with_the_service_token(
     running: Running, make_user: Callable[..., Any], tokens: Tokens
 ) -> None:
-    customer, agent, cid = await chat(running, make_user)
+    customer, agent, cid = await open_chat(running, make_user)
     await running.service.send(customer, cid, "secret")
     params = {"userId": agent.id}
     # A participant's own access token is not the service token.
@@ -127,8 +124,8 @@ async def test_switched_off_without_a_token(
     running: Running, make_user: Callable[..., Any]
 ) -> None:
     running.app.state.settings = running.settings.model_copy(update={"internal_api_token": None})
-    _, agent, cid = await chat(running, make_user)
+    _, agent, cid = await open_chat(running, make_user)
     response = await running.http.get(
-        unread_path(cid), params={"userId": agent.id}, headers=SERVICE
+        unread_path(cid), params={"userId": agent.id}, headers=SERVICE_AUTH
     )
     assert response.status_code == 404 and response.json()["code"] == "not_found"

@@ -77,7 +77,7 @@ class BodySizeLimit:
 
     @staticmethod
     def _msg(limit: int) -> str:
-        return f"Request body is larger than {limit} bytes"
+        return too_large_message(limit)
 
     async def _refuse(self, send: Send, limit: int) -> None:
         body = orjson.dumps(error_body("payload_too_large", self._msg(limit)))
@@ -93,3 +93,8 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def too_large_message(limit: int) -> str:
+    """The 413's words (the batch of sends answers an oversized item with them too)."""
+    return f"Request body is larger than {limit} bytes"

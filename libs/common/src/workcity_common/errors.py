@@ -5,6 +5,7 @@ gets its status from the one table (`workcity_common.error_table`); this is the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,9 +25,20 @@ _HTTP_CODES = {405: "method_not_allowed"} | {
 }
 
 
-def _describe(error: dict[str, Any]) -> dict[str, Any]:
+def _describe(error: Mapping[str, Any]) -> dict[str, Any]:
     location = [str(part) for part in error.get("loc", ()) if part != "body"]
     return {"field": ".".join(location) or None, "problem": error.get("msg", "invalid")}
+
+
+def validation_error_body(raw: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The 400 answer to a request pydantic refused (`raw`: its `errors()`)."""
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return error_body("invalid_json", "Request body is not valid JSON")
+    errors = [_describe(e) for e in raw]
+    first = errors[0] if errors else {"field": None, "problem": "invalid request"}
+    problem = str(first["problem"])
+    msg = f"{first['field']}: {problem}" if first["field"] else problem
+    return error_body("validation_error", msg, errors=errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -42,13 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_describe(e) for e in exc.errors()]
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return JSONResponse(error_body("invalid_json", "Request body is not valid JSON"), 400)
-        first = errors[0] if errors else {"field": None, "problem": "invalid request"}
-        problem = str(first["problem"])
-        msg = f"{first['field']}: {problem}" if first["field"] else problem
-        return JSONResponse(error_body("validation_error", msg, errors=errors), 400)
+        return JSONResponse(validation_error_body(exc.errors()), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -24,6 +24,7 @@ from workcity_common.database import Document, command_counters, make_mongo_clie
 from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
+from workcity_common.send_batch import SEND_BATCH_PATH, batch_body_max_bytes
 from workcity_common.settings import TokenVerifierSettings
 from workcity_common.tokens import TokenVerifier
 from workcity_common.user_directory import (
@@ -197,9 +198,18 @@ def create_app(
         re.compile(http.UPLOAD_PATH),
         settings.attachment_max_bytes + MULTIPART_OVERHEAD_BYTES,
     )
+    # A batch of sends may hold INTERNAL_SEND_BATCH_MAX of them (each item is checked against
+    # MAX_REQUEST_BODY_BYTES as its own request would be).
+    batch_limit = (
+        "POST",
+        re.compile(re.escape(SEND_BATCH_PATH)),
+        batch_body_max_bytes(settings.internal_send_batch_max),
+    )
     app.user_middleware.append(
         Middleware(
-            BodySizeLimit, max_bytes=settings.max_request_body_bytes, overrides=[upload_limit]
+            BodySizeLimit,
+            max_bytes=settings.max_request_body_bytes,
+            overrides=[upload_limit, batch_limit],
         )
     )
     app.state.settings = settings

@@ -72,6 +72,11 @@ class ConversationsSettings(UserDirectorySettings, MessageLimitSettings):
     # Sends waiting for their transaction in this process; beyond, a send is refused with 503
     # `busy` (Retry-After: 1) at once rather than queued for longer than a client would wait.
     send_queue_max: int = Field(default=1000, ge=1, le=100_000, validation_alias="SEND_QUEUE_MAX")
+    # Most sends one internal batch (a realtime replica's, `POST /internal/messages/batch`) may
+    # carry; a larger one is refused (400) and the replica sends its items one by one.
+    internal_send_batch_max: int = Field(
+        default=128, ge=1, le=1000, validation_alias="INTERNAL_SEND_BATCH_MAX"
+    )
     # A send group's transaction still meeting write conflicts after this is given up: a
     # transaction a killed process left open holds a conversation until the server reaps it
     # (60 s), and the sends of every other conversation must not wait that long behind it.

@@ -107,9 +107,18 @@ def create_app(
     cluster = ClusterBus(broker, config.cluster_exchange, replica_id)
     # What the replica publishes itself never makes a socket handler wait for RabbitMQ.
     outgoing = OutgoingBuffer(config.max_outgoing)
+    internal_token = (
+        config.internal_api_token.get_secret_value() if config.internal_api_token else None
+    )
+    http_conversations = HttpConversations(
+        http,
+        internal_token=internal_token,
+        send_batch_max=config.send_batch_max,
+        send_calls_max=config.send_calls_max,
+    )
     hub = Hub(
         SocketIOEmitter(server),
-        conversations or HttpConversations(http),
+        conversations or http_conversations,
         BufferedCluster(cluster, outgoing),
         HubLimits(
             payload=PayloadLimits(
@@ -152,8 +161,7 @@ def create_app(
         still-valid tokens too (retried until auth answers)."""
         if not config.auth_internal_url:
             return
-        token = config.internal_api_token.get_secret_value() if config.internal_api_token else ""
-        source = AuthUserSource(jwks_http, config.auth_internal_url, token)
+        source = AuthUserSource(jwks_http, config.auth_internal_url, internal_token or "")
         while True:
             try:
                 after, found = None, 0
@@ -200,6 +208,7 @@ def create_app(
             outgoing.close,
             hub.close,
             broker.close,
+            http_conversations.aclose,
             http.aclose,
             jwks_http.aclose,
         ],

@@ -97,6 +97,13 @@ class RealtimeSettings(ServiceSettings, MessageLimitSettings):
     max_calls_per_user: int = Field(
         default=10, ge=1, le=10_000, validation_alias="USER_MAX_CONCURRENT_CALLS"
     )
+    # While a call with sends is in flight to the conversations service, the sends that arrive
+    # wait and go together in the next call, at most this many (with INTERNAL_API_TOKEN; at most
+    # the conversations service's INTERNAL_SEND_BATCH_MAX). 0: every send its own call.
+    send_batch_max: int = Field(default=64, ge=0, le=1000, validation_alias="SEND_BATCH_MAX")
+    # Calls with sends in flight at once: a send goes alone while fewer are, and waits for the
+    # next batch once this many are.
+    send_calls_max: int = Field(default=8, ge=1, le=1000, validation_alias="SEND_CALLS_MAX")
     # A granted `joinConversation` is remembered this long per user and conversation.
     membership_cache_s: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"
@@ -157,7 +164,7 @@ class RealtimeSettings(ServiceSettings, MessageLimitSettings):
         _ = self.allowed_origins  # a malformed origin stops the start, not the first browser
         if self.presence_ttl_s <= self.presence_heartbeat_s:
             raise ValueError("PRESENCE_TTL_SECONDS must be longer than PRESENCE_HEARTBEAT_SECONDS")
-        if self.auth_internal_url:
+        if self.auth_internal_url or self.internal_api_token is not None:
             token = self.internal_api_token.get_secret_value() if self.internal_api_token else ""
             self.require_real_secret("INTERNAL_API_TOKEN", token)
         if self.access_token_ttl_s > self.disabled_user_memory_s:

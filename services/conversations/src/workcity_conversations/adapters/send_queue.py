@@ -93,6 +93,10 @@ class SendQueue:
         self._queued.append(send)
         try:
             async with self._write_lock:
+                # Sends started together (a realtime replica's batch, one task each, in order)
+                # queue up in this one pass of the event loop: the first one to hold the lock
+                # would otherwise commit alone and the rest in a second transaction.
+                await asyncio.sleep(0)
                 while not send.result.done():
                     group = self._queued[:MAX_SEND_GROUP]
                     del self._queued[:MAX_SEND_GROUP]

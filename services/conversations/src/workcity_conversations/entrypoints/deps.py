@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from workcity_common.domain_errors import Unauthenticated
 from workcity_common.http_auth import CurrentClaims
+from workcity_common.tokens import TokenClaims
 
 from workcity_conversations.domain.errors import InvalidInput
 from workcity_conversations.domain.model import Person
@@ -23,6 +24,11 @@ ServiceDep = Annotated[ConversationService, Depends(_service)]
 
 
 async def _current_user(claims: CurrentClaims, service: ServiceDep) -> Person:
+    return await person_of(claims, service)
+
+
+async def person_of(claims: TokenClaims, service: ConversationService) -> Person:
+    """The caller a verified token names, refused as every route refuses it."""
     try:
         # User ids become MongoDB field names (read positions): only ObjectId hex is acceptable.
         parse_id(claims.user_id, "user")

@@ -39,6 +39,7 @@ from workcity_conversations.service_layer.ports import (
 from workcity_conversations.service_layer.views import (
     PRODUCER,
     Opened,
+    PreparedSend,
     Sent,
     conversation_data,
     list_item,
@@ -212,6 +213,20 @@ class ConversationService:
         client_message_id: Any = None,
         attachments: Any = None,
     ) -> Sent:
+        prepared = await self.prepare_send(
+            caller, conversation_id, text, client_message_id, attachments
+        )
+        return prepared if isinstance(prepared, Sent) else await self.store_send(prepared)
+
+    async def prepare_send(
+        self,
+        caller: Person,
+        conversation_id: Any,
+        text: Any,
+        client_message_id: Any = None,
+        attachments: Any = None,
+    ) -> Sent | PreparedSend:
+        """A send's checks and reads: refused, answered (a retry), or ready for `store_send`."""
         conversation_key = rules.parse_id(conversation_id, "conversation")
         attachment_ids = rules.attachment_ids(attachments, self.limits.max_attachments)
         # A message may be only attachments (a screenshot): then its text may be empty.
@@ -236,6 +251,13 @@ class ConversationService:
                 return replay
         attached = await self.files.take(conversation_key, attachment_ids)
         people = await self._people(participants)
+        return PreparedSend(caller, conversation_key, clean_text, client_id, attached, people)
+
+    async def store_send(self, send: PreparedSend) -> Sent:
+        """Store a prepared send. Nothing is awaited before the store queues it, so sends
+        started one after the other are queued in that order (`send_batch.send_in_order`)."""
+        caller, people, conversation_key = send.caller, send.people, send.conversation_id
+        client_id = send.client_message_id
 
         def events(after: Conversation, message: Message, read_before: int) -> list[Event]:
             version = self.limits.message_created_version
@@ -246,8 +268,8 @@ class ConversationService:
                 conversation_id=conversation_key,
                 message_id=str(ObjectId()),
                 sender_id=caller.id,
-                text=clean_text,
-                attachments=attached,
+                text=send.text,
+                attachments=send.attachments,
                 client_message_id=client_id,
                 now=now_ms(),
                 events=events,

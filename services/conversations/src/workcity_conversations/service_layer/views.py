@@ -24,7 +24,7 @@ from workcity_common.events import (
     UserRef,
 )
 
-from workcity_conversations.domain.model import Conversation, Message, Person
+from workcity_conversations.domain.model import Attachment, Conversation, Message, Person
 from workcity_conversations.domain.reads import unread_count
 
 PRODUCER = "conversations"
@@ -34,6 +34,18 @@ PRODUCER = "conversations"
 class Sent:
     message: dict[str, Any]
     replayed: bool  # True: a retry answered with the message its first attempt stored
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSend:
+    """A send that passed its checks and took its files, ready to be stored."""
+
+    caller: Person
+    conversation_id: str
+    text: str
+    client_message_id: str | None
+    attachments: tuple[Attachment, ...]
+    people: Mapping[str, Person]
 
 
 @dataclass(frozen=True, slots=True)
