@@ -21,7 +21,7 @@ from pymongo import InsertOne, MongoClient, UpdateOne
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sendcost import cpu_seconds, secantus  # noqa: E402
+from bench.sendcost import cpu_seconds, secantus
 
 CONVERSATIONS = 50
 
