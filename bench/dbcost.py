@@ -51,36 +51,44 @@ async def in_batches(requests: list[Callable[[], Awaitable[object]]]) -> None:
         await request()
 
 
+def store_claim(
+    conversation_id: str, round_: int, now: datetime, *, from_customer: bool = False
+) -> UpdateOne:
+    """The store's claim (`send_claim.claim`: the update a send group makes per conversation)
+    of one send to a conversation of two participants `a` and `b` taking turns, at its
+    `round_`-th send (each sender's read position where their previous claim put it)."""
+    sender = "a" if round_ % 2 == 0 else "b"
+    state = Conversation(
+        id=conversation_id,
+        participants=("a", "b"),
+        last_seq=round_,
+        created_at=now,
+        updated_at=now,
+        reads={sender: round_ - 1} if round_ >= 2 else {},
+    )
+    send = QueuedSend(
+        conversation_id=state.id,
+        message_id=ObjectId(),
+        sender_id=sender,
+        text="",
+        client_message_id=None,
+        now=now,
+        attachments=(),
+        events=None,  # type: ignore[arg-type]  # not called here
+        result=None,  # type: ignore[arg-type]
+        from_customer=from_customer,
+    )
+    # Built for a client-level bulkWrite; sent here by the collection's.
+    namespaced = claim(state, [send], "unused")
+    return UpdateOne(namespaced._filter, namespaced._doc)
+
+
 def store_claims(conversations: AsyncCollection) -> list[Callable[[], Awaitable[object]]]:
-    """Requests of BATCH claims each, built by the store itself (`send_claim.claim`: the update
-    a send group makes per conversation), every one of which holds."""
+    """Requests of BATCH claims each, built by the store itself, every one of which holds."""
     now = datetime.now(UTC)
     requests: list[Callable[[], Awaitable[object]]] = []
     for round_ in range(DOCS // BATCH):
-        sender = "a" if round_ % 2 == 0 else "b"
-        claims = []
-        for i in range(BATCH):
-            state = Conversation(
-                id=str(ObjectId(f"{i:024x}")),
-                participants=("a", "b"),
-                last_seq=round_,
-                created_at=now,
-                updated_at=now,
-                # Each sender's read position is where their previous claim put it.
-                reads={sender: round_ - 1} if round_ >= 2 else {},
-            )
-            send = QueuedSend(
-                conversation_id=state.id,
-                message_id=ObjectId(),
-                sender_id=sender,
-                text="",
-                client_message_id=None,
-                now=now,
-                attachments=(),
-                events=None,  # type: ignore[arg-type]  # not called here
-                result=None,  # type: ignore[arg-type]
-            )
-            claims.append(claim(state, [send]))
+        claims = [store_claim(str(ObjectId(f"{i:024x}")), round_, now) for i in range(BATCH)]
         requests.append(functools.partial(claim_all, conversations, claims))
     return requests
 

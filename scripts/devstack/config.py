@@ -171,6 +171,8 @@ class StackConfig:
             env["REPLICA_ID"] = service.name
             # The gateway sends a session id "r<N>.…" to REALTIME_UPSTREAM_<N> (realtime-<N>).
             env["SOCKET_SID_PREFIX"] = "r" + service.name.rsplit("-", 1)[1]
+            # uvicorn compresses every websocket frame unless told not to (README).
+            env.setdefault("UVICORN_WS_PER_MESSAGE_DEFLATE", "false")
         if service.package == "notifications":
             env["SMTP_HOST"] = "127.0.0.1"
             env["SMTP_PORT"] = str(self.ports["mail"])

@@ -110,6 +110,25 @@ async def test_socket_io_websocket_upgrade_through_the_gateway(stack: TestStack)
         assert json.loads(opening[1:])["sid"]
 
 
+async def test_websocket_frames_are_not_compressed_by_default(stack: TestStack) -> None:
+    """A client offering permessage-deflate (as browsers do) gets plain frames: compressing each
+    small chat frame costs the replica more CPU than it saves (UVICORN_WS_PER_MESSAGE_DEFLATE)."""
+    stack.require_service("realtime")
+    url = stack.gateway_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    # Two sockets open at once: the gateway spreads them by least connections, one per replica.
+    async with (
+        websockets.connect(url, open_timeout=10, compression="deflate") as first,
+        websockets.connect(url, open_timeout=10, compression="deflate") as second,
+    ):
+        for ws in (first, second):
+            assert ws.request is not None and ws.response is not None
+            assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            assert ws.protocol.extensions == []
+            opening = await asyncio.wait_for(ws.recv(), 10)
+            assert isinstance(opening, str) and opening.startswith("0{")
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

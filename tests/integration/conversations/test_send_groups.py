@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
+from workcity_common.database import command_counters, make_mongo_client
 from workcity_common.error_table import http_status
 from workcity_common.events import MessageCreated, MessageRead
 from workcity_common.outbox import Outbox
@@ -297,3 +298,27 @@ async def test_a_send_claims_from_the_stored_wait_when_another_writer_changed_it
     stored = await conversations.find_one(key)
     assert stored is not None and stored["last_seq"] == second.message["seq"] == 2
     assert stored["waiting_since"] is not None and stored["waiting_since"] > first["waiting_since"]
+
+
+async def test_a_send_is_one_request_and_a_commit(
+    mongo_uri: str, mongo_db: AsyncDatabase, make_user: Callable[..., Any]
+) -> None:
+    """The budget of issue 12: the claim, the message and the outbox entry go in one bulkWrite."""
+    client = make_mongo_client(mongo_uri, "send-requests")
+    [counter] = command_counters(client)
+    try:
+        db = client[mongo_db.name]
+        store = ConversationStore(db, Outbox(db["outbox"]))
+        service = ConversationService(store, UserDirectory(db), AttachmentStore(db))
+        customer, agent = await make_user("customer"), await make_user("agent")
+        conv_id = str((await service.open_conversation(customer, agent.id)).conversation["_id"])
+        await service.send(customer, conv_id, "warm up")  # the conversation's state read once
+        before = dict(counter.counts)
+        sent = await service.send(agent, conv_id, "one request")
+        made = {k: v - before.get(k, 0) for k, v in counter.counts.items()}
+        assert {k: n for k, n in made.items() if n} == {"bulkWrite": 1, "commitTransaction": 1}
+        assert sent.message["seq"] == 2
+        assert [e.type for e in await stored_events(db)][-1] == "message.created"
+        assert await db["messages"].count_documents({"conversation": ObjectId(conv_id)}) == 2
+    finally:
+        await client.close()

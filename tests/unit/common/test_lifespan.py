@@ -4,6 +4,7 @@ background tasks cancelled first, and a close that hangs or fails cannot stall t
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -128,3 +129,20 @@ async def test_a_task_that_loses_its_cancel_does_not_stall_the_shutdown() -> Non
         async with lifespan(None):
             await asyncio.sleep(0.1)
     assert closed == ["close"] and rounds >= 2
+
+
+async def test_what_start_up_made_is_left_out_of_garbage_collections_while_serving() -> None:
+    made_at_start: list[object] = []
+
+    async def prepare() -> None:
+        made_at_start.append({"a": [1, 2]})
+
+    lifespan = service_lifespan(prepare=[prepare], close_timeout_s=1.0)
+    assert gc.get_freeze_count() == 0
+    async with lifespan(None):
+        # Frozen: no collection scans them any more (gc.get_objects lists what collections see).
+        assert gc.get_freeze_count() > 0
+        assert not any(seen is made_at_start[0] for seen in gc.get_objects())
+    # Given back at shutdown (several apps may start and stop in one process).
+    assert gc.get_freeze_count() == 0
+    assert any(seen is made_at_start[0] for seen in gc.get_objects())

@@ -25,6 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -34,6 +35,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from workcity_common.broker import Broker, BrokerUnavailable
+from workcity_common.bulk import Targeted, insert
 from workcity_common.database import Document
 from workcity_common.events import Event, UnknownEvent, parse_event, utcnow
 from workcity_common.pipe_metrics import OutboxMetrics
@@ -41,11 +43,22 @@ from workcity_common.pipe_metrics import OutboxMetrics
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# A unit of work: makes its writes with the session and returns its result and the events that
-# report those writes.
-UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event]]]]
 # An outbox document: its id and the events of its transaction, in order.
 Entry = tuple[ObjectId, list[Event]]
+
+
+@dataclass(frozen=True, slots=True)
+class StagedEntry:
+    """An outbox entry that a unit of work writes itself (`write`, in one request with its own
+    writes: workcity_common.bulk); the unit of work returns it in place of its events."""
+
+    entry: Entry
+    write: Targeted
+
+
+# A unit of work: makes its writes with the session and returns its result and the events that
+# report those writes (or the entry it wrote for them).
+UnitOfWork = Callable[[AsyncClientSession], Awaitable[tuple[T, Sequence[Event] | StagedEntry]]]
 
 # Committed entries waiting in memory for the relay; beyond this they are left to the poll.
 MAX_COMMITTED_IN_MEMORY = 10_000
@@ -78,15 +91,14 @@ class Outbox:
     ) -> list[Entry]:
         if not events:
             return []
-        entry_id = ObjectId()
-        doc = {
-            "_id": entry_id,
-            "events": [event.model_dump(mode="json") for event in events],
-            "published": False,
-            "created_at": utcnow(),
-        }
+        entry, doc = _new_entry(events)
         await self.collection.insert_one(doc, session=session)
-        return [(entry_id, list(events))]
+        return [entry]
+
+    def stage(self, events: Sequence[Event]) -> StagedEntry:
+        """The outbox document of `events`, for a unit of work to write with its own writes."""
+        entry, doc = _new_entry(events)
+        return StagedEntry(entry, insert(self.collection, doc))
 
     async def commit(self, work: UnitOfWork[T]) -> T:
         """Run `work` in a transaction that also stores its events; hand them to the relay once
@@ -100,10 +112,18 @@ class Outbox:
         async def in_transaction(session: AsyncClientSession) -> T:
             result, events = await work(session)
             # A retried attempt replaces what an aborted one stored.
-            stored[:] = await self._insert(events, session)
+            if isinstance(events, StagedEntry):
+                stored[:] = [events.entry]
+            else:
+                stored[:] = await self._insert(events, session)
             return result
 
-        async with self.collection.database.client.start_session() as session:
+        # Not causally consistent: a retried attempt would carry `readConcern.afterClusterTime`
+        # on its first statement, which SecantusDB refuses on `bulkWrite` (workcity_common.bulk);
+        # each attempt is a transaction of its own on the primary, which needs no such read.
+        async with self.collection.database.client.start_session(
+            causal_consistency=False
+        ) as session:
             result = await session.with_transaction(in_transaction)
         self._hand_over(stored)
         return result
@@ -328,6 +348,17 @@ class OutboxRelay:
         if published < len(events):
             self.metrics.publish_failures.inc()  # stopped part way
         return done, published
+
+
+def _new_entry(events: Sequence[Event]) -> tuple[Entry, Document]:
+    entry_id = ObjectId()
+    doc = {
+        "_id": entry_id,
+        "events": [event.model_dump(mode="json") for event in events],
+        "published": False,
+        "created_at": utcnow(),
+    }
+    return (entry_id, list(events)), doc
 
 
 def _published_prefix(sizes: Sequence[int], published: int) -> int:

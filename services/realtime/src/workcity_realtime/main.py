@@ -145,6 +145,8 @@ def create_app(
         queue_expires_s=config.events_queue_expires_s,
         prefetch=config.broker_prefetch,
         handler_timeout_s=config.event_handler_timeout_s,
+        ack_every=config.events_ack_every,
+        ack_delay_s=config.events_ack_delay_s,
     )
 
     async def heartbeats() -> None:
@@ -207,6 +209,7 @@ def create_app(
             flush_outgoing,
             outgoing.close,
             hub.close,
+            consumer.flush_acks,
             broker.close,
             http_conversations.aclose,
             http.aclose,

@@ -127,6 +127,13 @@ class RealtimeSettings(ServiceSettings, MessageLimitSettings):
     events_queue_expires_s: float = Field(
         default=300.0, ge=10, le=86_400, validation_alias="EVENTS_QUEUE_EXPIRES_SECONDS"
     )
+    # A replica acks its handled events together: every EVENTS_ACK_EVERY (kept below
+    # BROKER_PREFETCH) or this long after the first unacked one. A copy redelivered after a lost
+    # connection is skipped by event id; 1 acks each event alone.
+    events_ack_every: int = Field(default=16, ge=1, le=1000, validation_alias="EVENTS_ACK_EVERY")
+    events_ack_delay_s: float = Field(
+        default=0.05, gt=0, le=5, validation_alias="EVENTS_ACK_DELAY_SECONDS"
+    )
     # Each replica announces its online users this often; a replica not heard from for
     # PRESENCE_TTL_SECONDS is presumed dead and its users go offline.
     presence_heartbeat_s: float = Field(

@@ -247,8 +247,7 @@ class Broker:
             raise BrokerUnavailable("not connected to rabbitmq")
         return self._exchange
 
-    @staticmethod
-    async def _send(exchange: AbstractExchange, event: Event) -> None:
+    async def _send(self, exchange: AbstractExchange, event: Event) -> None:
         message = aio_pika.Message(
             event.to_bytes(),
             content_type="application/json",
@@ -258,8 +257,24 @@ class Broker:
             timestamp=event.occurred_at,
             app_id=event.producer,
         )
+        publishing = self._publish_channel
+        if publishing is None or publishing.is_closed:
+            raise aio_pika.exceptions.ChannelInvalidStateError("the publish channel is closed")
+        # aiormq itself rather than Exchange.publish, for wait=False: the frame is queued for
+        # the connection's writer and the channel's lock released at once, instead of holding
+        # it until the frame is on the socket. A batch's publishes then cost a third less CPU
+        # (bench/RESULTS.md, issue 12); the confirm is still awaited, and the frames still
+        # leave in call order (queued under that FIFO lock).
+        channel = await publishing.get_underlay_channel()
         # Not mandatory: an event nobody has subscribed to yet is not an error.
-        await exchange.publish(message, routing_key=event.type, mandatory=False)
+        await channel.basic_publish(  # type: ignore[call-arg]  # `wait`: aiormq's Channel only
+            message.body,
+            exchange=exchange.name,
+            routing_key=event.type,
+            properties=message.properties,
+            mandatory=False,
+            wait=False,
+        )
 
 
 async def _close_channel(channel: AbstractChannel) -> None:

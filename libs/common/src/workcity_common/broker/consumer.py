@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
+from workcity_common.broker.acks import AckWindow
 from workcity_common.broker.connection import Broker
 from workcity_common.events import Event, UnknownEvent, parse_event, utcnow
 
@@ -82,8 +83,16 @@ class EventConsumer:
         handler_timeout_s: float = 30.0,
         queue_arguments: dict[str, Any] | None = None,
         dead_letter: bool = True,
+        ack_every: int = 1,
+        ack_delay_s: float = 0.05,
     ) -> None:
         self._broker = broker
+        # ack_every > 1: handled events are acked together (AckWindow), for a consumer that
+        # skips a redelivered copy anyway; below the prefetch, or deliveries pause until the
+        # delay acks them.
+        self._ack_window = (
+            AckWindow(min(ack_every, prefetch), ack_delay_s) if ack_every > 1 else None
+        )
         # False for a queue of one replica's (realtime): a dead-letter queue per replica would
         # outlive it; an event that fails twice there is dropped (logged).
         self._dead_letter = dead_letter
@@ -141,6 +150,8 @@ class EventConsumer:
         log.info("consuming", extra={"queue": self.queue_name, "events": list(self.event_types)})
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._ack_window is not None:
+            self._ack_window.received(message)  # before any await: in delivery order
         event = await self._received(message)
         if event is None:
             return
@@ -160,7 +171,19 @@ class EventConsumer:
         finally:
             self._in_flight.discard(event.id)
         self.metrics.handled.inc()
-        await message.ack()
+        if self._ack_window is not None:
+            await self._ack_window.handled(message, settle)
+        else:
+            await message.ack()
+
+    async def flush_acks(self) -> None:
+        """Send the acks that wait in the window (before the connection closes)."""
+        if self._ack_window is not None:
+            await self._ack_window.flush(settle)
+
+    def _answered(self, message: AbstractIncomingMessage) -> None:
+        if self._ack_window is not None:
+            self._ack_window.answered(message)
 
     async def _received(self, message: AbstractIncomingMessage) -> Event | None:
         """The delivery's event, its lag observed; None for one this service cannot read (the
@@ -168,6 +191,7 @@ class EventConsumer:
         event = readable_event(message)
         if event is None:
             self.metrics.dead_lettered_unreadable.inc()
+            self._answered(message)
             await settle(message.reject(requeue=False))
             return None
         if event.occurred_at.tzinfo is not None:  # a naive time cannot be compared: no lag
@@ -187,6 +211,7 @@ class EventConsumer:
     async def _duplicate(self, message: AbstractIncomingMessage, event: Event) -> None:
         log.info("duplicate event ignored", extra={"event_id": event.id, "type": event.type})
         self.metrics.duplicates.inc()
+        self._answered(message)
         await settle(message.ack())
 
     async def _failed(self, message: AbstractIncomingMessage, event: Event) -> None:
@@ -198,6 +223,7 @@ class EventConsumer:
         self.metrics.failed.inc()
         if message.redelivered:
             self.metrics.dead_lettered_failing.inc()
+        self._answered(message)
         await settle(message.nack(requeue=not message.redelivered))
 
 

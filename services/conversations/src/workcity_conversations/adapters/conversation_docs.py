@@ -117,12 +117,22 @@ def message_from_doc(doc: Document) -> Message:
 
 def reuses_client_id(exc: DuplicateKeyError | BulkWriteError) -> bool:
     """Whether a failed insert broke the idempotency index (a send repeating a client id)."""
+    return _broke_index(exc, IDX_IDEMPOTENCY)
+
+
+def reuses_seq(exc: DuplicateKeyError | BulkWriteError) -> bool:
+    """Whether a failed insert took a seq already stored (its claim was planned from a stale
+    state: another process stored messages meanwhile)."""
+    return _broke_index(exc, IDX_HISTORY)
+
+
+def _broke_index(exc: DuplicateKeyError | BulkWriteError, index: str) -> bool:
     if isinstance(exc, BulkWriteError):
         return any(
-            error.get("code") == 11000 and IDX_IDEMPOTENCY in str(error.get("errmsg", ""))
+            error.get("code") == 11000 and index in str(error.get("errmsg", ""))
             for error in exc.details.get("writeErrors", [])
         )
-    return IDX_IDEMPOTENCY in str(exc)
+    return index in str(exc)
 
 
 def new_conversation_doc(conversation: Conversation, key: str) -> Document:

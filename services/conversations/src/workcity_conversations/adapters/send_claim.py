@@ -63,7 +63,7 @@ class QueuedSend:
             self.result.set_result(outcome)
 
 
-def claim(state: Conversation, sends: Sequence[QueuedSend]) -> UpdateOne:
+def claim(state: Conversation, sends: Sequence[QueuedSend], namespace: str) -> UpdateOne:
     """The update that claims `len(sends)` seqs of a conversation and moves each sender's read
     position to their last message, if the conversation is still as `state` says (its
     `last_seq` and the senders' read positions); otherwise it changes nothing, which the caller
@@ -131,6 +131,7 @@ def claim(state: Conversation, sends: Sequence[QueuedSend]) -> UpdateOne:
             {"$set": update},
             {"$unset": "_claimable"},
         ],
+        namespace=namespace,
     )
 
 
@@ -158,9 +159,10 @@ def plan_group(
     group: Sequence[QueuedSend],
     by_conversation: Mapping[str, Sequence[QueuedSend]],
     known: Mapping[str, Conversation],
+    conversations: str,
 ) -> GroupPlan:
-    """The claims, outcomes, new conversation states, events and message documents of a group,
-    from the state of its conversations before it."""
+    """The claims (of the collection named `conversations`), outcomes, new conversation states,
+    events and message documents of a group, from the state of its conversations before it."""
     claims: list[UpdateOne] = []
     states: dict[str, Conversation] = {}
     outcome_of: dict[int, tuple[Conversation, Message]] = {}
@@ -168,7 +170,7 @@ def plan_group(
     events_of: dict[int, Sequence[Event]] = {}
     for conversation_id, sends in by_conversation.items():
         state = known[conversation_id]
-        claims.append(claim(state, sends))
+        claims.append(claim(state, sends, conversations))
         planned = plan_sends(state, [send.new_message for send in sends])
         for send, sent in zip(sends, planned, strict=True):
             doc = new_message_doc(

@@ -1,16 +1,17 @@
 """Sends committed in groups.
 
 While one transaction runs, the sends that arrive (for any conversation) queue up, and the next
-transaction stores them all with three requests and a commit, however many messages and
-conversations it holds: one `bulk_write` claims every conversation's seqs and moves the senders'
-read positions (adapters/send_claim.py), one insert stores the messages, one the events. The
-claim needs each conversation's `last_seq` and the senders' read positions before the write; the
-queue plans from the last state this process knows of each conversation and makes the claim
-conditional on it. A conversation another process changed meanwhile fails the condition: the
-transaction is aborted and the group is tried again, planned this time from those conversations
-as read inside the transaction (a later write by the other process is then a write conflict,
-which the transaction retry handles). Sends of one process never conflict with each other on a
-conversation document.
+transaction stores them all, however many messages and conversations it holds: its writes claim
+every conversation's seqs and move the senders' read positions (adapters/send_claim.py), store the
+messages and the outbox entry with their events, in one client-level `bulkWrite`
+(workcity_common.bulk) for a small group or one bulk per collection for a large one, then the
+commit. The claim needs each conversation's `last_seq` and the senders' read positions before the
+write; the queue plans from the last state this process knows of each conversation and makes the
+claim conditional on it. A conversation another process changed meanwhile fails the condition: the
+transaction is aborted and the group is tried again, planned this time from those conversations as
+read inside the transaction (a later write by the other process is then a write conflict, which the
+transaction retry handles). Sends of one process never conflict with each other on a conversation
+document.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from typing import TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+from workcity_common.bulk import MultiCollectionWriter, Targeted, insert
 from workcity_common.database import Document
-from workcity_common.events import Event
-from workcity_common.outbox import Outbox
+from workcity_common.outbox import Outbox, StagedEntry
 
-from workcity_conversations.adapters.conversation_docs import reuses_client_id
+from workcity_conversations.adapters.conversation_docs import reuses_client_id, reuses_seq
 from workcity_conversations.adapters.conversation_states import ConversationStates
 from workcity_conversations.adapters.send_claim import QueuedSend, plan_group
 from workcity_conversations.domain.errors import Busy, NotFound
@@ -39,6 +40,11 @@ T = TypeVar("T")
 MAX_SEND_GROUP = 128
 # A group is tried this often when other processes keep changing its conversations.
 CLAIM_ATTEMPTS = 3
+# A group of at most this many sends is written in one request (`bulkWrite`), a larger one with
+# one per collection: SecantusDB's server CPU per message, one request against one per
+# collection (bench/RESULTS.md, issue 12): 2.5 against 3.3 ms for a group of 1, even at 5,
+# 1.1 against 0.85 at 50. On MongoDB either way costs about the same per write.
+ONE_REQUEST_MAX_SENDS = 3
 
 Outcomes = list[tuple[Conversation, Message]]
 
@@ -71,6 +77,7 @@ class SendQueue:
         self._messages = messages
         self._conversations = states.collection
         self._outbox = outbox
+        self._writer = MultiCollectionWriter(messages.database.client)
         self._states = states
         # Shared with the store's read marks: one transaction of the store at a time.
         self._write_lock = write_lock
@@ -198,7 +205,7 @@ class SendQueue:
         self, group: Sequence[QueuedSend], *, reread: bool
     ) -> Callable[
         [AsyncClientSession],
-        Awaitable[tuple[tuple[Outcomes, list[Conversation]], Sequence[Event]]],
+        Awaitable[tuple[tuple[Outcomes, list[Conversation]], StagedEntry]],
     ]:
         """The transaction of a group: planned from the remembered state of its conversations,
         or with `reread` from their state read in the transaction."""
@@ -208,20 +215,30 @@ class SendQueue:
 
         async def work(
             session: AsyncClientSession,
-        ) -> tuple[tuple[Outcomes, list[Conversation]], Sequence[Event]]:
+        ) -> tuple[tuple[Outcomes, list[Conversation]], StagedEntry]:
             known: Mapping[str, Conversation] = self._states.known
             if reread:
                 known = await self._states.read(by_conversation, session)
                 if len(known) != len(by_conversation):
                     raise NotFound("Conversation not found")
-            plan = plan_group(group, by_conversation, known)
-            claimed = await self._conversations.bulk_write(
-                plan.claims, ordered=False, session=session
-            )
-            # Every claim that held changes `last_seq`; one that did not changes nothing.
-            if claimed.modified_count != len(plan.claims):
+            plan = plan_group(group, by_conversation, known, self._conversations.full_name)
+            entry = self._outbox.stage(plan.events)
+            writes: list[Targeted] = [(self._conversations, claim) for claim in plan.claims]
+            writes += [insert(self._messages, doc) for doc in plan.message_docs]
+            writes.append(entry.write)
+            # Every claim that held changes `last_seq`; one that did not changes nothing, and
+            # its messages are written anyway (one request) unless their seqs are taken: either
+            # way the transaction is aborted and the group planned again.
+            try:
+                modified = await self._writer.write(
+                    writes, session, together=len(group) <= ONE_REQUEST_MAX_SENDS
+                )
+            except BulkWriteError as exc:
+                if reuses_seq(exc):
+                    raise _StaleState from exc
+                raise
+            if modified != len(plan.claims):
                 raise _StaleState
-            await self._messages.insert_many(plan.message_docs, ordered=True, session=session)
-            return (plan.outcomes, plan.states), plan.events
+            return (plan.outcomes, plan.states), entry
 
         return work

@@ -112,6 +112,8 @@ def make_consumer(
     queue_expires_s: float,
     prefetch: int,
     handler_timeout_s: float,
+    ack_every: int = 1,
+    ack_delay_s: float = 0.05,
 ) -> EventConsumer:
     return EventConsumer(
         broker,
@@ -123,4 +125,7 @@ def make_consumer(
         handler_timeout_s=handler_timeout_s,
         queue_arguments={"x-expires": int(queue_expires_s * 1000)},
         dead_letter=False,
+        # Acked together: a redelivered copy is skipped by event id (event_handler's memory).
+        ack_every=ack_every,
+        ack_delay_s=ack_delay_s,
     )
