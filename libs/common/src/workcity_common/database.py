@@ -5,14 +5,23 @@ Motor is deprecated (past its bug-fix support since May 2026); PyMongo's async c
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
+
+from workcity_common.domain_errors import Unavailable
+from workcity_common.error_table import http_body
+
+log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 
@@ -74,3 +83,19 @@ def command_counters(client: AsyncMongoClient[Any]) -> list[CommandCounter]:
 
 async def ping(db: AsyncDatabase[Document]) -> None:
     await db.command("ping")
+
+
+def install_database_error_handler(app: FastAPI) -> None:
+    """The database not answering (stopped, restarting, failing over, cut off) is a 503 the
+    client retries (a send with the same clientMessageId), not an internal error with a
+    traceback: a read outside a transaction has no retry of its own (`retryWrites=false`, and
+    the driver retries a read once at most). Writes in a transaction end as `busy` instead
+    (adapters' commit timeout)."""
+
+    @app.exception_handler(ConnectionFailure)
+    async def _database_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        log.warning(
+            "database unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
+        )
+        body = http_body(Unavailable("The database is unavailable, try again"))
+        return JSONResponse(body, 503, {"Retry-After": "1"})

@@ -13,7 +13,13 @@ from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
 from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
-from workcity_common.database import Document, command_counters, make_mongo_client, ping
+from workcity_common.database import (
+    Document,
+    command_counters,
+    install_database_error_handler,
+    make_mongo_client,
+    ping,
+)
 from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
@@ -117,6 +123,7 @@ def create_app(
         lifespan=lifespan,
         metrics_collectors=[*command_counters(client), broker.metrics, relay.metrics],
     )
+    install_database_error_handler(app)
     # Innermost, like conversations: a body over the limit is refused before it is parsed (an
     # unauthenticated refresh with a huge JSON array once cost hundreds of MB).
     app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes))

@@ -20,7 +20,13 @@ from starlette.middleware import Middleware
 from workcity_common.app import create_service_app
 from workcity_common.body_limit import BodySizeLimit
 from workcity_common.broker import Broker
-from workcity_common.database import Document, command_counters, make_mongo_client, ping
+from workcity_common.database import (
+    Document,
+    command_counters,
+    install_database_error_handler,
+    make_mongo_client,
+    ping,
+)
 from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.outbox import Outbox, OutboxRelay
@@ -191,6 +197,7 @@ def create_app(
         lifespan=lifespan,
         metrics_collectors=[*command_counters(client), broker.metrics, relay.metrics],
     )
+    install_database_error_handler(app)
     # Innermost (appended, not `add_middleware`, which wraps everything): a refused body still
     # gets a request id, an access-log line and a metric from the common middleware.
     upload_limit = (

@@ -14,7 +14,12 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from workcity_common.app import create_service_app
 from workcity_common.broker import Broker, InMemoryProcessedEvents, OrderedBatchConsumer
-from workcity_common.database import Document, make_mongo_client, ping
+from workcity_common.database import (
+    Document,
+    install_database_error_handler,
+    make_mongo_client,
+    ping,
+)
 from workcity_common.lifespan import service_lifespan
 from workcity_common.logging import configure_logging
 from workcity_common.user_directory import MongoProcessedEvents, UserDirectoryCopy, UserSource
@@ -166,6 +171,7 @@ def create_app(
         metrics_collectors=[broker.metrics],
         lifespan=lifespan,
     )
+    install_database_error_handler(app)
     app.state.settings = settings
     app.state.notifier = notifier
     return app

@@ -1,15 +1,17 @@
-"""The realtime service's use cases: what a socket may do and what a domain event makes this
-replica emit. Presence lives in `presence_keeper`, message delivery in `delivery`.
+"""The realtime service's socket commands (connect, rooms, sends, read marks, sync, typing) and
+the wiring of the use cases beside them: who may still hold a socket or a room lives in
+`access`, presence in `presence_keeper`, message delivery in `delivery`, typing in
+`typing_relay`, a socket's end at its token's expiry in `token_expiry`.
 
 The entrypoints (socket handlers, the event consumer, the cluster bus) parse their input and
-call one method here; the adapters (Socket.IO emitter, conversations client, cluster bus) are
-passed in, so unit tests run the hub against fakes.
+call one method here, which carries out a command or hands the event on; the adapters (Socket.IO
+emitter, conversations client, cluster bus) are passed in, so unit tests run the hub against
+fakes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -17,38 +19,24 @@ from datetime import datetime
 from typing import Any
 
 from workcity_common.domain_errors import Forbidden
-from workcity_common.events import STAFF_ROLES, ConversationData, Event, utcnow
+from workcity_common.events import ConversationData, Event, utcnow
 from workcity_common.tokens import TokenClaims
 
 from workcity_realtime.adapters.cluster import Typing
 from workcity_realtime.adapters.conversations import ConversationsPort
 from workcity_realtime.adapters.sockets import Emitter, conversation_room, user_room
 from workcity_realtime.domain import payloads
-from workcity_realtime.domain.disabled import DisabledUsers
 from workcity_realtime.domain.membership import MembershipCache
 from workcity_realtime.domain.ordering import FairShare, KeyedSequencer
+from workcity_realtime.service_layer.access import Access, SocketUser
 from workcity_realtime.service_layer.delivery import Delivery
 from workcity_realtime.service_layer.presence_keeper import ClusterPort, PresenceKeeper
 from workcity_realtime.service_layer.token_expiry import TokenExpiry
 from workcity_realtime.service_layer.typing_relay import TypingRelay
 
-log = logging.getLogger(__name__)
-
 
 class Refused(Forbidden):
     """A command the hub will not carry out; `msg` and `code` go back in the `{error}` ack."""
-
-
-@dataclass(slots=True)
-class SocketUser:
-    user_id: str
-    email: str
-    role: str
-    token: str
-    session_id: str | None = None  # the login (refresh-token family) of its token
-
-    def to_api(self) -> dict[str, str]:
-        return {"_id": self.user_id, "email": self.email, "role": self.role}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +90,12 @@ class Hub:
         )
         self.presence = self.keeper.presence
         self.contacts = self.keeper.contacts
-        self._disabled = DisabledUsers(limits.disabled_user_memory_s)
-        # Logins that ended, remembered as long as disabled users (at least a token's lifetime).
-        self._ended = DisabledUsers(limits.disabled_user_memory_s)
         self._membership = MembershipCache(limits.membership_cache_s)
         self._sequencer = KeyedSequencer(
             limits.max_pending_per_socket,
             limits.max_pending_per_replica,
             limits.max_pending_per_user,
         )
-        self._expiry = TokenExpiry(self._token_expired)
         self._calls = FairShare(limits.max_calls_per_socket, limits.max_calls_per_user)
         self._typing = TypingRelay(
             emitter,
@@ -126,6 +110,17 @@ class Hub:
             self._token_in_room,
             catch_up_limit=limits.payload.sync_max_limit,
         )
+        self.access = Access(
+            emitter,
+            self._sockets,
+            self.disconnect,
+            self.keeper,
+            self.delivery,
+            self._membership,
+            memory_s=limits.disabled_user_memory_s,
+            monotonic=monotonic,
+        )
+        self._expiry = TokenExpiry(self.access.token_expired)
 
     @property
     def emitter(self) -> Emitter:
@@ -137,7 +132,10 @@ class Hub:
         return self._sockets.get(sid)
 
     def is_disabled(self, user_id: str) -> bool:
-        return self._disabled.is_disabled(user_id, self._monotonic())
+        return self.access.is_disabled(user_id)
+
+    def session_ended(self, session_id: str | None) -> bool:
+        return self.access.session_ended(session_id)
 
     async def connect(self, sid: str, claims: TokenClaims, token: str) -> None:
         if self.is_disabled(claims.user_id):
@@ -268,104 +266,31 @@ class Hub:
                 return user.token
         return None
 
-    # --- domain events (every replica handles each, for its own sockets) ----------------------
+    # --- domain events (every replica handles each, for its own sockets; `access` keeps the
+    # state they change)
 
     @property
     def event_lock(self) -> asyncio.Lock:
         return self.delivery.lock
 
     async def conversation_created(self, conversation: ConversationData) -> None:
-        participants = list(conversation.participants)
-        await self.keeper.contacts_added(conversation.id, participants)
-        # Each participant gets the view of their role: a customer (or a participant of unknown
-        # role) never sees the desk's internals (team, priority, labels, waitingSince, ...).
-        staff = [user_room(p.id) for p in participants if p.role in STAFF_ROLES]
-        others = [user_room(p.id) for p in participants if p.role not in STAFF_ROLES]
-        if staff:
-            await self._emitter.emit("conversationCreated", conversation.to_api(), to=staff)
-        if others:
-            await self._emitter.emit("conversationCreated", conversation.customer_api(), to=others)
+        await self.access.conversation_created(conversation)
 
     async def conversation_access_changed(
         self, conversation: ConversationData, may_see: Collection[str] | None = None
     ) -> None:
-        """Its assignee or team changed: a new assignee is a contact of the others now; who may
-        join its room changed (remembered answers go); after a transfer, this replica's sockets
-        of anyone not in `may_see` (its audience and participants) leave its room."""
-        self._membership.forget_conversation(conversation.id)
-        await self.keeper.contacts_added(conversation.id, list(conversation.participants))
-        if may_see is None:
-            return
-        room = conversation_room(conversation.id)
-        for sid in self._emitter.members(room):
-            user = self._sockets.get(sid)
-            if user is not None and user.user_id not in may_see:
-                await self._emitter.leave_room(sid, room)
+        await self.access.conversation_access_changed(conversation, may_see)
 
     async def conversation_deleted(self, conversation_id: str, participant_ids: list[str]) -> None:
-        self.delivery.forget(conversation_id)
-        self._membership.forget_conversation(conversation_id)
-        await self.keeper.contacts_removed(conversation_id, participant_ids)
-        if participant_ids:
-            await self._emitter.emit(
-                "conversationDeleted",
-                {"conversationId": conversation_id},
-                to=[user_room(p) for p in participant_ids],
-            )
-        await self._emitter.close_room(conversation_room(conversation_id))
-
-    # --- per-replica state kept in step by the domain events ----------------------------------
+        await self.access.conversation_deleted(conversation_id, participant_ids)
 
     async def user_access_changed(
         self, user_id: str, disabled: bool, role: str | None = None
     ) -> None:
-        """A disable drops every socket of the user; a role change drops those that were
-        authorized under another role (a demoted admin keeps no room it joined as admin: a
-        reconnect's joins are checked again by conversations, which knows the new role)."""
-        if not disabled:
-            self._disabled.enable(user_id)
-            stale = [
-                sid
-                for sid in self.presence.local_sockets(user_id)
-                if role is not None and (user := self._sockets.get(sid)) and user.role != role
-            ]
-            if stale:
-                self._membership.forget_user(user_id)
-            await self._drop(user_id, stale, "role changed")
-            return
-        self._disabled.disable(user_id, self._monotonic())
-        self._membership.forget_user(user_id)
-        await self._drop(user_id, list(self.presence.local_sockets(user_id)), "disabled")
-
-    def session_ended(self, session_id: str | None) -> bool:
-        return session_id is not None and self._ended.is_disabled(session_id, self._monotonic())
+        await self.access.user_access_changed(user_id, disabled, role)
 
     async def user_logged_out(self, user_id: str, session_id: str) -> None:
-        """A login ended: its still-valid access tokens are refused at connect, and the user's
-        sockets opened with them are dropped. A socket whose token carries no session (issued
-        before tokens did) cannot be told apart, so it goes too: the user connects again."""
-        self._ended.disable(session_id, self._monotonic())
-        stale = [
-            sid
-            for sid in self.presence.local_sockets(user_id)
-            if (user := self._sockets.get(sid)) and user.session_id in (session_id, None)
-        ]
-        await self._drop(user_id, stale, "logged out")
-
-    async def _token_expired(self, sid: str) -> None:
-        user = self._sockets.get(sid)
-        if user is None:
-            return
-        await self._emitter.emit("sessionExpired", {"code": "token_expired"}, to=sid)
-        await self._drop(user.user_id, [sid], "token expired")
-
-    async def _drop(self, user_id: str, sids: list[str], why: str) -> None:
-        for sid in sorted(sids):
-            log.info("disconnecting a user's socket", extra={"user_id": user_id, "why": why})
-            await self._emitter.disconnect(sid)
-            # The server calls our disconnect handler too; this makes sure the state is gone
-            # even if it does not (the socket may already be half-closed).
-            await self.disconnect(sid)
+        await self.access.user_logged_out(user_id, session_id)
 
     # --- the other replicas and presence ------------------------------------------------------
 
