@@ -104,6 +104,12 @@ class RealtimeSettings(ServiceSettings, MessageLimitSettings):
     # Calls with sends in flight at once: a send goes alone while fewer are, and waits for the
     # next batch once this many are.
     send_calls_max: int = Field(default=8, ge=1, le=1000, validation_alias="SEND_CALLS_MAX")
+    # Read by uvicorn itself (`--ws-per-message-deflate` from the environment) as it starts the
+    # server, not by the app; declared so the deployment files set only variables a setting
+    # names. The image, compose, Kubernetes and scripts/dev set false (README).
+    ws_per_message_deflate: bool = Field(
+        default=False, validation_alias="UVICORN_WS_PER_MESSAGE_DEFLATE"
+    )
     # A granted `joinConversation` is remembered this long per user and conversation.
     membership_cache_s: float = Field(
         default=30.0, ge=0, le=3600, validation_alias="MEMBERSHIP_CACHE_SECONDS"
