@@ -94,8 +94,12 @@ def install_database_error_handler(app: FastAPI) -> None:
 
     @app.exception_handler(ConnectionFailure)
     async def _database_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
-        log.warning(
-            "database unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
-        )
-        body = http_body(Unavailable("The database is unavailable, try again"))
+        body = http_body(database_unavailable(exc, path=request.url.path))
         return JSONResponse(body, 503, {"Retry-After": "1"})
+
+
+def database_unavailable(exc: ConnectionFailure, **context: Any) -> Unavailable:
+    """The refusal for a request that met a database not answering, logged without a traceback
+    (the handler above, and each item of a batch that answers its items one by one)."""
+    log.warning("database unavailable", extra={**context, "error": type(exc).__name__})
+    return Unavailable("The database is unavailable, try again")

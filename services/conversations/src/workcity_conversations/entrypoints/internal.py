@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 from pymongo.errors import ConnectionFailure
 from workcity_common.body_limit import too_large_message
-from workcity_common.domain_errors import DomainError, Invalid, TooLarge, Unavailable
+from workcity_common.database import database_unavailable
+from workcity_common.domain_errors import DomainError, Invalid, TooLarge
 from workcity_common.error_table import http_status
 from workcity_common.errors import validation_error_body
 from workcity_common.http_auth import service_caller, verify_bearer
@@ -108,8 +109,7 @@ def _answer(outcome: Sent | BaseException) -> dict[str, Any]:
             answer["replayed"] = True
         return answer
     if isinstance(outcome, ConnectionFailure):  # as install_database_error_handler answers
-        log.warning("database unavailable", extra={"error": type(outcome).__name__})
-        outcome = Unavailable("The database is unavailable, try again")
+        outcome = database_unavailable(outcome)
     if isinstance(outcome, DomainError):
         return {"status": http_status(outcome), "code": outcome.code, "msg": outcome.msg}
     # As the error handlers answer an unexpected error of the single route.
