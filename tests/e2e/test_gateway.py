@@ -14,6 +14,7 @@ import uuid
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.support.stack import TestStack, service_of
 
@@ -115,10 +116,11 @@ async def test_websocket_frames_are_not_compressed_by_default(stack: TestStack) 
     small chat frame costs the replica more CPU than it saves (UVICORN_WS_PER_MESSAGE_DEFLATE)."""
     stack.require_service("realtime")
     url = stack.gateway_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    origin = Origin(stack.gateway_url)  # a page of the gateway's own origin, as a browser sends
     # Two sockets open at once: the gateway spreads them by least connections, one per replica.
     async with (
-        websockets.connect(url, open_timeout=10, compression="deflate") as first,
-        websockets.connect(url, open_timeout=10, compression="deflate") as second,
+        websockets.connect(url, open_timeout=10, compression="deflate", origin=origin) as first,
+        websockets.connect(url, open_timeout=10, compression="deflate", origin=origin) as second,
     ):
         for ws in (first, second):
             assert ws.request is not None and ws.response is not None
