@@ -61,6 +61,8 @@ export interface Conversation {
   priority?: Priority | null;
   labels?: string[];
   updatedAt?: string;
+  /** The desk's change counter (staff view): a later change has a higher one. */
+  version?: number;
 }
 
 export interface Team {

@@ -82,7 +82,13 @@ export function AgentConsole({ me, socket }: { me: User; socket: Socket }) {
     socket,
     "conversationUpdated",
     useCallback(({ conversation }) => {
-      setSelected((current) => (current && current._id === conversation._id ? { ...current, ...conversation } : current));
+      // An event can arrive after the answer of a later change made here (a claim's event
+      // after the unassign's answer): an older version never overwrites a newer one.
+      setSelected((current) =>
+        current && current._id === conversation._id && (conversation.version ?? 0) >= (current.version ?? 0)
+          ? { ...current, ...conversation }
+          : current,
+      );
     }, []),
   );
 
