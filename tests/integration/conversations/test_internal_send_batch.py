@@ -125,6 +125,22 @@ async def test_answers_as_the_single_call_for_retries_and_disabled_users(
     assert refused["status"] == 403
 
 
+async def test_a_body_with_an_integer_beyond_64_bits_is_answered_as_the_single_call(
+    running: Running, make_user: Callable[..., Any], tokens: Tokens
+) -> None:
+    # Found by the fuzz of the internal routes: the body's size check failed to encode it (a 500).
+    customer, _agent, cid = await open_chat(running, make_user)
+    token = tokens.token(customer)
+    huge = 2**70
+    [answer] = await batch(running, [item(token, cid, "big", extra=huge)])
+    alone = await single(running, token, cid, {"text": "big", "extra": huge})
+    assert "message" in answer and "message" in alone
+    assert answer["message"]["text"] == alone["message"]["text"] == "big"
+    [bad] = await batch(running, [item(token, cid, "big", clientMessageId=huge)])
+    assert bad == await single(running, token, cid, {"text": "big", "clientMessageId": huge})
+    assert bad["status"] == 400
+
+
 async def test_only_callers_with_the_service_token(
     running: Running, make_user: Callable[..., Any], tokens: Tokens
 ) -> None:

@@ -3,6 +3,7 @@ carrying INTERNAL_API_TOKEN as a bearer token."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -88,7 +89,7 @@ async def _prepared(request: Request, item: SendItem) -> Sent | PreparedSend:
     the caller, the body, then the send's own rules."""
     state = request.app.state
     limit = state.settings.max_request_body_bytes
-    if len(orjson.dumps(item.body)) > limit:
+    if _encoded_size(item.body) > limit:
         raise TooLarge(too_large_message(limit))
     caller = await person_of(await verify_bearer(state.token_verifier, item.token), state.service)
     try:
@@ -100,6 +101,13 @@ async def _prepared(request: Request, item: SendItem) -> Sent | PreparedSend:
         caller, item.conversationId, body.text, body.clientMessageId, body.attachments
     )
     return prepared
+
+
+def _encoded_size(body: dict[str, Any]) -> int:
+    try:
+        return len(orjson.dumps(body))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which the public route takes too
+        return len(json.dumps(body, separators=(",", ":")).encode())
 
 
 def _answer(outcome: Sent | BaseException) -> dict[str, Any]:
