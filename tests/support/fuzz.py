@@ -47,6 +47,14 @@ class Outcome:
     def passed(self) -> bool:
         return self.returncode == 0
 
+    def summary(self, max_chars: int = 8000) -> str:
+        """The end of the output, each line cut short: a reproducing curl line of a generated
+        request can be kilobytes long and would otherwise push out what failed."""
+        lines = [
+            line if len(line) <= 300 else line[:300] + " [...]" for line in self.output.splitlines()
+        ]
+        return "\n".join(lines)[-max_chars:]
+
 
 def targets(
     gateway_url: str,
