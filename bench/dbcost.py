@@ -17,7 +17,7 @@ import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bson import ObjectId
@@ -202,6 +202,59 @@ async def kinds(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
     return results
 
 
+async def wakeup_claims(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
+    """The notifications scheduler's claims of a burst of due wake-ups (200 due among 600, as
+    after two bench runs on one stack): by a search of the due range (`find_one_and_update`
+    sorted by due time, the claim before issue 12's change) against the store's own listing
+    and claim by key (adapters/store.py), per claimed wake-up."""
+    from workcity_notifications.adapters.store import EPOCH, IDLE, NotificationStore
+
+    store = NotificationStore(db, sent_log_ttl=timedelta(days=1))
+    await store.create_indexes()
+    now = datetime.now(UTC)
+    due = now - timedelta(seconds=1)
+    lease = timedelta(minutes=2)
+
+    async def reset() -> None:
+        await store.wakeups.delete_many({})
+        await store.wakeups.insert_many(
+            [
+                {
+                    "_id": f"w{i}",
+                    "conversation_id": f"c{i}",
+                    "recipient_id": "r",
+                    "due_at": due if i % 3 == 0 else IDLE,
+                    "claimed_until": EPOCH,
+                    "claim": None,
+                    "seen_seq": 1,
+                    "done_seq": 0,
+                    "attempts": 0,
+                }
+                for i in range(600)
+            ]
+        )
+
+    async def by_search() -> None:
+        query = {"due_at": {"$lte": now}, "claimed_until": {"$lte": now}}
+        claim = {"$set": {"claimed_until": now + lease, "claim": "t"}}
+        while await store.wakeups.find_one_and_update(query, claim, sort=[("due_at", 1)]):
+            pass
+
+    async def by_key() -> None:
+        while keys := await store.due_keys(now, now, 32):
+            for key in keys:
+                await store.claim(key, now, lease, due_by=now)
+
+    results = []
+    for label, run in (
+        ("claim a due wake-up by a search of the due range (200 due)", by_search),
+        ("claim a due wake-up by key, listed 32 at a time (200 due)", by_key),
+    ):
+        await reset()
+        results.append(await measure(pid, label, 200, run))
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, default=Path(".dev"))
@@ -214,6 +267,7 @@ async def main() -> None:
     db = client[f"bench_dbcost_{os.getpid()}"]
     try:
         results = await kinds(db, server["pid"])
+        results += await wakeup_claims(db, server["pid"])
     finally:
         await client.drop_database(db.name)
         await client.close()

@@ -322,8 +322,12 @@ async def test_a_message_that_asks_while_its_wake_up_is_handled_gets_a_later_one
     conv = str(ObjectId())
     key = f"{conv}:{AGENT.id}"
     await store.schedule({key: Wake(conv, AGENT.id, now, 1, 1)})
-    claimed = await store.claim_due(now, timedelta(seconds=60))
-    assert claimed is not None and claimed.done_seq == 0
+    assert await store.due_keys(now, now, 10) == [key]
+    claimed = await store.claim(key, now, timedelta(seconds=60), due_by=now)
+    assert claimed is not None and claimed.done_seq == 0 and claimed.seen_seq == 1
+    # Claimed: neither listed nor claimed again while the lease holds.
+    assert await store.due_keys(now, now, 10) == []
+    assert await store.claim(key, now, timedelta(seconds=60), due_by=now) is None
     # Message 2 arrives after the conversations service answered "up to seq 1".
     await store.schedule({key: Wake(conv, AGENT.id, now + timedelta(seconds=5), 2, 2)})
     later = now + timedelta(seconds=600)
@@ -332,8 +336,8 @@ async def test_a_message_that_asks_while_its_wake_up_is_handled_gets_a_later_one
     assert doc is not None
     assert (doc["due_at"], doc["done_seq"], doc["claim"]) == (later, 1, None)
     # Without a newer message, the same finish leaves it idle.
-    claimed = await store.claim_due(later, timedelta(seconds=60))
-    assert claimed is not None and claimed.done_seq == 1
+    claimed = await store.claim(key, later, timedelta(seconds=60), due_by=later)
+    assert claimed is not None and claimed.done_seq == 1 and claimed.seen_seq == 2
     await store.finish(claimed, covered_seq=2, next_due=later)
     doc = await mongo_db["wakeups"].find_one({"_id": key})
     assert doc is not None and doc["due_at"] == IDLE and doc["done_seq"] == 2

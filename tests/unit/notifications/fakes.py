@@ -56,18 +56,20 @@ class FakeWakeupStore:
             doc.seen_seq = max(doc.seen_seq, wake.last_seq)
         return {key: self.wakeups[key].due_at for key in wakes}
 
-    async def claim_due(
-        self, now: datetime, lease: timedelta, *, due_by: datetime | None = None
-    ) -> Claimed | None:
-        due = [
+    async def due_keys(self, now: datetime, due_by: datetime, limit: int) -> list[str]:
+        due = sorted(
             (doc.due_at, key)
             for key, doc in self.wakeups.items()
-            if doc.due_at <= (due_by or now) and doc.claimed_until <= now
-        ]
-        if not due:
+            if doc.due_at <= due_by and doc.claimed_until <= now
+        )
+        return [key for _, key in due[:limit]]
+
+    async def claim(
+        self, key: str, now: datetime, lease: timedelta, *, due_by: datetime
+    ) -> Claimed | None:
+        doc = self.wakeups.get(key)
+        if doc is None or doc.due_at > due_by or doc.claimed_until > now:
             return None
-        key = min(due)[1]
-        doc = self.wakeups[key]
         doc.claimed_until, doc.claim = now + lease, uuid.uuid4().hex
         return Claimed(
             key,
@@ -78,6 +80,7 @@ class FakeWakeupStore:
             doc.attempts,
             doc.claim,
             doc.outgoing,
+            doc.seen_seq,
         )
 
     def _held(self, claimed: Claimed) -> WakeUp | None:
@@ -146,6 +149,7 @@ class FakeMessages:
     messages: dict[str, list[tuple[str, PendingMessage]]] = field(default_factory=dict)
     read: dict[tuple[str, str], int] = field(default_factory=dict)
     down: bool = False
+    asked: int = 0  # unread questions answered
 
     def add(self, conversation_id: str, sender_id: str, text: str, at: datetime) -> int:
         chat = self.messages.setdefault(conversation_id, [])
@@ -163,6 +167,7 @@ class FakeMessages:
     ) -> Unread | None:
         if self.down:
             raise ConnectionError("conversations service unreachable")
+        self.asked += 1
         chat = self.messages.get(conversation_id)
         if chat is None:
             return None

@@ -168,7 +168,48 @@ async def test_an_online_recipient_gets_no_email() -> None:
     await w.directory.apply_presence(AGENT.id, True, w.now[0] - timedelta(seconds=1))
     assert await w.notifier.run_due() == 1
     assert w.mailer.sent == []
-    assert w.store.wakeups[KEY].due_at == IDLE
+    assert (w.store.wakeups[KEY].due_at, w.store.wakeups[KEY].done_seq) == (IDLE, 1)
+    # Dropped on presence alone: the conversations service was not asked what is unread.
+    assert w.messages.asked == 0
+
+
+async def test_many_due_wake_ups_are_listed_in_batches_and_all_handled() -> None:
+    w = world()
+    chats = [f"{i:024x}" for i in range(70)]
+    for chat in chats:
+        w.messages.add(chat, CUSTOMER.id, "hi", w.now[0])
+    await w.store.schedule(
+        {pair_key(chat, AGENT.id): Wake(chat, AGENT.id, w.now[0], 1, 1) for chat in chats}
+    )
+    w.later(TIMING.delay)
+    listed: list[int] = []
+    due_keys = w.store.due_keys
+
+    async def counting(now: datetime, due_by: datetime, limit: int) -> list[str]:
+        keys = await due_keys(now, due_by, limit)
+        listed.append(len(keys))
+        return keys
+
+    w.store.due_keys = counting  # type: ignore[method-assign]
+    assert await w.notifier.run_due(limit=100) == 70
+    assert listed == [32, 32, 6, 0]
+    assert len(w.mailer.sent) == 70
+
+
+async def test_a_wake_up_another_replica_claims_after_it_was_listed_is_skipped() -> None:
+    w = world()
+    await w.email_due()
+    due_keys = w.store.due_keys
+
+    async def listed_then_taken(now: datetime, due_by: datetime, limit: int) -> list[str]:
+        keys = await due_keys(now, due_by, limit)
+        for key in keys:  # the other replica is quicker
+            await w.store.claim(key, now, TIMING.claim, due_by=due_by)
+        return keys
+
+    w.store.due_keys = listed_then_taken  # type: ignore[method-assign]
+    assert await w.notifier.run_due() == 0
+    assert w.mailer.sent == []
 
 
 async def test_a_deleted_conversation_idles_its_wake_up_for_good() -> None:

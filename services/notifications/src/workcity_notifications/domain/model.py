@@ -38,3 +38,5 @@ class Claimed:
     token: str
     # An email a previous claim recorded and may or may not have got through SMTP.
     outgoing: Outgoing | None = None
+    # The highest message that asked for a wake-up when it was claimed.
+    seen_seq: int = 0

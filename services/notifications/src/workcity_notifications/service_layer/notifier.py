@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Past any real seq: a deleted conversation's wake-up is idle for good.
 GONE_SEQ = 2**62
+# Due wake-ups listed per request; each is then claimed by its key.
+DUE_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +88,29 @@ class Notifier:
 
     async def run_due(self, limit: int = 100, stop: Callable[[], bool] = lambda: False) -> int:
         """Handle due wake-ups until none is left (at most `limit`, none more once `stop()`);
-        returns how many were claimed."""
+        returns how many were claimed. Due wake-ups are listed a batch at a time and claimed one
+        by one just before each is handled, so a lease starts when its work does."""
         handled = 0
         while handled < limit and not stop():
             now = self._now()
-            claimed = await self._store.claim_due(
-                now, self._timing.claim, due_by=now - self._timing.settle
+            keys = await self._store.due_keys(
+                now, now - self._timing.settle, min(DUE_BATCH, limit - handled)
             )
-            if claimed is None:
+            claimed_any = False
+            for key in keys:
+                if stop():
+                    break
+                now = self._now()
+                claimed = await self._store.claim(
+                    key, now, self._timing.claim, due_by=now - self._timing.settle
+                )
+                if claimed is None:
+                    continue  # another replica took it since it was listed
+                claimed_any = True
+                handled += 1
+                await self._handle_claimed(claimed)
+            if not claimed_any:
                 break
-            handled += 1
-            await self._handle_claimed(claimed)
         return handled
 
     async def _handle_claimed(self, claimed: Claimed) -> None:
@@ -110,6 +124,15 @@ class Notifier:
             # SMTP may have accepted it, so exactly that email again, with its Message-ID.
             context.update(resent=claimed.outgoing.email.message_id)
             await self._send(claimed, claimed.outgoing, context)
+            return
+        online, at = await self._directory.presence_of(claimed.recipient_id)
+        in_app = rules.is_online(online, at, now, t.presence_max_age)
+        if in_app:
+            # They are in the app and see the messages there: no need to ask which are unread.
+            # Everything up to the highest message that asked for this wake-up is handled; a
+            # later one asked for its own (finish keeps it due).
+            log.info("notification dropped", extra={**context, "reason": "online"})
+            await self._store.finish(claimed, claimed.seen_seq, next_due=now + t.delay)
             return
         try:
             unread = await self._messages.unread(
@@ -127,13 +150,12 @@ class Notifier:
             # Nothing of it can be unread any more: the wake-up goes idle for good.
             await self._store.finish(claimed, GONE_SEQ, next_due=now + t.delay)
             return
-        online, at = await self._directory.presence_of(claimed.recipient_id)
         last_sent = await self._store.last_sent_at(claimed.key)
         recipient = await self._directory.recipient(claimed.recipient_id)
         decision = rules.decide(
             unread.messages,
             recipient,
-            online=rules.is_online(online, at, now, t.presence_max_age),
+            online=in_app,
             last_sent_at=last_sent,
             window=t.window,
             now=now,

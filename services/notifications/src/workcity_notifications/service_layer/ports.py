@@ -26,10 +26,14 @@ class WakeupStore(Protocol):
         """The earliest due time wins; returns each pair's due time now stored."""
         ...
 
-    async def claim_due(
-        self, now: datetime, lease: timedelta, *, due_by: datetime | None = None
+    async def due_keys(self, now: datetime, due_by: datetime, limit: int) -> list[str]:
+        """Up to `limit` wake-ups due by `due_by` that no live claim holds, earliest first."""
+        ...
+
+    async def claim(
+        self, key: str, now: datetime, lease: timedelta, *, due_by: datetime
     ) -> Claimed | None:
-        """One wake-up due by `due_by` (default: now) that no live claim holds, for `lease`."""
+        """This wake-up for `lease`, if it is still due by `due_by` and no live claim holds it."""
         ...
 
     async def last_sent_at(self, key: str) -> datetime | None: ...
