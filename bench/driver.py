@@ -130,9 +130,11 @@ class LoadRun:
                         message["quiet_after_s"] = round(waited, 1)
                     self.marks[key] = (time.monotonic(), self._sampler.sample())
                     self.mark_extra[key] = message
-                    if message["mark"] == "end" and self._config.get("controlled"):
+                    if self._config.get("controlled"):
+                        # A start is answered once sampled (the step's load waits for it).
+                        answer = self._next_step(message) if message["mark"] == "end" else "go"
                         assert process.stdin is not None
-                        process.stdin.write(self._next_step(message) + "\n")
+                        process.stdin.write(answer + "\n")
                         process.stdin.flush()
                 elif message.get("type") == "result":
                     result = message["result"]
@@ -334,6 +336,8 @@ class Bench:
                     ),
                     "saturated": is_saturated(step["offeredRate"], delivered_per_s, recipient.p99),
                     "recipient_ms": recipient.to_json(),
+                    "slowest": step.get("slowest", []),
+                    "per_second": step.get("perSecond", []),
                     "ack_ms": acks.to_json(),
                     "generator_max_lag_ms": round(step["generatorMaxLagMs"], 1),
                     "received": step["received"],

@@ -45,9 +45,22 @@ process.stdin.on("data", (chunk) => {
   if (replyWaiter && replies.length) replyWaiter();
 });
 
+// run.py answers a "start" mark once it has sampled the stack, so its sampling (the database's
+// serverStatus and top, every service's /metrics) is not part of the step: it used to run while
+// the step's first messages were in flight and made the first second's latencies (seen at
+// 50/s: 100-190 ms against 13-60 later).
+async function startStep(step) {
+  mark("start", step);
+  if (config.controlled) await reply();
+}
+
 async function endStep(step, summary) {
   mark("end", step, summary);
   if (!config.controlled) return "go";
+  return reply();
+}
+
+async function reply() {
   const deadline = now() + 180_000;
   while (!replies.length && now() < deadline) {
     await new Promise((resolve) => {
@@ -63,6 +76,27 @@ function p99(samples) {
   if (!samples.length) return null;
   const ordered = Float64Array.from(samples).sort();
   return ordered[Math.max(1, Math.ceil(0.99 * ordered.length)) - 1];
+}
+
+// The `count` largest latencies with the time each message was sent, slowest first.
+function slowest(latencies, sentOffsets, count) {
+  return latencies
+    .map((ms, i) => ({ ms, atMs: sentOffsets[i] }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, count);
+}
+
+// Median and largest latency of the messages sent in each second of the step.
+function perSecond(latencies, sentOffsets) {
+  const buckets = [];
+  latencies.forEach((ms, i) => {
+    const s = Math.floor(sentOffsets[i] / 1000);
+    (buckets[s] ??= []).push(ms);
+  });
+  return buckets.map((b, s) => {
+    const ordered = Float64Array.from(b ?? []).sort();
+    return { s, n: ordered.length, p50: ordered[Math.floor(ordered.length / 2)] ?? null, max: ordered.at(-1) ?? null };
+  });
 }
 
 function checkDeadline() {
@@ -428,7 +462,7 @@ async function messagesScenario() {
     const firstK = nextK;
     const receivedBefore = { ...received.counts };
     windowDeliveries = 0;
-    mark("start", step.name);
+    await startStep(step.name);
     const stepStart = now();
     windowOpen = true;
     let conv = 0;
@@ -453,6 +487,7 @@ async function messagesScenario() {
     const drainMs = now() - drainStart;
 
     const recipient = [];
+    const sentOffsets = []; // ms after the step's start, beside each recipient latency
     const acks = [];
     let delivered = 0;
     let deliveredLate = 0;
@@ -473,6 +508,7 @@ async function messagesScenario() {
         if (ms <= LOST_AFTER_MS) {
           delivered += 1;
           recipient.push(r2(ms));
+          sentOffsets.push(r2(sentAt[k] - stepStart));
           lastDelivery = Math.max(lastDelivery, deliveredAt[k]);
         } else {
           deliveredLate += 1;
@@ -500,6 +536,10 @@ async function messagesScenario() {
       refusedButDelivered,
       drainMs,
       recipientMs: recipient,
+      // The slowest 2 % with when they were sent: stalls that recur on a period point at a
+      // background task (a poll, a sweep, a batch) holding up the path.
+      slowest: slowest(recipient, sentOffsets, Math.max(10, Math.ceil(recipient.length / 50))),
+      perSecond: perSecond(recipient, sentOffsets),
       ackMs: acks,
     });
     log(
@@ -634,7 +674,7 @@ async function fanoutScenario() {
     const firstK = nextK;
     const receivedBefore = { ...received.counts };
     windowDeliveries = 0;
-    mark("start", step.name);
+    await startStep(step.name);
     const stepStart = now();
     lastDelivery = stepStart;
     windowOpen = true;
@@ -713,7 +753,7 @@ async function connectionsScenario() {
   for (const level of config.levels) {
     checkDeadline();
     const name = `connections-${level}`;
-    mark("start", name);
+    await startStep(name);
     const started = now();
     const bound = started + config.timeBoundS * 1000;
     const sockets = [];
@@ -788,7 +828,7 @@ async function restScenario() {
     const statuses = new Counter();
     let bytes = 0;
     let n = 0;
-    mark("start", step.name);
+    await startStep(step.name);
     const started = now();
     const end = started + step.durationS * 1000;
     async function client() {
