@@ -255,6 +255,37 @@ async def wakeup_claims(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
     return results
 
 
+async def edits_by_id(db: AsyncDatabase, pid: int) -> list[tuple[str, float]]:
+    """An edit of one message by `_id` in a collection of 5,000: findAndModify (what the stores
+    used before issue 12's change) against an update then a read by `_id`
+    (workcity_common.database.update_by_id_and_read). SecantusDB answers findAndModify by reading
+    the whole collection."""
+    from workcity_common.database import update_by_id_and_read
+
+    messages = db["edited_messages"]
+    await messages.insert_many(
+        [{"_id": i, "conversation": i % 50, "seq": i, "text": "hello " * 8} for i in range(5000)]
+    )
+    edits = 50
+
+    async def find_and_modify() -> None:
+        for i in range(edits):
+            await messages.find_one_and_update({"_id": i * 7}, {"$set": {"text": "edited"}})
+
+    async def update_and_read() -> None:
+        for i in range(edits):
+            await update_by_id_and_read(messages, {"_id": i * 7 + 1}, {"$set": {"text": "edited"}})
+
+    return [
+        await measure(
+            pid, "edit a message by findAndModify (5,000 messages)", edits, find_and_modify
+        ),
+        await measure(
+            pid, "edit a message by update + read by _id (5,000)", edits, update_and_read
+        ),
+    ]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, default=Path(".dev"))
@@ -268,6 +299,7 @@ async def main() -> None:
     try:
         results = await kinds(db, server["pid"])
         results += await wakeup_claims(db, server["pid"])
+        results += await edits_by_id(db, server["pid"])
     finally:
         await client.drop_database(db.name)
         await client.close()

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 
@@ -103,3 +105,42 @@ def database_unavailable(exc: ConnectionFailure, **context: Any) -> Unavailable:
     (the handler above, and each item of a batch that answers its items one by one)."""
     log.warning("database unavailable", extra={**context, "error": type(exc).__name__})
     return Unavailable("The database is unavailable, try again")
+
+
+# SecantusDB answers findAndModify (`find_one_and_update`, `find_one_and_delete`) by reading the
+# whole collection whatever the filter: 7.5 µs per stored document, 38 ms at 5,000 messages,
+# while an update, a delete or a read by `_id` costs the same at any size (bench/dbcost.py). The
+# services use these two-request forms instead; on MongoDB they cost a round trip more, on
+# writes that are rare (edits, deletions, refreshes, admin changes).
+
+
+async def update_by_id_and_read(
+    collection: AsyncCollection[Document],
+    filter: Document,
+    update: Document,
+    *,
+    session: AsyncClientSession | None = None,
+) -> Document | None:
+    """What `find_one_and_update(filter, update, return_document=AFTER)` answers, for a filter
+    naming `_id`: the document after the update, or None when none matched. In a transaction
+    the read sees exactly this update; outside one, a write landing between the two requests
+    shows in the answer too."""
+    if "_id" not in filter:
+        raise ValueError("update_by_id_and_read needs a filter naming _id")
+    result = await collection.update_one(filter, update, session=session)
+    if result.matched_count == 0:
+        return None
+    return await collection.find_one({"_id": filter["_id"]}, session=session)
+
+
+async def read_and_delete_by_id(
+    collection: AsyncCollection[Document], filter: Document, *, session: AsyncClientSession
+) -> Document | None:
+    """What `find_one_and_delete(filter)` answers, for a filter naming `_id`, in the transaction
+    of `session` (which makes the read and the delete one change)."""
+    if "_id" not in filter:
+        raise ValueError("read_and_delete_by_id needs a filter naming _id")
+    doc = await collection.find_one(filter, session=session)
+    if doc is not None:
+        await collection.delete_one({"_id": doc["_id"]}, session=session)
+    return doc

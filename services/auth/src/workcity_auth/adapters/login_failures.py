@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from workcity_common.database import Document
+from workcity_common.database import Document, update_by_id_and_read
 from workcity_common.events import utcnow
 
 from workcity_auth.domain.model import FailureCount
@@ -41,10 +40,10 @@ class LoginFailures:
     async def record_failure(self, email: str) -> int:
         """One more wrong password; returns the failures in a row so far."""
         now = utcnow()
-        doc = await self._failures.find_one_and_update(
+        doc = await update_by_id_and_read(
+            self._failures,
             {"_id": _key(email), "expires_at": {"$gt": now}},
             {"$inc": {"failures": 1}, "$set": {"expires_at": now + self._forget_after}},
-            return_document=ReturnDocument.AFTER,
         )
         if doc is not None:
             return int(doc["failures"])

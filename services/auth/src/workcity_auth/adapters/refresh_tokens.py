@@ -14,10 +14,9 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from workcity_common.database import Document
+from workcity_common.database import Document, update_by_id_and_read
 from workcity_common.events import Event, SessionData, UserLoggedOut, utcnow
 from workcity_common.outbox import Outbox
 
@@ -78,10 +77,12 @@ class RefreshTokenRepository:
 
     async def rotate(self, token: str) -> IssuedRefreshToken:
         now = utcnow()
-        spent = await self._tokens.find_one_and_update(
+        # Only one refresh can spend it (the update's condition); the fields read after it
+        # (user, family, its end) never change.
+        spent = await update_by_id_and_read(
+            self._tokens,
             {"_id": _digest(token), "used_at": None, "revoked": False, "expires_at": {"$gt": now}},
             {"$set": {"used_at": now}},
-            return_document=ReturnDocument.BEFORE,
         )
         if spent is None:
             known = await self._tokens.find_one({"_id": _digest(token)})

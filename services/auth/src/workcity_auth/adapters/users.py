@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -109,14 +109,16 @@ class UserRepository:
             changes["disabled"] = disabled
 
         async def work(session: AsyncClientSession) -> tuple[User | None, list[Event]]:
-            before = await self._users.find_one_and_update(
-                {"_id": ObjectId(user_id)},
-                {"$set": {**changes, "updated_at": utcnow()}},
-                return_document=ReturnDocument.BEFORE,
-                session=session,
-            )
+            # A read, then the update, in the transaction: one findAndModify would cost a read
+            # of every user on SecantusDB (workcity_common.database).
+            before = await self._users.find_one({"_id": ObjectId(user_id)}, session=session)
             if before is None:
                 return None, []
+            await self._users.update_one(
+                {"_id": before["_id"]},
+                {"$set": {**changes, "updated_at": utcnow()}},
+                session=session,
+            )
             after = user_from_doc({**before, **changes, "updated_at": utcnow()})
             if user_from_doc(before).event_data() == after.event_data():
                 return after, []  # nothing others can see changed: no event

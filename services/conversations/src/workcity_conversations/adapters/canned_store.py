@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
-from workcity_common.database import Document
+from workcity_common.database import Document, update_by_id_and_read
 from workcity_common.domain_errors import Conflict
 
 from workcity_conversations.domain.canned import Canned, scope_key
@@ -88,10 +88,8 @@ class CannedStore:
         if short_code is not None:
             fields.update(short_code=short_code, code_key=short_code.lower())
         try:
-            doc = await self.canned.find_one_and_update(
-                {"_id": ObjectId(canned_id)},
-                {"$set": {**fields, "updated_at": now}},
-                return_document=ReturnDocument.AFTER,
+            doc = await update_by_id_and_read(
+                self.canned, {"_id": ObjectId(canned_id)}, {"$set": {**fields, "updated_at": now}}
             )
         except DuplicateKeyError:
             raise _taken() from None

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from workcity_common.database import Document
+from workcity_common.database import Document, read_and_delete_by_id, update_by_id_and_read
 from workcity_common.events import Event
 from workcity_common.outbox import Outbox
 
@@ -69,10 +69,10 @@ class ConversationWrites:
         async def work(
             session: AsyncClientSession,
         ) -> tuple[tuple[Conversation, Message], Sequence[Event]]:
-            doc = await self.messages.find_one_and_update(
+            doc = await update_by_id_and_read(
+                self.messages,
                 {"_id": oid(message_id)},
                 {"$set": {"text": text, "edited": True, "updated_at": now}},
-                return_document=ReturnDocument.AFTER,
                 session=session,
             )
             if doc is None:
@@ -89,7 +89,9 @@ class ConversationWrites:
         self, message_id: str, events: Callable[[Conversation, Message], Sequence[Event]]
     ) -> Message:
         async def work(session: AsyncClientSession) -> tuple[Message, Sequence[Event]]:
-            doc = await self.messages.find_one_and_delete({"_id": oid(message_id)}, session=session)
+            doc = await read_and_delete_by_id(
+                self.messages, {"_id": oid(message_id)}, session=session
+            )
             if doc is None:
                 raise NotFound("Message not found")
             message = message_from_doc(doc)
@@ -178,8 +180,8 @@ class ConversationWrites:
         self, conversation_id: str, events: Callable[[Conversation], Sequence[Event]]
     ) -> Conversation:
         async def work(session: AsyncClientSession) -> tuple[Conversation, Sequence[Event]]:
-            doc = await self.conversations.find_one_and_delete(
-                {"_id": oid(conversation_id)}, session=session
+            doc = await read_and_delete_by_id(
+                self.conversations, {"_id": oid(conversation_id)}, session=session
             )
             if doc is None:
                 raise NotFound("Conversation not found")

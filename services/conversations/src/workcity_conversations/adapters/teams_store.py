@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
-from workcity_common.database import Document
+from workcity_common.database import Document, update_by_id_and_read
 
 from workcity_conversations.domain.desk import DEFAULT_TEAM_NAME, Agent, Team
 from workcity_conversations.domain.errors import Conflict, NotFound
@@ -134,8 +134,8 @@ class TeamsStore:
         if "name" in fields:
             fields = {**fields, "name_key": fields["name"].lower()}
         try:
-            doc = await self.teams.find_one_and_update(
-                {"_id": ObjectId(team_id)}, {"$set": fields}, return_document=True
+            doc = await update_by_id_and_read(
+                self.teams, {"_id": ObjectId(team_id)}, {"$set": fields}
             )
         except DuplicateKeyError:
             raise Conflict("A team with this name exists", "team_exists") from None

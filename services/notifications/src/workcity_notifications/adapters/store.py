@@ -7,7 +7,7 @@ message up to it was emailed, dropped or read when last asked). No message is st
 costs a write only when no wake-up pending for its pair finds it (domain/batch.py), so a busy
 conversation costs one write per pending email, not one per message.
 
-The scheduler claims a due document with `find_one_and_update` (a lease, `claimed_until`), so two
+The scheduler claims a due document by key with a conditional update (a lease, `claimed_until`), so two
 replicas never handle the same email, and a replica that dies mid-send leaves it to another once
 the lease ends. An email is written into its wake-up (`outgoing`) before it is handed to SMTP and
 removed once it is recorded sent: whoever claims the wake-up next sends that same email again,
