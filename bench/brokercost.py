@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,20 +28,14 @@ from aio_pika.abc import AbstractExchange
 from workcity_common.broker import Broker, EventConsumer, InMemoryProcessedEvents
 from workcity_common.events import Event, UserData, UserRegistered
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable (bench.*).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.proccpu import cpu_seconds
+from bench.proccpu import rabbit_node_pid as node_pid
+
 URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def node_pid() -> int:
-    """The RabbitMQ node's OS process (the node RABBITMQ_NODENAME names)."""
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "eval", "os:getpid()."], capture_output=True, text=True, check=True
-    )
-    return int(out.stdout.strip().strip('"'))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def events(count: int) -> list[Event]:

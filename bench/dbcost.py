@@ -16,6 +16,7 @@ import asyncio
 import functools
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,13 +30,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from workcity_conversations.adapters.send_claim import QueuedSend, claim
 from workcity_conversations.domain.model import Conversation
 
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable (bench.*).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.proccpu import cpu_seconds
+
 DOCS = 2000  # per kind: enough for /proc's 10 ms ticks to give two significant digits
 BATCH = 50  # documents per bulk request, like a send group or an event batch under load
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(

@@ -80,3 +80,15 @@ def rate(count: float, seconds: float) -> float:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def rounds_line(values: Sequence[float], digits: int = 0) -> str:
+    """Each round's figure in order, then the median and the range: "412 398 455 (median 412,
+    398-455)", so a reader sees the machine's noise and not only a middle value."""
+    if not values:
+        return "none"
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    each = " ".join(f"{v:.{digits}f}" for v in values)
+    return f"{each} (median {median:.{digits}f}, {ordered[0]:.{digits}f}-{ordered[-1]:.{digits}f})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.stats import is_saturated, percentile, summarize
+from bench.stats import is_saturated, percentile, rounds_line, summarize
 
 
 def test_percentile_is_nearest_rank_of_observed_values() -> None:
@@ -49,3 +49,9 @@ def test_saturation_rule(
     offered: float, delivered: float, p99: float | None, saturated: bool
 ) -> None:
     assert is_saturated(offered, delivered, p99) is saturated
+
+
+def test_rounds_line_keeps_every_round_in_order_then_median_and_range() -> None:
+    assert rounds_line([412.4, 398.0, 455.2]) == "412 398 455 (median 412, 398-455)"
+    assert rounds_line([1.0, 4.0, 2.0, 3.0], digits=1) == "1.0 4.0 2.0 3.0 (median 2.5, 1.0-4.0)"
+    assert rounds_line([]) == "none"
