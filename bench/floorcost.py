@@ -13,6 +13,10 @@ realtime's OrjsonModule, no compression) whose `sendMessage` handler emits a ~36
 floorsio.mjs) drive it open loop at `--rate` and closed loop with 64 in flight; the stock manager
 and realtime's LocalManager, uvicorn's three websocket implementations. `nginx`: the same socket
 traffic direct and through nginx with the gateway's proxy settings (one worker), alternated.
+`fanout`: one such server (realtime's LocalManager) and ~100 Node sockets in one room; each
+message (a `publish` socket event from one more socket, or the server's own timer) is emitted as
+a ~310-byte `newMessage` to the room, open loop at 50 and 100 messages/s; the server's CPU per
+delivery and per message, the Node client's and, through nginx, nginx's per delivery.
 `mongo`: PyMongo's async client against a scratch SecantusDB (in memory): a one-document read
 paced and back to back, and a bulk insert per document. `amqp`: persistent publishes with
 confirms (aiormq, `wait=False`, as the relay does), one at a time and 8 together, to a durable
@@ -26,6 +30,7 @@ shows. Nothing is kept: servers are scratch subprocesses, the exchange and queue
     uv run python bench/floorcost.py http
     uv run python bench/floorcost.py socketio --rate 200
     uv run python bench/floorcost.py nginx
+    uv run python bench/floorcost.py fanout --rates 50,100
     uv run python bench/floorcost.py mongo
     AMQP_URL=... RABBITMQ_NODENAME=... uv run python bench/floorcost.py amqp
 """
@@ -157,6 +162,86 @@ def socketio_local_app() -> socketio.ASGIApp:
     return _socketio_app(LocalManager(None))
 
 
+FANOUT_ROOM = "conversation:fanout"
+# A stored message as the stack's `newMessage` carries it, ~310 bytes of JSON.
+FANOUT_MESSAGE = {**STORED, "text": "hello " * 10, "clientMessageId": "c" * 36, "attachments": []}
+
+
+def socketio_fanout_app() -> socketio.ASGIApp:
+    """A python-socketio server configured as realtime's (LocalManager, OrjsonModule, websocket
+    only), emitting each message to one room (`_fanout_app`)."""
+    from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule
+
+    return _fanout_app(
+        socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=LocalManager(None),
+            transports=["websocket"],
+            json=OrjsonModule,
+            logger=False,
+            engineio_logger=False,
+        )
+    )
+
+
+def socketio_fanout_realtime_app() -> socketio.ASGIApp:
+    """The same on realtime's own server classes: Engine.IO queues that count their bytes and
+    the emit's check of each recipient's backlog (SOCKET_MAX_QUEUED_BYTES' default), the connect
+    deadline and session id prefix; no hub, handlers or broker."""
+    from workcity_realtime.adapters.engine import ChatServer
+    from workcity_realtime.adapters.sockets import LocalManager, OrjsonModule
+
+    return _fanout_app(
+        ChatServer(
+            async_mode="asgi",
+            client_manager=LocalManager(1_000_000),
+            connect_deadline_s=10.0,
+            sid_prefix="r1",
+            transports=["websocket"],
+            json=OrjsonModule,
+            logger=False,
+            engineio_logger=False,
+        )
+    )
+
+
+def _fanout_app(server: socketio.AsyncServer) -> socketio.ASGIApp:
+    """Emits each message to one room: on a `publish` event, or `count` times at `rate` per
+    second on the server's own timer after one `publishEvery` (as a replica emits on each AMQP
+    delivery, with no socket frame in)."""
+    seq = 0
+    timers: set[asyncio.Task[None]] = set()
+
+    async def publish() -> None:
+        nonlocal seq
+        seq += 1
+        await server.emit("newMessage", {**FANOUT_MESSAGE, "seq": seq}, to=FANOUT_ROOM)
+
+    @server.event
+    async def connect(sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> None:
+        if auth.get("room"):
+            await server.enter_room(sid, FANOUT_ROOM)
+
+    @server.on("publish")
+    async def on_publish(sid: str, data: dict[str, Any]) -> None:
+        await publish()
+
+    @server.on("publishEvery")
+    async def publish_every(sid: str, data: dict[str, Any]) -> None:
+        async def open_loop(rate: float, count: int) -> None:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for k in range(count):  # message k at k / rate, whatever became of the earlier ones
+                await asyncio.sleep(max(0.0, started + k / rate - loop.time()))
+                await publish()
+
+        timer = asyncio.create_task(open_loop(float(data["rate"]), int(data["count"])))
+        timers.add(timer)
+        timer.add_done_callback(timers.discard)
+
+    return socketio.ASGIApp(server, socketio_path="socket.io")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -215,11 +300,11 @@ class Figures:
         per = self.rounds.setdefault(variant, {}).setdefault(process, [])
         per.append(cpu_s / max(messages, 1) * 1e6)
 
-    def table(self, title: str, unit: str = "message") -> str:
+    def table(self, title: str, unit: str = "message", digits: int = 0) -> str:
         lines = [f"| {title} | process | µs of CPU per {unit}, by round |", "| --- | --- | --- |"]
         for variant, processes in self.rounds.items():
             for process, values in processes.items():
-                lines.append(f"| {variant} | {process} | {rounds_line(values)} |")
+                lines.append(f"| {variant} | {process} | {rounds_line(values, digits)} |")
         return "\n".join(lines)
 
 
@@ -333,15 +418,16 @@ async def run_socketio(args: argparse.Namespace) -> None:
 
 
 def drive_sockets(
-    server: Server, config: dict[str, Any]
+    server: Server, config: dict[str, Any], others: tuple[Server, ...] = ()
 ) -> list[tuple[str, float, dict[str, Any]]]:
     """Runs bench/floorsio.mjs against `server`, reading the server's CPU at each step's marks
-    (blocking: nothing else of this process runs meanwhile)."""
+    (blocking: nothing else of this process runs meanwhile); the CPU of `others` (nginx) over
+    each step goes into its mark as "others_cpu_s"."""
     if not (BENCH / "node_modules" / "socket.io-client").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True)
     limit_s = 60 + sum(s["seconds"] + 15 for s in config["steps"])
     results: list[tuple[str, float, dict[str, Any]]] = []
-    begun = 0.0
+    begun = others_begun = 0.0
     with subprocess.Popen(
         ["timeout", str(int(limit_s)), "node", str(BENCH / "floorsio.mjs"), json.dumps(config)],
         stdout=subprocess.PIPE,
@@ -351,8 +437,11 @@ def drive_sockets(
             mark = json.loads(line)
             if mark["mark"] == "start":
                 begun = cpu_seconds(server.pid)
+                others_begun = sum(cpu_seconds(other.pid) for other in others)
             elif mark["mark"] == "end":
-                results.append((mark["step"], cpu_seconds(server.pid) - begun, mark))
+                spent = cpu_seconds(server.pid) - begun
+                mark["others_cpu_s"] = sum(cpu_seconds(o.pid) for o in others) - others_begun
+                results.append((mark["step"], spent, mark))
     if len(results) != len(config["steps"]):
         raise SystemExit(f"the socket driver stopped early (exit {node.returncode})")
     return results
@@ -447,6 +536,65 @@ async def run_nginx(args: argparse.Namespace) -> None:
                     figures.add(variant, "Socket.IO server (uvicorn)", cpu_s, result["delivered"])
                     figures.add(variant, "nginx (master + worker)", nginx_s, result["delivered"])
     print(figures.table("Socket.IO through nginx: 1 frame in, 2 out (newMessage, ack) per message"))
+
+
+# ---------------------------------------------------------------- fanout
+
+
+async def run_fanout(args: argparse.Namespace) -> None:
+    # (name, server, trigger, through nginx)
+    variants = [
+        ("direct, the server's timer", "floor", "timer", False),
+        ("direct, a socket event per message", "floor", "socket", False),
+        ("through nginx, a socket event per message", "floor", "socket", True),
+        ("direct, the server's timer, realtime's server classes", "realtime", "timer", False),
+    ]
+    per_delivery, per_message = Figures(), Figures()
+    rates: dict[str, list[float]] = {}
+    size = len(orjson.dumps({**FANOUT_MESSAGE, "seq": 1000}))
+    print(
+        f"{args.sockets} sockets in one room, `newMessage` of {size} bytes of JSON, --ws {args.ws}"
+    )
+    options = ("--no-access-log", "--ws", args.ws)
+    with (
+        uvicorn_server("fan-out floor", "socketio_fanout_app", *options) as floor,
+        uvicorn_server("fan-out realtime", "socketio_fanout_realtime_app", *options) as realtime,
+        nginx_gateway(floor.port) as gateway,
+    ):
+        servers = {"floor": floor, "realtime": realtime}
+        for _ in range(args.rounds):
+            for name, which, trigger, through_nginx in variants:
+                server = servers[which]
+                steps = [
+                    {"name": f"{rate:g} msgs/s", "rate": rate, "seconds": args.seconds}
+                    | {"trigger": trigger}
+                    for rate in args.rates
+                ]
+                port = gateway[0].port if through_nginx else server.port
+                config = {"url": f"http://127.0.0.1:{port}", "fanout": args.sockets, "steps": steps}
+                others = tuple(gateway) if through_nginx else ()
+                for step, cpu_s, result in drive_sockets(server, config, others):
+                    variant = f"{step}, {name}"
+                    delivered = result["delivered"]
+                    per_delivery.add(variant, "server (uvicorn)", cpu_s, delivered)
+                    per_delivery.add(
+                        variant, "Node client (all sockets)", result["clientCpuS"], delivered
+                    )
+                    if through_nginx:
+                        per_delivery.add(
+                            variant, "nginx (master + worker)", result["others_cpu_s"], delivered
+                        )
+                    per_message.add(variant, "server (uvicorn)", cpu_s, result["sent"])
+                    rate = delivered / max(result["deliveringS"], 1e-9)
+                    rates.setdefault(variant, []).append(rate)
+                    if delivered != result["expected"]:
+                        print(f"  {variant}: {result}", file=sys.stderr)
+    print(per_delivery.table("Fan-out: µs per delivery = ms per 1,000 deliveries", "delivery", 1))
+    print()
+    print(per_message.table("Fan-out, the server per message emitted to the room"))
+    print()
+    for variant, values in rates.items():
+        print(f"- {variant}: deliveries/s by round {rounds_line(values)}")
 
 
 # ---------------------------------------------------------------- mongo
@@ -696,6 +844,16 @@ async def main() -> None:
     nginx.add_argument("--rate", type=float, default=200, help="messages/s")
     nginx.add_argument("--seconds", type=float, default=10)
     nginx.add_argument("--pairs", type=int, default=10)
+    fanout = commands.add_parser("fanout", help="one python-socketio server emitting to a room")
+    fanout.add_argument(
+        "--rates",
+        type=lambda text: [float(n) for n in text.split(",")],
+        default=[50.0, 100.0],
+        help="messages/s of the open-loop steps",
+    )
+    fanout.add_argument("--seconds", type=float, default=10, help="per step")
+    fanout.add_argument("--sockets", type=int, default=100, help="in the room (a replica's share)")
+    fanout.add_argument("--ws", default="auto", help="uvicorn's websocket implementation")
     mongo = commands.add_parser("mongo", help="PyMongo async client to a scratch SecantusDB")
     mongo.add_argument("--requests", type=int, default=2000, help="per kind and round")
     mongo.add_argument("--rate", type=float, default=200, help="requests/s of the paced kind")
@@ -708,7 +866,7 @@ async def main() -> None:
         default=[1, 8],
         help="events published together (the relay publishes a group's at once)",
     )
-    for command in (http, sio, nginx, mongo, amqp):
+    for command in (http, sio, nginx, fanout, mongo, amqp):
         command.add_argument("--rounds", type=int, default=3)
     inner = commands.add_parser("consume", help="(internal) one consumer process of `amqp`")
     inner.add_argument("--queue", required=True)
@@ -722,6 +880,7 @@ async def main() -> None:
         "http": run_http,
         "socketio": run_socketio,
         "nginx": run_nginx,
+        "fanout": run_fanout,
         "mongo": run_mongo,
         "amqp": run_amqp,
         "consume": consume,
