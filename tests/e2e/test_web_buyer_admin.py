@@ -333,10 +333,12 @@ async def test_an_admin_sets_up_a_team_with_a_member_and_capacity(
             await expect(row).to_have_count(1)
             await expect(row).to_contain_text(team)
             await row.get_by_label(f"Capacity of {agent_email}", exact=True).fill("2")
-            await row.get_by_role("button", name=f"Set the capacity of {agent_email}").click()
-            await expect(
-                row.get_by_role("button", name=f"Set the capacity of {agent_email}")
-            ).to_be_disabled()
+            set_capacity = row.get_by_role("button", name=f"Set the capacity of {agent_email}")
+            await set_capacity.click()
+            # Saved and read back: disabled because the value is the stored one, not only while
+            # the request is in flight (a loading button is disabled too).
+            await expect(set_capacity).to_be_disabled()
+            await expect(set_capacity).not_to_have_attribute("data-loading", "true")
 
             # Its role: designer (auth answers for it at once).
             await row.get_by_role("textbox", name=f"Role of {agent_email}").click()

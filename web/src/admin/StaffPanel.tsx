@@ -2,7 +2,7 @@
 // teams, availability (admins may set it), load, own capacity (PUT /agents/:id/capacity; empty
 // = the team's), their role and whether they may sign in (PATCH /auth/users/:id {role, disabled}).
 import { Alert, Badge, Button, Group, NumberInput, Paper, PasswordInput, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api } from "../api";
 import { ActionForm, useAction } from "../components/Action";
 import type { Account, Agent, Availability, Role } from "../types";
@@ -88,8 +88,13 @@ function StaffRow({ account, agent, teamNames, reload }: {
   teamNames: string;
   reload: Props["reload"];
 }) {
-  const [capacity, setCapacity] = useState<number | string>(agent?.capacity ?? "");
+  const saved = agent?.capacity ?? "";
+  const [capacity, setCapacity] = useState<number | string>(saved);
   const { busy, error, run } = useAction();
+  // A reload that brings another saved capacity shows it. (The row used to be keyed by its
+  // capacity and remounted instead, which closed whatever dropdown of the row was open: the
+  // role picker an admin had just opened vanished when the capacity's reload landed.)
+  useEffect(() => setCapacity(saved), [saved]);
 
   const act = (method: string, path: string, body: unknown) =>
     run(async () => {
@@ -225,7 +230,7 @@ export function StaffPanel({ directory, reload }: Props) {
                 const agent = agents.get(account._id);
                 return (
                   <StaffRow
-                    key={`${account._id}:${agent?.capacity ?? ""}`}
+                    key={account._id}
                     account={account}
                     agent={agent}
                     teamNames={(agent?.teams ?? []).map((id) => teams.get(id) ?? "").filter(Boolean).join(", ")}
