@@ -51,7 +51,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aio_pika
 import aiohttp
@@ -267,21 +267,34 @@ def uvicorn_server(name: str, factory: str, *options: str) -> Iterator[Server]:
         process = subprocess.Popen(
             [*argv, *options], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not _listening(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise SystemExit(f"{name} did not start:\n{log.read().decode()[-2000:]}")
-                time.sleep(0.1)
+        with _serving(process, name, port, lambda: _tail(log)):
             yield Server(name, process.pid, port)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+
+
+@contextlib.contextmanager
+def _serving(
+    process: subprocess.Popen[bytes], name: str, port: int, log: Callable[[], str]
+) -> Iterator[None]:
+    """Once `process` listens on `port` (or gives up with its log), until it is stopped."""
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start:\n{log()}")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode()[-2000:]
 
 
 def _listening(port: int) -> bool:
@@ -498,25 +511,11 @@ def nginx_gateway(upstream: int) -> Iterator[list[Server]]:
         conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream, port=port))
         argv = ["nginx", "-p", prefix, "-c", str(conf), "-g", "daemon off;"]
         process = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not _listening(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"nginx did not start: {(Path(prefix) / 'error.log').read_text()}"
-                    )
-                time.sleep(0.1)
+        with _serving(process, "nginx", port, (Path(prefix) / "error.log").read_text):
             children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
             yield [Server("nginx master", process.pid, port)] + [
                 Server("nginx worker", int(pid), port) for pid in children
             ]
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 async def run_nginx(args: argparse.Namespace) -> None:
@@ -608,21 +607,8 @@ def secantus_server() -> Iterator[Server]:
     argv = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not _listening(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise SystemExit(f"secantusd-py did not start:\n{log.read().decode()[-2000:]}")
-                time.sleep(0.1)
+        with _serving(process, "secantusd-py", port, lambda: _tail(log)):
             yield Server("secantus", process.pid, port)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 async def run_mongo(args: argparse.Namespace) -> None:
